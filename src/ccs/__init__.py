@@ -1,0 +1,26 @@
+"""agent-coherence: cache coherence for artifacts shared by LLM agents."""
+
+from ccs.client import Agent, CoherenceAdapterCore, Transaction, Versioned
+from ccs.coordinator import Coordinator, CrashRecoveryConfig, Limits, ManualClock
+from ccs.protocol.errors import (
+    CoherenceError,
+    ConflictError,
+    GrantReclaimed,
+    NotOwner,
+    RetriesExhausted,
+    StaleEpoch,
+    StaleView,
+    TransactionConflict,
+    UnknownArtifact,
+    VersionConflict,
+)
+from ccs.protocol.records import Mesi
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Agent", "CoherenceAdapterCore", "CoherenceError", "ConflictError", "Coordinator",
+    "CrashRecoveryConfig", "GrantReclaimed", "Limits", "ManualClock", "Mesi", "NotOwner",
+    "RetriesExhausted", "StaleEpoch", "StaleView", "Transaction", "TransactionConflict",
+    "UnknownArtifact", "VersionConflict", "Versioned",
+]

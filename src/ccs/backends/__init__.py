@@ -1,0 +1,33 @@
+"""Engines, selected by URL: ``memory://``, ``sqlite:///path/state.db``, ``redis://``, ``postgresql://``."""
+
+from __future__ import annotations
+
+from ccs.backends.base import Backend, agent_key, artifact_key
+from ccs.protocol.errors import UnknownEngine
+
+__all__ = ["Backend", "agent_key", "artifact_key", "open_backend"]
+
+
+def open_backend(url: str) -> Backend:
+    if not isinstance(url, str) or "://" not in url:
+        raise UnknownEngine(f"engine must be a URL such as memory:// or sqlite:///state.db, got {url!r}")
+    scheme = url.split("://", 1)[0].lower()
+    if scheme == "memory":
+        from ccs.backends.memory import MemoryBackend
+        return MemoryBackend(url)
+    if scheme == "sqlite":
+        from ccs.backends.sqlite import SqliteBackend
+        return SqliteBackend(url)
+    if scheme == "redis":
+        try:
+            from ccs.backends.redis import RedisBackend
+        except ImportError as exc:
+            raise UnknownEngine(f"{scheme}:// needs the extra: pip install 'agent-coherence[redis]' ({exc})") from exc
+        return RedisBackend(url)
+    if scheme in {"postgresql", "postgres"}:
+        try:
+            from ccs.backends.postgres import PostgresBackend
+        except ImportError as exc:
+            raise UnknownEngine(f"{scheme}:// needs the extra: pip install 'agent-coherence[postgres]' ({exc})") from exc
+        return PostgresBackend(url)
+    raise UnknownEngine(f"unknown engine {scheme!r} in {url!r}")

@@ -1,0 +1,335 @@
+"""The agent handle: a local cache of artifacts kept coherent, and checked writes.
+
+A read serves the cached copy while the strategy says it is fresh; otherwise it asks the store,
+which moves content only if the version changed. A write carries the version and epoch the new
+content was derived from, and the store refuses it if either moved (``StaleView``,
+``GrantReclaimed``, ...). The agent never applies a write locally that the store did not accept.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ccs.client.codec import decode, encode
+from ccs.protocol.errors import (
+    ConflictError,
+    GrantReclaimed,
+    RetriesExhausted,
+    StaleEpoch,
+    UnknownArtifact,
+    VersionConflict,
+)
+from ccs.protocol.messages import Committed, Event, View
+from ccs.protocol.records import Content, Mesi
+
+if TYPE_CHECKING:
+    from ccs.client.core import CoherenceAdapterCore
+    from ccs.client.transaction import Transaction
+
+MISSING: Any = object()
+
+
+@dataclass(slots=True)
+class Entry:
+    version: int
+    epoch: int
+    seq: int
+    content: Content
+    data: bytes | None
+    value: Any
+    valid: bool
+    state: Mesi  # E, M or S: the grant as this agent last saw it
+    validated_at: float
+    hits: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Versioned:
+    value: Any
+    version: int
+    epoch: int
+
+    @property
+    def exists(self) -> bool:
+        return self.version > 0 and self.value is not None
+
+
+@dataclass(slots=True)
+class AgentStats:
+    hits: int = 0
+    misses: int = 0
+    not_modified: int = 0
+    bytes_fetched: int = 0
+    invalidations: int = 0
+    commits: int = 0
+    conflicts: int = 0
+
+
+class Agent:
+    def __init__(self, core: CoherenceAdapterCore, name: str) -> None:
+        self.core = core
+        self.name = name
+        self.coordinator = core.coordinator
+        self.strategy = core.strategy
+        self._plain = core.strategy.caches and core.strategy.ttl is None \
+            and core.strategy.max_reads is None
+        self._cache: dict[str, Entry] = {}
+        self._invalid_after: dict[str, int] = {}
+        self.stats = AgentStats()
+        self._last_beat = 0.0
+
+    # --- reads ---------------------------------------------------------------------------------
+
+    def read(self, artifact_id: str, default: Any = MISSING) -> Any:
+        """The current value (from cache when fresh). Raises ``UnknownArtifact`` for an artifact
+        never written (or deleted) unless ``default`` is given."""
+        entry = self._cache.get(artifact_id)
+        if entry is not None and entry.valid and (self._plain or self._serves(entry)):
+            entry.hits += 1
+            self.stats.hits += 1
+        else:
+            entry = self._fetch(artifact_id, acquire=False)
+        if entry.content.kind == "str" and entry.value is not None:
+            return entry.value
+        return self._value(entry, artifact_id, default)
+
+    def snapshot(self, artifact_id: str) -> Versioned:
+        """Value, version and epoch as the strategy serves them (cache when fresh)."""
+        entry = self._cache.get(artifact_id)
+        if entry is None or not entry.valid or not (self._plain or self._serves(entry)):
+            entry = self._fetch(artifact_id, acquire=False)
+        return Versioned(self._value(entry, artifact_id, None), entry.version, entry.epoch)
+
+    def read_with_version(self, artifact_id: str) -> Versioned:
+        """Value, version and epoch of the artifact as of a fresh check with the store."""
+        entry = self._fetch(artifact_id, acquire=False)
+        return Versioned(self._value(entry, artifact_id, None), entry.version, entry.epoch)
+
+    def _serves(self, entry: Entry) -> bool:
+        strategy = self.strategy
+        return strategy.caches and strategy.fresh(entry.validated_at, entry.hits,
+                                                  self.core.clock.now())
+
+    def _value(self, entry: Entry, artifact_id: str, default: Any) -> Any:
+        if entry.version == 0 or entry.content.digest is None:
+            if default is MISSING:
+                raise UnknownArtifact(
+                    f"{artifact_id!r} does not exist" + (" (deleted)" if entry.version else ""),
+                    artifact=artifact_id, current_version=entry.version, current_epoch=entry.epoch)
+            return default
+        if entry.content.kind == "json":
+            return json.loads(entry.data)  # a private copy: callers may mutate it
+        return entry.value
+
+    def _fetch(self, artifact_id: str, *, acquire: bool) -> Entry:
+        old = self._cache.get(artifact_id) if self.strategy.caches else None
+        known = None if old is None else old.version
+        if acquire:
+            view, data = self.coordinator.acquire(self.name, artifact_id, known)
+            self._last_beat = self.core.clock.now()
+        else:
+            view, data = self.coordinator.read(self.name, artifact_id, known)
+        return self._install(artifact_id, view, data, old)
+
+    def _install(self, artifact_id: str, view: View, data: bytes | None, old: Entry | None) -> Entry:
+        if view.modified or old is None:
+            self.stats.misses += 1
+            self.stats.bytes_fetched += 0 if data is None else len(data)
+            value = decode(data, view.content.kind) if view.content.kind != "json" else None
+        else:
+            self.stats.not_modified += 1
+            data, value = old.data, old.value
+        valid = self._invalid_after.get(artifact_id, -1) <= view.seq
+        state = view.state if view.state is not Mesi.INVALID else Mesi.SHARED
+        entry = Entry(view.version, view.epoch, view.seq, view.content, data, value, valid, state,
+                      self.core.clock.now())
+        self._cache[artifact_id] = entry
+        return entry
+
+    def _install_commit(self, artifact_id: str, c: Committed, data: bytes, kind: str,
+                        value: Any, owner: bool) -> None:
+        if not self.strategy.caches:
+            return
+        value = value if kind in ("bytes", "str") else None
+        valid = self._invalid_after.get(artifact_id, -1) <= c.seq
+        state = Mesi.MODIFIED if owner else Mesi.SHARED
+        self._cache[artifact_id] = Entry(c.version, c.epoch, c.seq, c.content, data, value, valid,
+                                         state, self.core.clock.now())
+
+    # --- writes --------------------------------------------------------------------------------
+
+    def write(self, artifact_id: str, value: Any, *, blind: bool = False) -> int:
+        """Commit ``value`` as derived from this agent's view of the artifact.
+
+        Refused with ``StaleView`` if a peer committed since that view, with ``GrantReclaimed``
+        or ``StaleEpoch`` if crash recovery reclaimed a grant since. An agent that never read the
+        artifact is taken to expect it absent (create); ``blind=True`` skips every check (last
+        write wins) and must be asked for explicitly. Returns the new version.
+        """
+        data, kind = encode(value, artifact_id)
+        entry = self._cache.get(artifact_id)
+        if blind:
+            base_version = base_epoch = None
+        elif entry is None:
+            base_version, base_epoch = 0, None
+        else:
+            base_version, base_epoch = entry.version, entry.epoch
+        c = self._commit(artifact_id, lambda cid: self.coordinator.write(
+            self.name, artifact_id, base_version, base_epoch, (data, kind), cid))
+        self._install_commit(artifact_id, c, data, kind, value, owner=True)
+        self._last_beat = self.core.clock.now()
+        return c.version
+
+    def delete(self, artifact_id: str) -> int:
+        entry = self._cache.get(artifact_id)
+        base = (0, None) if entry is None else (entry.version, entry.epoch)
+        c = self._commit(artifact_id, lambda cid: self.coordinator.write(
+            self.name, artifact_id, base[0], base[1], None, cid))
+        self._cache.pop(artifact_id, None)
+        return c.version
+
+    def acquire(self, artifact_id: str, default: Any = MISSING) -> Any:
+        """Take the exclusive grant (E) and refresh the view; returns the current value."""
+        entry = self._fetch(artifact_id, acquire=True)
+        return self._value(entry, artifact_id, default)
+
+    def reacquire(self, artifact_id: str, default: Any = None) -> Any:
+        """Recover from a refused write: take the grant, refresh to the current version.
+
+        Returns the current value (``default`` if the artifact does not exist); re-derive the
+        change from it and write again."""
+        return self.acquire(artifact_id, default)
+
+    def commit(self, artifact_id: str, value: Any) -> int:
+        """Strict pessimistic commit: only under the grant this agent holds (see ``acquire``).
+
+        Unlike ``write``, it fails with ``NotOwner`` if a peer's read or acquire took the grant
+        away meanwhile, even when the version did not move."""
+        data, kind = encode(value, artifact_id)
+        entry = self._cache.get(artifact_id)
+        epoch, base = (0, 0) if entry is None else (entry.epoch, entry.version)
+        c = self._commit(artifact_id, lambda cid: self.coordinator.commit(
+            self.name, artifact_id, epoch, base, (data, kind), cid))
+        self._install_commit(artifact_id, c, data, kind, value, owner=True)
+        return c.version
+
+    def commit_cas(self, artifact_id: str, expected_version: int, value: Any) -> int:
+        """Compare-and-set: lands only if the artifact is still at ``expected_version`` (and at the
+        epoch this agent read it at, when its view is of that version)."""
+        data, kind = encode(value, artifact_id)
+        entry = self._cache.get(artifact_id)
+        epoch = entry.epoch if entry is not None and entry.version == expected_version else None
+        c = self._commit(artifact_id, lambda cid: self.coordinator.commit_cas(
+            self.name, artifact_id, expected_version, epoch, (data, kind), cid))
+        self._install_commit(artifact_id, c, data, kind, value,
+                             owner=entry is not None and entry.state is not Mesi.SHARED)
+        return c.version
+
+    def write_cas(self, artifact_id: str, fn: Callable[[Any], Any], retries: int = 8,
+                  backoff: float = 0.001) -> int:
+        """Read -> ``fn(old)`` -> compare-and-set, retried up to ``retries`` times on conflict.
+
+        ``fn`` gets ``None`` for an absent artifact and must be safe to call again. Raises
+        ``RetriesExhausted`` (with the current version) when every attempt lost its race."""
+        if retries < 0:
+            raise ValueError("retries must be >= 0")
+        entry = self._cache.get(artifact_id)
+        if entry is None or not entry.valid or not self.strategy.caches:
+            entry = self._fetch(artifact_id, acquire=False)
+        last: Exception | None = None
+        for attempt in range(retries + 1):
+            old = self._value(entry, artifact_id, None)
+            new = fn(old)
+            try:
+                return self.commit_cas(artifact_id, entry.version, new)
+            except (VersionConflict, StaleEpoch, GrantReclaimed) as exc:
+                last = exc
+                if attempt < retries and backoff:
+                    time.sleep(random.uniform(0, backoff * (2 ** min(attempt, 6))))
+                entry = self._fetch(artifact_id, acquire=False)
+        current = self._cache.get(artifact_id)
+        raise RetriesExhausted(
+            f"write_cas on {artifact_id!r} lost {retries + 1} races in a row",
+            artifact=artifact_id, current_version=None if current is None else current.version,
+            current_epoch=None if current is None else current.epoch,
+            attempts=retries + 1, last_error=None if last is None else last.to_dict(),
+        )
+
+    def _commit(self, artifact_id: str, call: Callable[[str], Committed]) -> Committed:
+        commit_id = uuid.uuid4().hex
+        try:
+            c = self.core.call_with_retry(lambda: call(commit_id))
+        except ConflictError:
+            self.stats.conflicts += 1
+            entry = self._cache.get(artifact_id)
+            if entry is not None:
+                entry.valid = False
+            raise
+        self.stats.commits += 1
+        return c
+
+    # --- grants, liveness, cache ----------------------------------------------------------------
+
+    def release(self, artifact_id: str) -> None:
+        self.coordinator.release(self.name, artifact_id)
+        entry = self._cache.get(artifact_id)
+        if entry is not None:
+            entry.state = Mesi.SHARED
+
+    def evict(self, artifact_id: str) -> None:
+        self.coordinator.evict(self.name, artifact_id)
+        self._cache.pop(artifact_id, None)
+
+    def heartbeat(self) -> None:
+        self.coordinator.heartbeat(self.name)
+        self._last_beat = self.core.clock.now()
+
+    def state(self, artifact_id: str) -> Mesi:
+        """This agent's MESI state for the artifact as its cache sees it."""
+        entry = self._cache.get(artifact_id)
+        if entry is None or not entry.valid:
+            return Mesi.INVALID
+        return entry.state
+
+    def cached_version(self, artifact_id: str) -> int | None:
+        entry = self._cache.get(artifact_id)
+        return None if entry is None else entry.version
+
+    def transaction(self) -> Transaction:
+        from ccs.client.transaction import Transaction
+
+        return Transaction(self)
+
+    # --- invalidations (called by the core's bus listener) ---------------------------------------
+
+    def _on_event(self, event: Event) -> None:
+        aid = event.artifact
+        if event.kind == "downgrade":
+            entry = self._cache.get(aid)
+            if entry is not None and entry.seq < event.seq:
+                entry.state = Mesi.SHARED
+            return
+        if self._invalid_after.get(aid, -1) < event.seq:
+            self._invalid_after[aid] = event.seq
+        entry = self._cache.get(aid)
+        if entry is None or entry.seq >= event.seq:
+            return
+        entry.valid = False
+        entry.state = Mesi.SHARED
+        self.stats.invalidations += 1
+        if self.strategy.refetch_on_invalidate and event.kind == "invalidate":
+            self._fetch(aid, acquire=False)
+
+    def _on_gap(self, artifact_id: str) -> None:
+        entry = self._cache.get(artifact_id)
+        if entry is not None:
+            entry.valid = False
+
+    def __repr__(self) -> str:
+        return f"Agent({self.name!r}, strategy={self.strategy.name!r})"

@@ -1,0 +1,101 @@
+"""``CoherenceAdapterCore``: one coordinator, one strategy, and the agents of this process."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from ccs.backends import Backend
+from ccs.bus import Bus
+from ccs.client.agent import Agent
+from ccs.client.strategies import Strategy, make_strategy
+from ccs.coordinator import Clock, Coordinator, CrashRecoveryConfig, Limits
+from ccs.protocol.errors import BackendUnavailable
+from ccs.protocol.ids import check_agent_id
+from ccs.protocol.messages import Event
+
+T = TypeVar("T")
+
+
+class CoherenceAdapterCore:
+    """Entry point of the agent API.
+
+    >>> core = CoherenceAdapterCore(engine="memory://", strategy="lazy")
+    >>> planner = core.agent("planner")
+    """
+
+    def __init__(
+        self,
+        engine: str | Backend = "memory://",
+        strategy: str | Strategy = "lazy",
+        *,
+        bus: str | Bus | None = None,
+        clock: Clock | None = None,
+        crash_recovery: CrashRecoveryConfig | None = None,
+        limits: Limits | None = None,
+        coordinator: Coordinator | None = None,
+        unavailable_retries: int = 3,
+        **strategy_params: Any,
+    ) -> None:
+        self.strategy = make_strategy(strategy, **strategy_params)
+        self.coordinator = coordinator or Coordinator(
+            engine, bus=bus, clock=clock, crash_recovery=crash_recovery, limits=limits)
+        self.clock = self.coordinator.clock
+        self.unavailable_retries = unavailable_retries
+        self._agents: dict[str, Agent] = {}
+        self._lock = threading.Lock()
+        self._seq: dict[str, int] = {}
+        self._unsubscribe = self.coordinator.bus.subscribe(self._on_event)
+
+    def agent(self, name: str) -> Agent:
+        """The handle of agent ``name`` in this process (the same object on every call)."""
+        agent = self._agents.get(name)
+        if agent is None:
+            check_agent_id(name)
+            with self._lock:
+                agent = self._agents.setdefault(name, Agent(self, name))
+        return agent
+
+    @property
+    def agents(self) -> dict[str, Agent]:
+        return dict(self._agents)
+
+    def call_with_retry(self, call: Callable[[], T]) -> T:
+        """Retry an engine call that failed before a reply arrived. Commits carry an idempotency
+        id, so a commit that did land and lost its reply is reported once, not applied twice."""
+        for attempt in range(self.unavailable_retries + 1):
+            try:
+                return call()
+            except BackendUnavailable:
+                if attempt == self.unavailable_retries:
+                    raise
+                time.sleep(0.05 * 2 ** attempt)
+        raise AssertionError("unreachable")
+
+    def _on_event(self, event: Event) -> None:
+        aid = event.artifact
+        last = self._seq.get(aid)
+        if last is not None and event.seq > last + 1:
+            for agent in list(self._agents.values()):
+                agent._on_gap(aid)
+        if last is None or event.seq > last:
+            self._seq[aid] = event.seq
+        for name in event.targets:
+            agent = self._agents.get(name)
+            if agent is not None:
+                agent._on_event(event)
+
+    def sweep(self):
+        return self.coordinator.sweep()
+
+    def close(self) -> None:
+        self._unsubscribe()
+        self.coordinator.close()
+
+    def __enter__(self) -> CoherenceAdapterCore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,271 @@
+"""Runs protocol transitions as transactions on an engine and publishes their events.
+
+The coordinator is a library object, not a server: every process that opens the same engine URL
+gets its own coordinator, and the engine's transactions are what serialize them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ccs.backends import Backend, agent_key, artifact_key, open_backend
+from ccs.bus import Bus, default_bus_for, open_bus
+from ccs.coordinator.clock import Clock, SystemClock
+from ccs.coordinator.config import CrashRecoveryConfig, Limits
+from ccs.protocol import transitions as tr
+from ccs.protocol.errors import CorruptState, PayloadTooLarge
+from ccs.protocol.ids import check_agent_id, check_artifact_id
+from ccs.protocol.messages import Committed, ReclaimNote, Step, TxnCommitted, View
+from ccs.protocol.records import DELETED, AgentRecord, ArtifactRecord, Content
+
+Payload = tuple[bytes, str] | None  # (data, kind); None deletes
+
+
+class Coordinator:
+    def __init__(
+        self,
+        engine: str | Backend = "memory://",
+        *,
+        bus: str | Bus | None = None,
+        clock: Clock | None = None,
+        crash_recovery: CrashRecoveryConfig | None = None,
+        limits: Limits | None = None,
+    ) -> None:
+        self.backend = open_backend(engine) if isinstance(engine, str) else engine
+        if bus is None:
+            self.bus = default_bus_for(self.backend)
+        elif isinstance(bus, str):
+            self.bus = open_bus(bus, self.backend)
+        else:
+            self.bus = bus
+        self.clock = clock or SystemClock()
+        self.crash_recovery = crash_recovery or CrashRecoveryConfig()
+        self.limits = limits or Limits()
+        self._last_sweep = self.clock.now()
+        self.reclaims: list[ReclaimNote] = []
+
+    # --- plumbing -----------------------------------------------------------------------------
+
+    def _run(self, keys: list[str], fn: Callable[[dict[str, Any]], Step]) -> Any:
+        def transaction(records: dict[str, Any]) -> tuple[dict[str, Any], Step]:
+            step = fn(records)
+            changes: dict[str, Any] = {artifact_key(a): r for a, r in step.artifacts.items()}
+            for agent, rec in step.agents.items():
+                changes[agent_key(agent)] = rec
+            return changes, step
+
+        step = self.backend.transact(keys, transaction)
+        if step.events:
+            self.bus.publish(step.events)
+        return step.reply
+
+    def _store(self, payload: Payload, artifact_id: str) -> Content:
+        if payload is None:
+            return DELETED
+        data, kind = payload
+        if len(data) > self.limits.max_content_bytes:
+            raise PayloadTooLarge(
+                f"content for {artifact_id!r} is {len(data)} bytes; the limit is "
+                f"{self.limits.max_content_bytes}", artifact=artifact_id, size=len(data),
+                limit=self.limits.max_content_bytes)
+        digest = hashlib.sha256(data).hexdigest()
+        self.backend.put_blob(digest, data)
+        return Content(digest, len(data), kind)
+
+    def fetch(self, content: Content, artifact_id: str = "") -> bytes | None:
+        if content.digest is None:
+            return None
+        data = self.backend.get_blob(content.digest)
+        if data is None:
+            raise CorruptState(f"content {content.digest[:12]} of {artifact_id!r} is missing",
+                               artifact=artifact_id)
+        return data
+
+    def _now(self) -> float:
+        now = self.clock.now()
+        cr = self.crash_recovery
+        if cr.enabled and now - self._last_sweep >= cr.sweep_interval:
+            self._last_sweep = now
+            self.sweep(now)
+        return now
+
+    def _ownership_keys(self, artifact_id: str, agent: str) -> list[str]:
+        keys = [artifact_key(artifact_id)]
+        if self.crash_recovery.enabled:
+            keys.append(agent_key(agent))
+        return keys
+
+    def _note_owner(self, step: Step, records: dict[str, Any], artifact_id: str, agent: str,
+                    now: float) -> Step:
+        """Record in the agent's liveness record that it may own ``artifact_id`` (for the sweep)."""
+        if self.crash_recovery.enabled:
+            new = step.artifacts.get(artifact_id)
+            if new is not None and new.owner is not None and new.owner.agent == agent:
+                current = records.get(agent_key(agent))
+                step.agents[agent] = tr.heartbeat(current, agent, self.crash_recovery.heartbeat_ttl,
+                                                  now, owns=artifact_id)
+        return step
+
+    # --- operations ----------------------------------------------------------------------------
+
+    def read(self, agent: str, artifact_id: str, known_version: int | None = None
+             ) -> tuple[View, bytes | None]:
+        check_agent_id(agent)
+        check_artifact_id(artifact_id)
+        now = self._now()
+        key = artifact_key(artifact_id)
+        snapshot = self.backend.get(key)
+        if (snapshot is not None and snapshot.owner is None
+                and snapshot.sharers.get(agent) == snapshot.version):
+            view = View(artifact_id, snapshot.version, snapshot.epoch, snapshot.seq,
+                        snapshot.content, snapshot.view_of(agent), known_version != snapshot.version)
+        else:
+            view = self._run([key], lambda r: tr.read(r[key], artifact_id, agent, known_version, now))
+        data = self.fetch(view.content, artifact_id) if view.modified else None
+        return view, data
+
+    def acquire(self, agent: str, artifact_id: str, known_version: int | None = None
+                ) -> tuple[View, bytes | None]:
+        check_agent_id(agent)
+        check_artifact_id(artifact_id)
+        now = self._now()
+        key = artifact_key(artifact_id)
+
+        def fn(r: dict[str, Any]) -> Step:
+            step = tr.acquire(r[key], artifact_id, agent, known_version, now)
+            if not step.artifacts:
+                return step
+            return self._note_owner(step, r, artifact_id, agent, now)
+
+        view = self._run(self._ownership_keys(artifact_id, agent), fn)
+        data = self.fetch(view.content, artifact_id) if view.modified else None
+        return view, data
+
+    def commit(self, agent: str, artifact_id: str, grant_epoch: int, base_version: int,
+               payload: Payload, commit_id: str | None = None) -> Committed:
+        check_agent_id(agent)
+        check_artifact_id(artifact_id)
+        content = self._store(payload, artifact_id)
+        now = self._now()
+        key = artifact_key(artifact_id)
+        retain = self.limits.retain_versions
+        return self._run([key], lambda r: tr.commit(
+            r[key], artifact_id, agent, grant_epoch, base_version, content, now,
+            commit_id=commit_id, retain=retain))
+
+    def write(self, agent: str, artifact_id: str, base_version: int | None,
+              base_epoch: int | None, payload: Payload, commit_id: str | None = None) -> Committed:
+        check_agent_id(agent)
+        check_artifact_id(artifact_id)
+        content = self._store(payload, artifact_id)
+        now = self._now()
+        key = artifact_key(artifact_id)
+        retain = self.limits.retain_versions
+
+        def fn(r: dict[str, Any]) -> Step:
+            step = tr.write(r[key], artifact_id, agent, base_version, base_epoch, content, now,
+                            commit_id=commit_id, retain=retain)
+            return self._note_owner(step, r, artifact_id, agent, now)
+
+        return self._run(self._ownership_keys(artifact_id, agent), fn)
+
+    def commit_cas(self, agent: str, artifact_id: str, expected_version: int,
+                   read_epoch: int | None, payload: Payload,
+                   commit_id: str | None = None) -> Committed:
+        check_agent_id(agent)
+        check_artifact_id(artifact_id)
+        content = self._store(payload, artifact_id)
+        now = self._now()
+        key = artifact_key(artifact_id)
+        retain = self.limits.retain_versions
+        return self._run([key], lambda r: tr.commit_cas(
+            r[key], artifact_id, agent, expected_version, read_epoch, content, now,
+            commit_id=commit_id, retain=retain))
+
+    def transaction_commit(self, agent: str, reads: Mapping[str, tuple[int, int | None]],
+                           writes: Mapping[str, Payload], commit_id: str | None = None
+                           ) -> TxnCommitted:
+        check_agent_id(agent)
+        for aid in [*reads, *writes]:
+            check_artifact_id(aid)
+        contents = {aid: self._store(p, aid) for aid, p in writes.items()}
+        now = self._now()
+        ids = sorted(set(reads) | set(writes))
+        retain = self.limits.retain_versions
+        return self._run([artifact_key(a) for a in ids], lambda r: tr.transaction_commit(
+            {a: r[artifact_key(a)] for a in ids}, agent, reads, contents, now,
+            commit_id=commit_id, retain=retain))
+
+    def release(self, agent: str, artifact_id: str) -> None:
+        key = artifact_key(check_artifact_id(artifact_id))
+        self._run([key], lambda r: tr.release(r[key], check_agent_id(agent)))
+
+    def evict(self, agent: str, artifact_id: str) -> None:
+        key = artifact_key(check_artifact_id(artifact_id))
+        self._run([key], lambda r: tr.evict(r[key], check_agent_id(agent)))
+
+    def heartbeat(self, agent: str) -> AgentRecord:
+        check_agent_id(agent)
+        now = self._now()
+        key = agent_key(agent)
+        ttl = self.crash_recovery.heartbeat_ttl
+
+        def fn(r: dict[str, Any]) -> Step:
+            rec = tr.heartbeat(r[key], agent, ttl, now)
+            return Step(rec, agents={agent: rec})
+
+        return self._run([key], fn)
+
+    def sweep(self, now: float | None = None) -> list[ReclaimNote]:
+        """Reclaim the grants of every agent whose heartbeat TTL ran out; returns why, per grant."""
+        now = self.clock.now() if now is None else now
+        notes: list[ReclaimNote] = []
+        for key in self.backend.keys("g/"):
+            rec = self.backend.get(key)
+            if not isinstance(rec, AgentRecord) or not rec.expired(now):
+                continue
+            keys = [key, *(artifact_key(a) for a in sorted(rec.owned))]
+            notes.extend(self._run(keys, lambda r, key=key: tr.sweep_agent(
+                r[key], {k[2:]: v for k, v in r.items() if k.startswith("a/")}, now)))
+        self.reclaims.extend(notes)
+        return notes
+
+    # --- inspection ----------------------------------------------------------------------------
+
+    def artifact(self, artifact_id: str) -> ArtifactRecord | None:
+        rec = self.backend.get(artifact_key(check_artifact_id(artifact_id)))
+        return rec if isinstance(rec, ArtifactRecord) else None
+
+    def content_at(self, artifact_id: str, version: int | None = None) -> bytes | None:
+        """Content of the current version, or of a retained older one."""
+        rec = self.artifact(artifact_id)
+        if rec is None:
+            return None
+        if version is None or version == rec.version:
+            return self.fetch(rec.content, artifact_id)
+        for v, digest in rec.history:
+            if v == version:
+                return self.backend.get_blob(digest)
+        return None
+
+    def gc(self, min_age: float = 3600.0) -> int:
+        """Delete blobs no record references any more and older than ``min_age`` seconds.
+
+        The age guard protects content stored by a commit that has not reached its record yet.
+        """
+        referenced: set[str] = set()
+        for key in self.backend.keys("a/"):
+            rec = self.backend.get(key)
+            if isinstance(rec, ArtifactRecord):
+                if rec.content.digest:
+                    referenced.add(rec.content.digest)
+                referenced.update(d for _, d in rec.history)
+        candidates = self.backend.blob_digests(stored_before=time.time() - min_age)
+        return self.backend.delete_blobs(candidates - referenced)
+
+    def close(self) -> None:
+        self.bus.close()
+        self.backend.close()

@@ -1,0 +1,209 @@
+"""Typed errors shared by every layer.
+
+Each error has a stable ``code`` (part of the public contract: MCP and HTTP clients switch on it),
+the artifact it concerns, the current version and epoch where known, and a ``recover`` hint a
+person or a model can act on. Errors serialize to JSON and can be rebuilt from it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+
+
+class CoherenceError(Exception):
+    code: ClassVar[str] = "coherence_error"
+    default_recover: ClassVar[str] = ""
+    retryable: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        artifact: str | None = None,
+        current_version: int | None = None,
+        current_epoch: int | None = None,
+        recover: str | None = None,
+        **details: Any,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.artifact = artifact
+        self.current_version = current_version
+        self.current_epoch = current_epoch
+        self.recover = recover if recover is not None else self.default_recover
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "code": self.code,
+            "message": self.message,
+            "artifact": self.artifact,
+            "current_version": self.current_version,
+            "current_epoch": self.current_epoch,
+            "recover": self.recover,
+            "retryable": self.retryable,
+        }
+        if self.details:
+            payload["details"] = self.details
+        return payload
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, default=str)
+
+    @staticmethod
+    def from_dict(payload: dict[str, Any]) -> CoherenceError:
+        cls = ERRORS_BY_CODE.get(payload.get("code", ""), CoherenceError)
+        return cls(
+            payload.get("message", ""),
+            artifact=payload.get("artifact"),
+            current_version=payload.get("current_version"),
+            current_epoch=payload.get("current_epoch"),
+            recover=payload.get("recover"),
+            **payload.get("details", {}),
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code!r}, artifact={self.artifact!r}, " \
+               f"current_version={self.current_version!r}, message={self.message!r})"
+
+
+# --- conflicts: the write was refused because the world moved; nothing was applied -------------
+
+class ConflictError(CoherenceError):
+    code = "conflict"
+    retryable = True
+
+
+class StaleView(ConflictError):
+    code = "stale_view"
+    default_recover = "reacquire() the artifact, re-derive your change from the current version, write again"
+
+
+class VersionConflict(ConflictError):
+    code = "version_conflict"
+    default_recover = "read the current version, recompute, and retry the compare-and-set"
+
+
+class StaleEpoch(ConflictError):
+    code = "stale_epoch"
+    default_recover = "a grant on this artifact was reclaimed since your read; reacquire() and re-derive"
+
+
+class GrantReclaimed(ConflictError):
+    code = "grant_reclaimed"
+    default_recover = (
+        "crash recovery reclaimed your grant (missed heartbeats); reacquire() and re-derive your change"
+    )
+
+
+class NotOwner(ConflictError):
+    code = "not_owner"
+    default_recover = "you no longer hold the exclusive grant; reacquire() or use write()/write_cas()"
+
+
+class TransactionConflict(ConflictError):
+    code = "transaction_conflict"
+    default_recover = "re-read every artifact listed in details.conflicts and run the transaction again"
+
+
+class RetriesExhausted(ConflictError):
+    code = "cas_retries_exhausted"
+    default_recover = "contention is high: back off, or raise retries=, or serialize the writers"
+
+
+# --- bad input: refused before anything was touched ------------------------------------------
+
+class InvalidRequest(CoherenceError):
+    code = "invalid_request"
+    default_recover = "fix the request; nothing was changed"
+
+
+class InvalidIdentifier(InvalidRequest):
+    code = "invalid_id"
+    default_recover = "use a non-empty string without control characters, at most 1024 characters"
+
+
+class UnknownArtifact(InvalidRequest):
+    code = "unknown_artifact"
+    default_recover = "write the artifact first, or read with a default"
+
+
+class PayloadTooLarge(InvalidRequest):
+    code = "payload_too_large"
+    default_recover = "split the content, or raise max_content_bytes in the coordinator limits"
+
+
+class InvalidValue(InvalidRequest):
+    code = "invalid_value"
+    default_recover = "pass bytes, str, or a JSON-serializable object"
+
+
+class UnknownStrategy(InvalidRequest):
+    code = "unknown_strategy"
+    default_recover = "use one of: lazy, eager, lease, access_count, broadcast"
+
+
+class InvalidStrategyParameter(InvalidRequest):
+    code = "invalid_strategy_parameter"
+    default_recover = "pass only the parameters the chosen strategy documents"
+
+
+class UnknownEngine(InvalidRequest):
+    code = "unknown_engine"
+    default_recover = "use memory://, sqlite:///path/state.db, redis://host:port/db or postgresql://..."
+
+
+class PathOutsideWorkspace(InvalidRequest):
+    code = "path_outside_workspace"
+    default_recover = "use a relative path inside the workspace root (no '..', no symlink escape)"
+
+
+class UnmanagedPath(InvalidRequest):
+    code = "unmanaged_path"
+    default_recover = "the path does not match the volume's managed globs"
+
+
+# --- state and infrastructure -------------------------------------------------------------
+
+class StateError(CoherenceError):
+    code = "state_error"
+
+
+class CorruptState(StateError):
+    code = "corrupt_state"
+    default_recover = "the state store is not an agent-coherence store or is damaged; nothing was written"
+
+
+class SchemaTooNew(StateError):
+    code = "schema_too_new"
+    default_recover = "upgrade agent-coherence to a release that knows this schema"
+
+
+class ConfigurationMismatch(StateError):
+    code = "configuration_mismatch"
+    default_recover = "open the state with the same configuration it was created with"
+
+
+class BackendUnavailable(StateError):
+    code = "backend_unavailable"
+    retryable = True
+    default_recover = "check that the engine's server is reachable, then retry; nothing was applied"
+
+
+class ForeignEdit(ConflictError):
+    code = "foreign_edit"
+    default_recover = "the file was changed outside the volume; read() it to adopt the edit, then write"
+
+
+def _all_subclasses(cls: type) -> list[type]:
+    out = []
+    for sub in cls.__subclasses__():
+        out.append(sub)
+        out.extend(_all_subclasses(sub))
+    return out
+
+
+ERRORS_BY_CODE: dict[str, type[CoherenceError]] = {
+    c.code: c for c in [CoherenceError, *_all_subclasses(CoherenceError)]
+}

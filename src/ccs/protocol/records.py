@@ -1,0 +1,176 @@
+"""The records a coordinator keeps, and their MESI reading.
+
+Records are immutable; a transition returns new ones. Content never lives in a record: a record
+holds the content hash and size, and the bytes are stored by hash beside it. That keeps version
+checks, grants and heartbeats from ever moving content.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from types import MappingProxyType
+from typing import Any
+
+EMPTY: Mapping[str, int] = MappingProxyType({})
+
+
+class Mesi(str, Enum):
+    MODIFIED = "M"
+    EXCLUSIVE = "E"
+    SHARED = "S"
+    INVALID = "I"
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """Exclusive ownership of one artifact by one agent, issued at ``epoch``.
+
+    ``dirty`` is the M/E distinction: the owner committed under this grant.
+    """
+
+    agent: str
+    epoch: int
+    granted_at: float
+    dirty: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Reclaim:
+    """Why crash recovery took a grant away, kept so the fenced agent is told precisely."""
+
+    agent: str
+    fenced_epoch: int
+    reason: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Content:
+    """What a commit writes: a hash, a size and a kind (``None`` hash means deleted)."""
+
+    digest: str | None
+    size: int
+    kind: str  # "bytes" | "str" | "json" | "deleted"
+
+    @property
+    def deleted(self) -> bool:
+        return self.digest is None
+
+
+DELETED = Content(None, 0, "deleted")
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactRecord:
+    """Directory entry of one artifact.
+
+    ``version`` counts commits (0: never written). ``epoch`` is the ownership fence: it advances
+    whenever crash recovery reclaims a grant, so a view or grant taken before the reclaim can no
+    longer commit even when the version did not move. ``seq`` numbers every event the record
+    produced, so a subscriber can detect a missed invalidation. ``sharers`` maps each agent with a
+    copy to the version it holds. ``history`` keeps the hashes of retained older versions.
+    ``commits`` remembers recent idempotency ids and the version each produced.
+    """
+
+    artifact_id: str
+    version: int = 0
+    epoch: int = 0
+    seq: int = 0
+    content: Content = DELETED
+    owner: Grant | None = None
+    sharers: Mapping[str, int] = field(default_factory=lambda: EMPTY)
+    history: tuple[tuple[int, str], ...] = ()
+    commits: tuple[tuple[str, int], ...] = ()
+    last_reclaim: Reclaim | None = None
+    updated_at: float = 0.0
+    updated_by: str | None = None
+
+    @property
+    def exists(self) -> bool:
+        return self.version > 0 and not self.content.deleted
+
+    def view_of(self, agent: str) -> Mesi:
+        owner = self.owner
+        if owner is not None and owner.agent == agent:
+            return Mesi.MODIFIED if owner.dirty else Mesi.EXCLUSIVE
+        if self.sharers.get(agent) == self.version:
+            return Mesi.SHARED
+        return Mesi.INVALID
+
+    def committed_version(self, commit_id: str) -> int | None:
+        for cid, version in self.commits:
+            if cid == commit_id:
+                return version
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.artifact_id,
+            "version": self.version,
+            "epoch": self.epoch,
+            "seq": self.seq,
+            "content": [self.content.digest, self.content.size, self.content.kind],
+            "owner": None if self.owner is None else [
+                self.owner.agent, self.owner.epoch, self.owner.granted_at, self.owner.dirty
+            ],
+            "sharers": dict(self.sharers),
+            "history": [list(h) for h in self.history],
+            "commits": [list(c) for c in self.commits],
+            "last_reclaim": None if self.last_reclaim is None else [
+                self.last_reclaim.agent, self.last_reclaim.fenced_epoch,
+                self.last_reclaim.reason, self.last_reclaim.at,
+            ],
+            "updated_at": self.updated_at,
+            "updated_by": self.updated_by,
+        }
+
+    @staticmethod
+    def from_dict(d: Mapping[str, Any]) -> ArtifactRecord:
+        digest, size, kind = d["content"]
+        owner = d.get("owner")
+        rec = d.get("last_reclaim")
+        return ArtifactRecord(
+            artifact_id=d["id"],
+            version=int(d["version"]),
+            epoch=int(d["epoch"]),
+            seq=int(d["seq"]),
+            content=Content(digest, int(size), kind),
+            owner=None if owner is None else Grant(owner[0], int(owner[1]), owner[2], bool(owner[3])),
+            sharers=MappingProxyType({str(k): int(v) for k, v in d.get("sharers", {}).items()}),
+            history=tuple((int(v), str(h)) for v, h in d.get("history", ())),
+            commits=tuple((str(c), int(v)) for c, v in d.get("commits", ())),
+            last_reclaim=None if rec is None else Reclaim(rec[0], int(rec[1]), rec[2], rec[3]),
+            updated_at=d.get("updated_at", 0.0),
+            updated_by=d.get("updated_by"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRecord:
+    """Liveness of one agent: it is alive until ``expires_at`` unless it heartbeats.
+
+    ``owned`` lists the artifacts it may hold grants on (a superset: a grant lost to a peer is
+    pruned lazily), so the sweep can find them without scanning every artifact.
+    """
+
+    agent_id: str
+    expires_at: float
+    ttl: float
+    owned: frozenset[str] = frozenset()
+
+    def expired(self, now: float) -> bool:
+        return now > self.expires_at
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "agent": self.agent_id,
+            "expires_at": self.expires_at,
+            "ttl": self.ttl,
+            "owned": sorted(self.owned),
+        }
+
+    @staticmethod
+    def from_dict(d: Mapping[str, Any]) -> AgentRecord:
+        return AgentRecord(d["agent"], float(d["expires_at"]), float(d["ttl"]), frozenset(d["owned"]))

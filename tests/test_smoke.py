@@ -1,0 +1,26 @@
+from ccs import StaleView
+from ccs.cli.demo import run
+
+
+def test_demo_shows_refusal_and_recovery():
+    lines = []
+    assert run(out=lines.append) == 0
+    text = "\n".join(lines)
+    assert "REFUSED" in text and "stale_view" in text
+    assert "BUG" not in text
+
+
+def test_stale_write_refused_then_reacquire(core):
+    a, b = core.agent("a"), core.agent("b")
+    a.write("x", "1")
+    assert b.read("x") == "1"
+    b.write("x", "2")
+    try:
+        a.write("x", "1+a")
+    except StaleView as e:
+        assert e.current_version == 2
+    else:
+        raise AssertionError("stale write landed")
+    assert a.reacquire("x") == "2"
+    assert a.write("x", "2+a") == 3
+    assert b.read("x") == "2+a"
