@@ -239,6 +239,16 @@ class Coordinator:
         rec = self.backend.get(artifact_key(check_artifact_id(artifact_id)))
         return rec if isinstance(rec, ArtifactRecord) else None
 
+    def artifacts(self, prefix: str = "") -> list[ArtifactRecord]:
+        """Records of every artifact whose id starts with ``prefix`` (including deleted ones and
+        ones only read so far, version 0): callers filter on ``exists``."""
+        out = []
+        for key in self.backend.keys("a/" + prefix):
+            rec = self.backend.get(key)
+            if isinstance(rec, ArtifactRecord):
+                out.append(rec)
+        return out
+
     def content_at(self, artifact_id: str, version: int | None = None) -> bytes | None:
         """Content of the current version, or of a retained older one."""
         rec = self.artifact(artifact_id)
