@@ -8,10 +8,11 @@ content was derived from, and the store refuses it if either moved (``StaleView`
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
 import random
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,23 @@ if TYPE_CHECKING:
     from ccs.client.transaction import Transaction
 
 MISSING: Any = object()
+
+_ID_PREFIX = os.urandom(8).hex()
+_ID_COUNTER = itertools.count()
+
+
+def _new_id_prefix() -> None:
+    """A forked child must not reuse its parent's ids: a duplicate id reads as 'already applied'."""
+    global _ID_PREFIX
+    _ID_PREFIX = os.urandom(8).hex()
+
+
+os.register_at_fork(after_in_child=_new_id_prefix)
+
+
+def new_commit_id() -> str:
+    """Unique per logical commit across processes: a random per-process prefix and a counter."""
+    return f"{_ID_PREFIX}-{next(_ID_COUNTER)}"
 
 
 @dataclass(slots=True)
@@ -262,7 +280,7 @@ class Agent:
         )
 
     def _commit(self, artifact_id: str, call: Callable[[str], Committed]) -> Committed:
-        commit_id = uuid.uuid4().hex
+        commit_id = new_commit_id()
         try:
             c = self.core.call_with_retry(lambda: call(commit_id))
         except ConflictError:

@@ -8,10 +8,9 @@ moved and nothing is applied.
 from __future__ import annotations
 
 import copy
-import uuid
 from typing import TYPE_CHECKING, Any
 
-from ccs.client.agent import MISSING
+from ccs.client.agent import MISSING, new_commit_id
 from ccs.client.codec import encode
 from ccs.protocol.errors import ConflictError, InvalidRequest, UnknownArtifact
 from ccs.protocol.messages import TxnCommitted
@@ -65,7 +64,7 @@ class Transaction:
             raise InvalidRequest("transaction already finished")
         self._done = True
         agent = self.agent
-        commit_id = uuid.uuid4().hex
+        commit_id = new_commit_id()
         try:
             self.result = agent.core.call_with_retry(lambda: agent.coordinator.transaction_commit(
                 agent.name, self.reads, self.writes, commit_id))
