@@ -61,7 +61,14 @@ class SqliteBackend(Backend):
         parent = os.path.dirname(self.path)
         if parent and not os.path.isdir(parent):
             raise BackendUnavailable(f"directory for {url!r} does not exist: {parent}")
-        self._prepare_schema(self._conn())
+        conn = self._conn()
+        try:
+            self._prepare_schema(conn)
+            # Only now, with the file known to be ours: WAL rewrites the header (persistent mode).
+            conn.execute("PRAGMA journal_mode=WAL")
+        except BaseException:
+            self.close()
+            raise
 
     # --- connections and schema ---------------------------------------------------------------
 
@@ -71,7 +78,6 @@ class SqliteBackend(Backend):
             try:
                 conn = sqlite3.connect(self.path, timeout=self.busy_timeout,
                                        isolation_level=None, check_same_thread=False)
-                conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute(f"PRAGMA synchronous={self.synchronous}")
             except sqlite3.DatabaseError as exc:
                 raise CorruptState(f"{self.path} is not a usable SQLite database: {exc}",
@@ -88,7 +94,11 @@ class SqliteBackend(Backend):
             raise CorruptState(f"{self.path} is not a usable SQLite database: {exc}",
                                path=self.path) from exc
         try:
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            try:
+                tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            except sqlite3.DatabaseError as exc:
+                raise CorruptState(f"{self.path} is not a usable SQLite database: {exc}",
+                                   path=self.path) from exc
             if not tables:
                 for stmt in _SCHEMA_V1.strip().split(";"):
                     if stmt.strip():

@@ -288,12 +288,13 @@ def evict(rec: ArtifactRecord | None, agent: str) -> Step:
 
 def transaction_commit(
     recs: Mapping[str, ArtifactRecord | None], agent: str,
-    reads: Mapping[str, tuple[int, int]], writes: Mapping[str, Content], now: float, *,
+    reads: Mapping[str, tuple[int, int | None]], writes: Mapping[str, Content], now: float, *,
     commit_id: str | None = None, retain: int = 0,
 ) -> Step:
     """Serializable read-set commit: all writes land only if every read is still current.
 
-    ``reads`` maps each artifact read to the ``(version, epoch)`` read. All conflicts are
+    ``reads`` maps each artifact read to the ``(version, epoch)`` read (epoch ``None``: never
+    seen, e.g. a create expecting version 0; only the version is checked). All conflicts are
     reported together, so the caller can refresh everything it needs at once.
     """
     if commit_id is not None and writes:
@@ -303,7 +304,7 @@ def transaction_commit(
     conflicts = []
     for aid, (version, epoch) in sorted(reads.items()):
         rec = recs.get(aid) or ArtifactRecord(aid)
-        if rec.version != version or rec.epoch != epoch:
+        if rec.version != version or (epoch is not None and rec.epoch != epoch):
             conflicts.append({
                 "artifact": aid, "read_version": version, "current_version": rec.version,
                 "read_epoch": epoch, "current_epoch": rec.epoch, "committed_by": rec.updated_by,
