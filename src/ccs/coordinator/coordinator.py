@@ -105,8 +105,11 @@ class Coordinator:
             new = step.artifacts.get(artifact_id)
             if new is not None and new.owner is not None and new.owner.agent == agent:
                 current = records.get(agent_key(agent))
-                step.agents[agent] = tr.heartbeat(current, agent, self.crash_recovery.heartbeat_ttl,
-                                                  now, owns=artifact_id)
+                ttl = self.crash_recovery.heartbeat_ttl
+                if (current is not None and artifact_id in current.owned
+                        and current.expires_at - now > ttl / 2):
+                    return step  # already listed and recently refreshed: skip the rewrite
+                step.agents[agent] = tr.heartbeat(current, agent, ttl, now, owns=artifact_id)
         return step
 
     # --- operations ----------------------------------------------------------------------------
@@ -118,8 +121,10 @@ class Coordinator:
         now = self._now()
         key = artifact_key(artifact_id)
         snapshot = self.backend.get(key)
-        if (snapshot is not None and snapshot.owner is None
-                and snapshot.sharers.get(agent) == snapshot.version):
+        if snapshot is not None and (
+                snapshot.owner.agent == agent if snapshot.owner is not None
+                else snapshot.sharers.get(agent) == snapshot.version):
+            # Already a sharer at the current version (or the owner): nothing to record.
             view = View(artifact_id, snapshot.version, snapshot.epoch, snapshot.seq,
                         snapshot.content, snapshot.view_of(agent), known_version != snapshot.version)
         else:
