@@ -11,10 +11,22 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="two agents, one artifact: a stale write refused and recovered")
     demo.add_argument("--engine", help="engine URL (default: a temporary SQLite file)")
+    st = sub.add_parser("status", help="artifacts in a store: versions, epochs, owners, MESI views")
+    st.add_argument("--engine", required=True, help="engine URL, e.g. sqlite:///.ccs/state.db")
+    st.add_argument("--prefix", default="", help="only artifacts whose id starts with this")
+    st.add_argument("--json", action="store_true")
+    sw = sub.add_parser("sweep", help="reclaim grants of agents whose heartbeats stopped")
+    sw.add_argument("--engine", required=True)
     args = parser.parse_args(argv)
     if args.command == "demo":
         from ccs.cli.demo import run
         return run(args.engine)
+    if args.command == "status":
+        from ccs.cli.inspect import status
+        return status(args.engine, args.prefix, args.json)
+    if args.command == "sweep":
+        from ccs.cli.inspect import sweep
+        return sweep(args.engine)
     parser.error(f"unknown command {args.command}")
     return 2
 

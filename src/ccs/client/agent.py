@@ -212,8 +212,9 @@ class Agent:
         self._cache.pop(artifact_id, None)
         return c.version
 
-    def acquire(self, artifact_id: str, default: Any = MISSING) -> Any:
-        """Take the exclusive grant (E) and refresh the view; returns the current value."""
+    def acquire(self, artifact_id: str, default: Any = None) -> Any:
+        """Take the exclusive grant (E) and refresh the view; returns the current value
+        (``default`` when the artifact does not exist yet)."""
         entry = self._fetch(artifact_id, acquire=True)
         return self._value(entry, artifact_id, default)
 

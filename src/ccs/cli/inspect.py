@@ -1,0 +1,60 @@
+"""`ccs status` and `ccs sweep`: look into a store, and run crash recovery by hand."""
+
+from __future__ import annotations
+
+import json
+
+from ccs.coordinator import Coordinator
+from ccs.protocol.records import ArtifactRecord
+
+
+def describe(rec: ArtifactRecord) -> dict:
+    agents = sorted(set(rec.sharers) | ({rec.owner.agent} if rec.owner else set()))
+    return {
+        "artifact": rec.artifact_id,
+        "version": rec.version,
+        "epoch": rec.epoch,
+        "exists": rec.exists,
+        "size": rec.content.size,
+        "kind": rec.content.kind,
+        "owner": None if rec.owner is None else rec.owner.agent,
+        "views": {a: rec.view_of(a).value for a in agents},
+        "updated_by": rec.updated_by,
+        "last_reclaim": None if rec.last_reclaim is None else {
+            "agent": rec.last_reclaim.agent, "fenced_epoch": rec.last_reclaim.fenced_epoch,
+            "reason": rec.last_reclaim.reason},
+    }
+
+
+def status(engine: str, prefix: str, as_json: bool, out=print) -> int:
+    coordinator = Coordinator(engine)
+    try:
+        rows = [describe(r) for r in sorted(coordinator.artifacts(prefix), key=lambda r: r.artifact_id)]
+    finally:
+        coordinator.close()
+    if as_json:
+        out(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        out("no artifacts")
+        return 0
+    out(f"{'artifact':32} {'ver':>5} {'epoch':>5} {'owner':12} views")
+    for row in rows:
+        views = " ".join(f"{a}:{s}" for a, s in row["views"].items())
+        out(f"{row['artifact'][:32]:32} {row['version']:>5} {row['epoch']:>5} "
+            f"{(row['owner'] or '-')[:12]:12} {views}")
+        if row["last_reclaim"]:
+            out(f"{'':32} reclaimed from {row['last_reclaim']['agent']}: {row['last_reclaim']['reason']}")
+    return 0
+
+
+def sweep(engine: str, out=print) -> int:
+    coordinator = Coordinator(engine)
+    try:
+        notes = coordinator.sweep()
+    finally:
+        coordinator.close()
+    for n in notes:
+        out(f"reclaimed {n.artifact!r} from {n.agent} (epoch {n.fenced_epoch} -> {n.new_epoch}): {n.reason}")
+    out(f"{len(notes)} grant(s) reclaimed")
+    return 0

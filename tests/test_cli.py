@@ -1,0 +1,31 @@
+import json
+
+from ccs import CoherenceAdapterCore, GrantReclaimed, ManualClock
+from ccs.cli.main import main
+
+
+def test_status_and_sweep_on_a_sqlite_store(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path}/state.db"
+    # An agent whose clock says 1970: its heartbeat deadline is long past in real time.
+    core = CoherenceAdapterCore(url, clock=ManualClock(start=1000.0))
+    a, b = core.agent("a"), core.agent("b")
+    a.write("plan.md", "x")
+    b.read("plan.md")
+    a.acquire("notes")
+
+    assert main(["status", "--engine", url, "--json"]) == 0
+    rows = {r["artifact"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["plan.md"]["views"] == {"a": "S", "b": "S"} and rows["plan.md"]["version"] == 1
+    assert rows["notes"]["owner"] == "a" and rows["notes"]["views"] == {"a": "E"}
+
+    assert main(["sweep", "--engine", url]) == 0
+    out = capsys.readouterr().out
+    assert "reclaimed 'notes' from a (epoch 0 -> 1)" in out and "1 grant(s) reclaimed" in out
+
+    try:
+        a.write("notes", "late")
+    except GrantReclaimed as err:
+        assert err.current_epoch == 1
+    else:
+        raise AssertionError("a write from a reclaimed grant landed")
+    core.close()
