@@ -209,7 +209,7 @@ class Agent:
         base = (0, None) if entry is None else (entry.version, entry.epoch)
         c = self._commit(artifact_id, lambda cid: self.coordinator.write(
             self.name, artifact_id, base[0], base[1], None, cid))
-        self._cache.pop(artifact_id, None)
+        self._install_commit(artifact_id, c, b"", "deleted", None, owner=True)
         return c.version
 
     def acquire(self, artifact_id: str, default: Any = None) -> Any:

@@ -77,12 +77,9 @@ class Transaction:
             raise
         for aid, committed in self.result.versions.items():
             payload = self.writes[aid]
-            if payload is None:
-                agent._cache.pop(aid, None)
-            else:
-                data, kind = payload
-                value = data.decode() if kind == "str" else data
-                agent._install_commit(aid, committed, data, kind, value, owner=False)
+            data, kind = (b"", "deleted") if payload is None else payload
+            value = data.decode() if kind == "str" else data
+            agent._install_commit(aid, committed, data, kind, value, owner=False)
         agent.stats.commits += 1
         return self.result
 
