@@ -1,0 +1,263 @@
+"""PostgreSQL engine: many hosts share one database.
+
+``postgresql://user:password@host:5432/dbname?schema=ccs&pool_max=8`` (other query parameters,
+such as ``connect_timeout`` or ``sslmode``, go to libpq unchanged). Tables live in their own
+schema (default ``ccs``), so several independent stores can share one database.
+
+``transact(keys, fn)`` is one transaction on one pooled connection:
+
+1. ``pg_advisory_xact_lock`` on a 64-bit hash of every key, in ascending hash order. A row lock
+   cannot protect a key that has no row yet; the advisory lock does, so two transactions that
+   create the same new key serialize instead of racing to insert it. One global order: no
+   deadlock between our own transactions (a deadlock with a foreign writer is retried).
+2. ``SELECT ... ORDER BY key FOR UPDATE`` of the existing rows.
+3. ``fn(records)`` in Python; its changes are upserted or deleted; ``COMMIT``.
+
+Steps 1-2 travel in one round trip and step 3's writes plus ``COMMIT`` in another (psycopg
+pipeline mode). A connection failure before the writes were sent is retried on a fresh connection
+(nothing was applied); a failure after that is reported as ``BackendUnavailable`` because the
+outcome is unknown: callers retry with the same idempotency id, which resolves it.
+
+Blob inserts use ``synchronous_commit=off``: the record that references a blob is committed later
+with a synchronous commit, whose WAL flush covers the blob's earlier WAL, so a durable record never
+points at a lost blob while a commit pays only one fsync.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import psycopg
+import psycopg.errors
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from ccs.backends import redact_url
+from ccs.backends.base import Backend, R, Record, TransactFn, decode_record, encode_record
+from ccs.protocol.errors import BackendUnavailable, CorruptState, SchemaTooNew, UnknownEngine
+
+SCHEMA_VERSION = 2
+APPLICATION = "agent-coherence"
+READ_RETRIES = 4
+_IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_OWN_PARAMS = {"schema", "pool_min", "pool_max"}
+
+_SCHEMA_V1 = """
+CREATE TABLE {s}.meta (key text PRIMARY KEY, value text NOT NULL);
+CREATE TABLE {s}.records (key text COLLATE "C" PRIMARY KEY, body text NOT NULL);
+CREATE TABLE {s}.blobs (digest text PRIMARY KEY, data bytea NOT NULL)
+"""
+# Each migration takes the schema from version N to N+1, inside the same transaction.
+_MIGRATIONS = {
+    1: "ALTER TABLE {s}.blobs ADD COLUMN stored_at double precision NOT NULL DEFAULT 0;"
+       "CREATE INDEX blobs_stored_at ON {s}.blobs (stored_at)",
+}
+
+
+def parse_postgres_url(url: str) -> tuple[str, str, dict[str, str]]:
+    """Split a URL into (libpq conninfo URL, schema, our own options)."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"postgresql", "postgres"}:
+        raise UnknownEngine(f"not a PostgreSQL URL: {redact_url(url)!r}")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    own = {k: v for k, v in query if k in _OWN_PARAMS}
+    rest = [(k, v) for k, v in query if k not in _OWN_PARAMS]
+    if not any(k == "connect_timeout" for k, _ in rest):
+        rest.append(("connect_timeout", "5"))
+    schema = own.get("schema", "ccs")
+    if not _IDENT.match(schema):
+        raise UnknownEngine(f"schema={schema!r} in {redact_url(url)!r} must be a lower-case SQL "
+                            "identifier (letters, digits, _)")
+    conninfo = urlunsplit(parts._replace(scheme="postgresql", query=urlencode(rest)))
+    return conninfo, schema, own
+
+
+def _unavailable(url: str, what: str, exc: BaseException) -> BackendUnavailable:
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    auth = isinstance(exc, psycopg.OperationalError) and (
+        "authentication" in reason or "role" in reason or "password" in reason)
+    return BackendUnavailable(
+        f"{redact_url(url)}: {what}: {reason}", url=redact_url(url),
+        reason="authentication" if auth else "connection",
+        recover="check the user name and password in the URL" if auth else None)
+
+
+class PostgresBackend(Backend):
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.conninfo, self.schema, own = parse_postgres_url(url)
+        s = f'"{self.schema}"'
+        self._q_select = f"SELECT key, body FROM {s}.records WHERE key = ANY(%s) ORDER BY key FOR UPDATE"
+        self._q_upsert = (f"INSERT INTO {s}.records (key, body) VALUES (%s, %s) "
+                          "ON CONFLICT (key) DO UPDATE SET body = EXCLUDED.body")
+        self._q_delete = f"DELETE FROM {s}.records WHERE key = %s"
+        self._q_get = f"SELECT body FROM {s}.records WHERE key = %s"
+        self._q_keys = f"SELECT key FROM {s}.records WHERE key >= %s AND key < %s ORDER BY key"
+        self._q_put_blob = (f"INSERT INTO {s}.blobs (digest, data, stored_at) VALUES (%s, %s, %s) "
+                            "ON CONFLICT (digest) DO NOTHING")
+        self._q_get_blob = f"SELECT data FROM {s}.blobs WHERE digest = %s"
+        self._q_digests = f"SELECT digest FROM {s}.blobs WHERE stored_at < %s"
+        self._q_del_blobs = f"DELETE FROM {s}.blobs WHERE digest = ANY(%s)"
+        try:
+            with psycopg.connect(self.conninfo, autocommit=True) as conn:
+                self._prepare_schema(conn)
+        except psycopg.Error as exc:
+            raise _unavailable(url, "cannot open the store", exc) from exc
+        try:
+            self._pool = ConnectionPool(
+                self.conninfo, min_size=int(own.get("pool_min", 1)),
+                max_size=int(own.get("pool_max", 8)), kwargs={"autocommit": True},
+                name=f"ccs-{self.schema}", timeout=10.0, open=True)
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise _unavailable(url, "cannot open a connection pool", exc) from exc
+
+    # --- schema --------------------------------------------------------------------------------
+
+    def _prepare_schema(self, conn: psycopg.Connection) -> None:
+        s = f'"{self.schema}"'
+        where = redact_url(self.url)
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._lock_id("\0schema"),))
+            tables = {r[0] for r in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                (self.schema,))}
+            if not tables:
+                conn.execute(f"CREATE SCHEMA IF NOT EXISTS {s}")
+                for stmt in _SCHEMA_V1.format(s=s).strip().split(";"):
+                    conn.execute(stmt)
+                conn.execute(f"INSERT INTO {s}.meta VALUES ('application', %s), ('schema_version', '1')",
+                             (APPLICATION,))
+                tables = {"meta"}
+            if "meta" not in tables:
+                raise CorruptState(
+                    f"{where}: schema {self.schema!r} holds tables of another application "
+                    f"({', '.join(sorted(tables))}); refusing to touch it", url=where)
+            meta = dict(conn.execute(f"SELECT key, value FROM {s}.meta").fetchall())
+            if meta.get("application") != APPLICATION:
+                raise CorruptState(f"{where}: schema {self.schema!r} is not an {APPLICATION} store",
+                                   url=where)
+            version = int(meta.get("schema_version", "0"))
+            if version > SCHEMA_VERSION:
+                raise SchemaTooNew(
+                    f"{where}: schema {self.schema!r} has version {version}; this release supports "
+                    f"up to {SCHEMA_VERSION}", url=where, schema_version=version)
+            if version < 1:
+                raise CorruptState(f"{where}: schema {self.schema!r} has no valid schema_version",
+                                   url=where)
+            while version < SCHEMA_VERSION:
+                for stmt in _MIGRATIONS[version].format(s=s).split(";"):
+                    conn.execute(stmt)
+                version += 1
+            conn.execute(f"UPDATE {s}.meta SET value = %s WHERE key = 'schema_version'", (str(version),))
+
+    def _lock_id(self, key: str) -> int:
+        digest = hashlib.blake2b(f"{self.schema}\0{key}".encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big", signed=True)
+
+    # --- contract ------------------------------------------------------------------------------
+
+    def transact(self, keys: Sequence[str], fn: TransactFn[R]) -> R:
+        keys = list(dict.fromkeys(keys))
+        locks = sorted({self._lock_id(k) for k in keys})
+        for attempt in range(READ_RETRIES + 1):
+            state = {"sent_writes": False}
+            try:
+                with self._pool.connection() as conn:
+                    return self._transact_once(conn, keys, locks, fn, state)
+            except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as exc:
+                if attempt == READ_RETRIES:
+                    raise _unavailable(self.url, "transaction kept failing", exc) from exc
+            except (psycopg.Error, PoolTimeout) as exc:
+                if state["sent_writes"]:
+                    raise _unavailable(
+                        self.url, "connection lost while committing (outcome unknown; retry with "
+                        "the same commit id)", exc) from exc
+                if attempt == READ_RETRIES:
+                    raise _unavailable(self.url, "transaction failed", exc) from exc
+                self._pool.check()
+            time.sleep(random.uniform(0, 0.002 * 2 ** attempt))
+        raise AssertionError("unreachable")
+
+    def _transact_once(self, conn: psycopg.Connection, keys: list[str], locks: list[int],
+                       fn: TransactFn[R], state: dict[str, bool]) -> R:
+        with conn.pipeline(), conn.transaction(), conn.cursor() as cur:
+            for lock in locks:
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
+            cur.execute(self._q_select, (keys,))
+            records: dict[str, Any] = dict.fromkeys(keys)
+            for key, body in cur.fetchall():
+                records[key] = decode_record(key, body)
+            changes, result = fn(records)
+            state["sent_writes"] = bool(changes)
+            upserts = [(k, encode_record(r)) for k, r in changes.items() if r is not None]
+            deletes = [(k,) for k, r in changes.items() if r is None]
+            if upserts:
+                cur.executemany(self._q_upsert, upserts)
+            if deletes:
+                cur.executemany(self._q_delete, deletes)
+        return result
+
+    def _query(self, sql: str, params: Sequence[Any], what: str) -> list[tuple[Any, ...]]:
+        """A one-statement autocommit query, retried on a fresh connection if one went stale."""
+        for attempt in range(READ_RETRIES + 1):
+            try:
+                with self._pool.connection() as conn:
+                    return conn.execute(sql, params).fetchall()
+            except (psycopg.OperationalError, PoolTimeout) as exc:
+                if attempt == READ_RETRIES:
+                    raise _unavailable(self.url, what, exc) from exc
+                self._pool.check()
+                time.sleep(random.uniform(0, 0.002 * 2 ** attempt))
+        raise AssertionError("unreachable")
+
+    def get(self, key: str) -> Record | None:
+        rows = self._query(self._q_get, (key,), "read failed")
+        return None if not rows else decode_record(key, rows[0][0])
+
+    def keys(self, prefix: str) -> list[str]:
+        return [r[0] for r in self._query(self._q_keys, (prefix, prefix + "\U0010ffff"), "listing failed")]
+
+    def put_blob(self, digest: str, data: bytes) -> None:
+        for attempt in range(READ_RETRIES + 1):
+            try:
+                with self._pool.connection() as conn, conn.pipeline(), conn.transaction():
+                    conn.execute("SET LOCAL synchronous_commit = off")
+                    conn.execute(self._q_put_blob, (digest, bytes(data), time.time()))
+                return
+            except (psycopg.OperationalError, PoolTimeout) as exc:
+                if attempt == READ_RETRIES:
+                    raise _unavailable(self.url, "storing content failed", exc) from exc
+                self._pool.check()  # the insert is idempotent: retrying is always safe
+
+    def get_blob(self, digest: str) -> bytes | None:
+        rows = self._query(self._q_get_blob, (digest,), "reading content failed")
+        return None if not rows else bytes(rows[0][0])
+
+    def blob_digests(self, stored_before: float | None = None) -> set[str]:
+        limit = float("inf") if stored_before is None else stored_before
+        return {r[0] for r in self._query(self._q_digests, (limit,), "listing content failed")}
+
+    def delete_blobs(self, digests: Iterable[str]) -> int:
+        digests = list(digests)
+        if not digests:
+            return 0
+        try:
+            with self._pool.connection() as conn:
+                return conn.execute(self._q_del_blobs, (digests,)).rowcount
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise _unavailable(self.url, "deleting content failed", exc) from exc
+
+    def drop_schema(self) -> None:
+        """Delete this store's schema and everything in it (tests and tear-down)."""
+        with self._pool.connection() as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
+
+    def close(self) -> None:
+        pool = getattr(self, "_pool", None)
+        if pool is not None:
+            pool.close()

@@ -1,0 +1,284 @@
+"""Redis engine: many hosts share one Redis server.
+
+``redis://[:password@]host:6379/0?prefix=ccs`` (``rediss://`` for TLS; other query parameters go
+to redis-py). ``transact(keys, fn)`` is optimistic: ``WATCH`` the keys and ``MGET`` them (one round
+trip), run ``fn`` in Python, then ``MULTI``, the writes and ``EXEC`` (a second round trip). If a
+watched key changed meanwhile ``EXEC`` returns nil and the whole thing is re-run after a short
+randomized backoff, which is why ``fn`` must be pure.
+
+Key layout (``P`` is the prefix)::
+
+    {P}:meta          hash: application, schema_version
+    {P}:r:<key>       one record, JSON (keys are ``a/<artifact>`` and ``g/<agent>``)
+    {P}:idx           sorted set of record keys, all scores 0 (ZRANGEBYLEX serves ``keys(prefix)``)
+    {P}:b:<digest>    one blob, raw bytes
+    {P}:bt            sorted set: blob digest -> time stored (for ``blob_digests(stored_before)``)
+    {P}:events        pub/sub channel of the Redis bus
+
+Every key carries the same hash tag ``{P}``, so on Redis Cluster a whole store lives in one slot:
+any transaction (a read set of several artifacts, the sweep's agent plus its artifacts) is legal
+there. The trade-off: one store is served by one shard and cannot spread over the cluster; to use
+several shards, give independent stores different prefixes.
+
+A connection failure before ``EXEC`` was sent is retried (nothing was applied); a failure after is
+reported as ``BackendUnavailable`` with the outcome unknown: callers retry with the same idempotency
+id, which resolves it. redis-py's own retries are off so it never re-sends a transaction itself.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from ccs.backends import redact_url
+from ccs.backends.base import Backend, R, Record, TransactFn, decode_record, encode_record
+from ccs.protocol.errors import BackendUnavailable, CorruptState, SchemaTooNew, UnknownEngine
+
+SCHEMA_VERSION = 1
+APPLICATION = "agent-coherence"
+READ_RETRIES = 4
+CONTENTION_BUDGET = 30.0  # seconds of lost WATCH races before giving up
+_PREFIX = re.compile(r"^[A-Za-z0-9_.:\-]{1,100}$")
+_ERRORS = (redis.ConnectionError, redis.TimeoutError)
+
+
+def parse_redis_url(url: str) -> tuple[str, str]:
+    """Split a URL into (redis-py URL, key prefix)."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"redis", "rediss"}:
+        raise UnknownEngine(f"not a Redis URL: {redact_url(url)!r}")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    prefix = dict(query).get("prefix", "ccs")
+    if not _PREFIX.match(prefix):
+        raise UnknownEngine(f"prefix={prefix!r} in {redact_url(url)!r}: use 1-100 of A-Z a-z 0-9 _ . : -")
+    rest = urlencode([(k, v) for k, v in query if k != "prefix"])
+    return urlunsplit(parts._replace(query=rest)), prefix
+
+
+def connect(url: str) -> tuple[redis.Redis, str]:
+    """A redis-py client without automatic retries, and the key prefix, for ``url``."""
+    client_url, prefix = parse_redis_url(url)
+    client = redis.Redis.from_url(client_url, retry=Retry(NoBackoff(), 0), socket_connect_timeout=5,
+                                  socket_timeout=30, health_check_interval=0)
+    return client, prefix
+
+
+def unavailable(url: str, what: str, exc: BaseException) -> BackendUnavailable:
+    reason = str(exc).strip() or type(exc).__name__
+    auth = isinstance(exc, redis.AuthenticationError) or any(
+        w in reason for w in ("WRONGPASS", "NOAUTH", "AUTH", "NOPERM"))
+    return BackendUnavailable(
+        f"{redact_url(url)}: {what}: {reason}", url=redact_url(url),
+        reason="authentication" if auth else "connection",
+        recover="check the user name and password in the URL" if auth else None)
+
+
+class RedisBackend(Backend):
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._r, self.prefix = connect(url)
+        tag = "{" + self.prefix + "}"
+        self._meta, self._idx, self._bt = f"{tag}:meta", f"{tag}:idx", f"{tag}:bt"
+        self._rec, self._blob = f"{tag}:r:", f"{tag}:b:"
+        try:
+            self._r.ping()
+            self._prepare_schema()
+        except redis.RedisError as exc:
+            self._r.close()
+            raise unavailable(url, "cannot open the store", exc) from exc
+        except BaseException:
+            self._r.close()
+            raise
+
+    def _prepare_schema(self) -> None:
+        where = redact_url(self.url)
+        meta = self._r.hgetall(self._meta)
+        if not meta:
+            if self._r.exists(self._idx):
+                raise CorruptState(f"{where}: prefix {self.prefix!r} holds records without a schema "
+                                   "marker; refusing to touch it", url=where)
+            with self._r.pipeline(transaction=True) as pipe:
+                pipe.hsetnx(self._meta, "application", APPLICATION)
+                pipe.hsetnx(self._meta, "schema_version", str(SCHEMA_VERSION))
+                pipe.hgetall(self._meta)
+                meta = pipe.execute()[-1]
+        if meta.get(b"application") != APPLICATION.encode():
+            raise CorruptState(f"{where}: prefix {self.prefix!r} is not an {APPLICATION} store", url=where)
+        version = int(meta.get(b"schema_version", b"0"))
+        if version > SCHEMA_VERSION:
+            raise SchemaTooNew(f"{where}: prefix {self.prefix!r} has schema version {version}; this "
+                               f"release supports up to {SCHEMA_VERSION}", url=where, schema_version=version)
+        if version < 1:
+            raise CorruptState(f"{where}: prefix {self.prefix!r} has no valid schema_version", url=where)
+
+    # --- contract ------------------------------------------------------------------------------
+
+    def transact(self, keys: Sequence[str], fn: TransactFn[R]) -> R:
+        keys = list(dict.fromkeys(keys))
+        rkeys = [self._rec + k for k in keys]
+        deadline = time.monotonic() + CONTENTION_BUDGET
+        failures = races = 0
+        pool = self._r.connection_pool
+        while True:
+            try:
+                conn = pool.get_connection()
+            except _ERRORS as exc:
+                failures += 1
+                if failures > READ_RETRIES:
+                    raise unavailable(self.url, "cannot connect", exc) from exc
+                time.sleep(random.uniform(0, 0.002 * 2 ** failures))
+                continue
+            try:
+                done, result = self._attempt(conn, keys, rkeys, fn)
+                if done:
+                    return result
+                races += 1
+                if time.monotonic() > deadline:
+                    raise BackendUnavailable(
+                        f"{redact_url(self.url)}: gave up after {races} lost WATCH races in "
+                        f"{CONTENTION_BUDGET:.0f}s", url=redact_url(self.url), reason="contention")
+            except _SentExec as exc:
+                conn.disconnect()
+                raise unavailable(self.url, "connection lost while committing (outcome unknown; retry "
+                                  "with the same commit id)", exc.__cause__ or exc) from exc.__cause__
+            except _ERRORS as exc:
+                conn.disconnect()
+                failures += 1
+                if failures > READ_RETRIES:
+                    raise unavailable(self.url, "transaction failed", exc) from exc
+            except BaseException:
+                self._unwatch(conn)
+                raise
+            finally:
+                pool.release(conn)
+            time.sleep(random.uniform(0, 0.0005 * 2 ** min(races + failures, 8)))
+
+    def _attempt(self, conn: Any, keys: list[str], rkeys: list[str], fn: TransactFn[R]
+                 ) -> tuple[bool, R | None]:
+        conn.send_packed_command(conn.pack_commands([("WATCH", *rkeys), ("MGET", *rkeys)]))
+        conn.read_response()
+        values = conn.read_response()
+        records = {k: None if v is None else decode_record(k, v) for k, v in zip(keys, values, strict=True)}
+        changes, result = fn(records)
+        if not changes:
+            self._unwatch(conn)
+            return True, result
+        commands: list[tuple[Any, ...]] = [("MULTI",)]
+        for key, rec in changes.items():
+            if rec is None:
+                commands += [("DEL", self._rec + key), ("ZREM", self._idx, key)]
+            else:
+                commands.append(("SET", self._rec + key, encode_record(rec)))
+                if records.get(key) is None:
+                    commands.append(("ZADD", self._idx, 0, key))
+        commands.append(("EXEC",))
+        replies: list[Any] = []
+        refused: redis.ResponseError | None = None
+        try:
+            conn.send_packed_command(conn.pack_commands(commands))
+            for _ in commands:
+                try:
+                    replies.append(conn.read_response(disable_decoding=True))
+                except redis.ResponseError as exc:  # EXECABORT and friends: nothing was applied
+                    refused = refused or exc
+                    replies.append(exc)
+        except _ERRORS as exc:
+            raise _SentExec() from exc
+        if refused is not None:
+            raise unavailable(self.url, "the server refused the transaction", refused)
+        if replies[-1] is None:  # a watched key changed: nothing was applied
+            return False, None
+        return True, result
+
+    def _unwatch(self, conn: Any) -> None:
+        try:
+            conn.send_command("UNWATCH")
+            conn.read_response()
+        except _ERRORS:
+            conn.disconnect()
+
+    def _call(self, what: str, fn: Any) -> Any:
+        """Run an idempotent command, retried if a pooled connection went stale."""
+        for attempt in range(READ_RETRIES + 1):
+            try:
+                return fn()
+            except _ERRORS as exc:
+                if attempt == READ_RETRIES:
+                    raise unavailable(self.url, what, exc) from exc
+                time.sleep(random.uniform(0, 0.002 * 2 ** attempt))
+        raise AssertionError("unreachable")
+
+    def get(self, key: str) -> Record | None:
+        body = self._call("read failed", lambda: self._r.get(self._rec + key))
+        return None if body is None else decode_record(key, body)
+
+    def keys(self, prefix: str) -> list[str]:
+        p = prefix.encode()
+        lo, hi = b"[" + p, b"(" + p + b"\xff"  # UTF-8 never holds 0xff: every key with the prefix
+        found = self._call("listing failed", lambda: self._r.zrangebylex(self._idx, lo, hi))
+        return [k.decode() for k in found]
+
+    def put_blob(self, digest: str, data: bytes) -> None:
+        def put() -> None:
+            with self._r.pipeline(transaction=True) as pipe:
+                pipe.set(self._blob + digest, bytes(data), nx=True)
+                pipe.zadd(self._bt, {digest: time.time()}, nx=True)
+                pipe.execute()
+
+        self._call("storing content failed", put)
+
+    def get_blob(self, digest: str) -> bytes | None:
+        return self._call("reading content failed", lambda: self._r.get(self._blob + digest))
+
+    def blob_digests(self, stored_before: float | None = None) -> set[str]:
+        top = "+inf" if stored_before is None else f"({stored_before!r}"
+        found = self._call("listing content failed", lambda: self._r.zrangebyscore(self._bt, "-inf", top))
+        return {d.decode() for d in found}
+
+    def delete_blobs(self, digests: Iterable[str]) -> int:
+        digests = list(digests)
+        if not digests:
+            return 0
+
+        def delete() -> int:
+            with self._r.pipeline(transaction=True) as pipe:
+                for d in digests:
+                    pipe.delete(self._blob + d)
+                pipe.zrem(self._bt, *digests)
+                return sum(pipe.execute()[:-1])
+
+        return self._call("deleting content failed", delete)
+
+    def drop_all(self) -> int:
+        """Delete every key of this store's prefix (tests and tear-down)."""
+        tag = "{" + self.prefix + "}:*"
+        n = 0
+        for batch in _chunks(self._r.scan_iter(match=tag, count=1000), 500):
+            n += self._r.delete(*batch)
+        return n
+
+    def close(self) -> None:
+        self._r.close()
+
+
+class _SentExec(Exception):
+    """The connection failed after EXEC was sent: the transaction may or may not have landed."""
+
+
+def _chunks(it: Iterable[Any], n: int) -> Iterable[list[Any]]:
+    batch: list[Any] = []
+    for x in it:
+        batch.append(x)
+        if len(batch) == n:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
