@@ -64,9 +64,12 @@ class Recorder:
             os.write(self._fd, (json.dumps(line, separators=(",", ":")) + "\n").encode())
 
     def invoke(self, client: str, op: str, artifact: str, **inputs: Any) -> Op:
+        return self._invoke(client, op, artifact, inputs, None)
+
+    def _invoke(self, client: str, op: str, artifact: str, inputs: dict[str, Any], at: int | None) -> Op:
         with self._lock:
             oid = f"{client}/{os.getpid()}/{next(self._counter)}"
-            rec = Op(oid, client, op, artifact, inputs, time.monotonic_ns())
+            rec = Op(oid, client, op, artifact, inputs, time.monotonic_ns() if at is None else at)
             self._ops.append(rec)
             self._append({"t": "invoke", "id": oid, "client": client, "op": op,
                           "artifact": artifact, "inputs": inputs, "at": rec.invoke})
@@ -81,6 +84,14 @@ class Recorder:
         with self._lock:
             op.complete, op.status, op.error = time.monotonic_ns(), FAIL, error
             self._append({"t": FAIL, "id": op.id, "at": op.complete, "error": error})
+
+    def completed(self, client: str, op: str, artifact: str, inputs: dict[str, Any], invoked: int,
+                  outputs: dict[str, Any]) -> Op:
+        """Record a successful operation known only after it returned (one sweep reclaims grants on
+        artifacts nobody could name beforehand); ``invoked`` is when the call started."""
+        rec = self._invoke(client, op, artifact, inputs, invoked)
+        self.ok(rec, **outputs)
+        return rec
 
     @contextmanager
     def record(self, client: str, op: str, artifact: str, **inputs: Any) -> Iterator[Op]:
