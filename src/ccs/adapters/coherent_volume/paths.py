@@ -1,0 +1,135 @@
+"""Path normalization and confinement for a volume (pure apart from resolving symlinks).
+
+An artifact id is the normalized path of a file relative to the volume root, with ``/``
+separators: ``plans/./a.md`` and ``plans//a.md`` both name ``plans/a.md``. A path that names
+its file through a symlink is resolved first, so a file has one id however it is reached.
+Refused with ``PathOutsideWorkspace``: absolute paths, any ``..`` segment, a symlink that
+resolves outside the root, and anything inside the state directory ``.ccs/``. Refused with
+``UnmanagedPath``: a path the volume's ``managed`` globs do not match.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+
+from ccs.protocol.errors import PathOutsideWorkspace, UnmanagedPath
+from ccs.protocol.ids import check_artifact_id
+
+STATE_DIR = ".ccs"
+TEMP_MARK = ".ccs-tmp-"  # temp files are ``.<name>.ccs-tmp-<pid>-<hex>``
+
+
+def _refuse(path: object, why: str, **details: object) -> PathOutsideWorkspace:
+    return PathOutsideWorkspace(f"path {str(path)[:200]!r} refused: {why}", artifact=str(path)[:200],
+                                reason=why, **details)
+
+
+def split_relative(path: object) -> list[str]:
+    """Segments of a relative path, with ``.`` and empty segments dropped; refuses the rest."""
+    if isinstance(path, os.PathLike):
+        path = os.fspath(path)
+    if isinstance(path, bytes):
+        raise _refuse(path, "paths must be str, not bytes")
+    if not isinstance(path, str):
+        raise _refuse(path, f"paths must be str, got {type(path).__name__}")
+    if "\x00" in path:
+        raise _refuse(path, "NUL byte in path")
+    if path.startswith(("/", "\\")) or os.path.isabs(path) or re.match(r"^[A-Za-z]:", path):
+        raise _refuse(path, "absolute paths are not accepted; use a path relative to the volume root")
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    if not parts:
+        raise _refuse(path, "empty path")
+    if ".." in parts:
+        raise _refuse(path, "'..' segments are not accepted")
+    if parts[0].casefold() == STATE_DIR:
+        raise _refuse(path, f"{STATE_DIR}/ is the volume's state directory")
+    if TEMP_MARK in parts[-1]:
+        raise _refuse(path, "names containing .ccs-tmp- are reserved for the volume's temp files")
+    return parts
+
+
+def resolve(root_real: str, path: object) -> str:
+    """The artifact id of ``path`` (see the module docstring). ``root_real`` is ``realpath(root)``."""
+    parts = split_relative(path)
+    joined = os.path.join(root_real, *parts)
+    real = os.path.realpath(joined)
+    if real != joined:  # some component is a symlink: confine its target
+        if real != root_real and not real.startswith(root_real + os.sep):
+            raise _refuse(path, "it resolves through a symlink to a place outside the volume root",
+                          resolved=real)
+        parts = os.path.relpath(real, root_real).split(os.sep)
+        if parts == ["."]:
+            raise _refuse(path, "it resolves to the volume root itself")
+        if parts[0].casefold() == STATE_DIR:
+            raise _refuse(path, f"it resolves into the state directory {STATE_DIR}/")
+    if os.path.isdir(os.path.join(root_real, *parts)):
+        raise _refuse(path, "it names a directory")
+    return check_artifact_id("/".join(parts))
+
+
+# --- managed globs ------------------------------------------------------------------------------
+
+def _segment_regex(seg: str) -> str:
+    out, i = [], 0
+    while i < len(seg):
+        c = seg[i]
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[":
+            end = seg.find("]", i + 2 if seg[i + 1:i + 2] in ("!", "]") else i + 1)
+            if end < 0:
+                out.append(re.escape(c))
+            else:
+                body = seg[i + 1:end]
+                if body.startswith("!"):
+                    body = "^" + body[1:]
+                out.append("[" + body.replace("\\", "\\\\") + "]")
+                i = end
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return "".join(out)
+
+
+@lru_cache(maxsize=256)
+def glob_regex(pattern: str) -> re.Pattern[str]:
+    """``*`` and ``?`` stay within one segment, ``**`` spans any number of segments (even none)."""
+    segs = [s for s in pattern.split("/") if s not in ("", ".")]
+    if not segs:
+        raise ValueError(f"empty glob {pattern!r}")
+    rx = ""
+    for i, seg in enumerate(segs):
+        last = i == len(segs) - 1
+        if seg == "**":
+            rx += ".*" if last else "(?:[^/]+/)*"
+        else:
+            rx += _segment_regex(seg) + ("" if last else "/")
+    return re.compile(rx + r"\Z")
+
+
+def normalize_globs(managed: Iterable[str] | str) -> tuple[str, ...]:
+    if isinstance(managed, str):
+        managed = (managed,)
+    out = []
+    for g in managed:
+        if not isinstance(g, str) or not g.strip():
+            raise ValueError(f"managed globs must be non-empty strings, got {g!r}")
+        if g.startswith("/") or ".." in g.split("/"):
+            raise ValueError(f"managed glob {g!r} must be relative to the volume root")
+        glob_regex(g)
+        out.append("/".join(s for s in g.split("/") if s not in ("", ".")))
+    if not out:
+        raise ValueError("managed needs at least one glob (use '**' for every file)")
+    return tuple(sorted(set(out)))
+
+
+def check_managed(artifact_id: str, globs: tuple[str, ...]) -> str:
+    if not any(glob_regex(g).match(artifact_id) for g in globs):
+        raise UnmanagedPath(f"{artifact_id!r} does not match the volume's managed globs {list(globs)}",
+                            artifact=artifact_id, managed=list(globs))
+    return artifact_id
