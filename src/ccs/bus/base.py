@@ -3,6 +3,9 @@ epochs in the store. A bus only makes cached copies fresh sooner."""
 
 from __future__ import annotations
 
+import json
+import logging
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 
@@ -26,3 +29,50 @@ class Bus(ABC):
 
     def close(self) -> None:
         return None
+
+
+# --- shared by the networked buses (redis, postgres, nats) ---------------------------------------
+
+BUS_RESET = "bus_reset"
+log = logging.getLogger("ccs.bus")
+
+
+def reset_event(reason: str) -> Event:
+    """The signal a networked bus delivers after it (re)subscribes: messages may have been missed
+    while it was away, so every cached copy must be revalidated (see ``CoherenceAdapterCore``)."""
+    return Event(BUS_RESET, "", 0, 0, 0, None, (), reason)
+
+
+def encode_batch(origin: str, events: Sequence[Event]) -> bytes:
+    return json.dumps({"o": origin, "e": [e.to_dict() for e in events]}, separators=(",", ":")).encode()
+
+
+def decode_batch(data: bytes | str) -> tuple[str, list[Event]]:
+    msg = json.loads(data)
+    return str(msg["o"]), [Event.from_dict(d) for d in msg["e"]]
+
+
+class Listeners:
+    """The listeners of one bus; a failing listener is logged and never stops a delivery thread."""
+
+    def __init__(self) -> None:
+        self._listeners: tuple[Listener, ...] = ()
+        self._lock = threading.Lock()
+
+    def add(self, listener: Listener) -> Callable[[], None]:
+        with self._lock:
+            self._listeners = (*self._listeners, listener)
+
+        def remove() -> None:
+            with self._lock:
+                self._listeners = tuple(x for x in self._listeners if x is not listener)
+
+        return remove
+
+    def deliver(self, events: Sequence[Event]) -> None:
+        for event in events:
+            for listener in self._listeners:
+                try:
+                    listener(event)
+                except Exception:
+                    log.exception("bus listener failed on %s", event)

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from ccs.backends import Backend
 from ccs.bus import Bus
+from ccs.bus.base import BUS_RESET
 from ccs.client.agent import Agent
 from ccs.client.strategies import Strategy, make_strategy
 from ccs.coordinator import Clock, Coordinator, CrashRecoveryConfig, Limits
@@ -75,6 +76,9 @@ class CoherenceAdapterCore:
         raise AssertionError("unreachable")
 
     def _on_event(self, event: Event) -> None:
+        if event.kind == BUS_RESET:
+            self._on_bus_reset()
+            return
         aid = event.artifact
         last = self._seq.get(aid)
         if last is not None and event.seq > last + 1:
@@ -86,6 +90,13 @@ class CoherenceAdapterCore:
             agent = self._agents.get(name)
             if agent is not None:
                 agent._on_event(event)
+
+    def _on_bus_reset(self) -> None:
+        """The bus (re)connected and may have missed messages: revalidate every cached copy."""
+        self._seq.clear()
+        for agent in list(self._agents.values()):
+            for aid in list(agent._cache):
+                agent._on_gap(aid)
 
     def sweep(self):
         return self.coordinator.sweep()

@@ -1,0 +1,136 @@
+"""NATS bus: ``nats://host:4222?subject=ccs.events`` (several servers: ``nats://a:4222,b:4222``).
+
+nats-py is asyncio-only, so the bus runs its own event loop in a daemon thread; ``publish`` hands
+the message to that loop. Listeners in the publishing process hear a batch at once, in the
+publishing thread; messages from other processes are delivered by a second daemon thread, so a
+slow listener never stalls the NATS connection. Core NATS keeps nothing for a disconnected
+subscriber, so after every reconnection the bus delivers a ``bus_reset`` event and the core
+revalidates every cached copy: an outage costs freshness, never correctness.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import re
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import nats
+from nats.errors import Error as NatsError
+
+from ccs.backends import redact_url
+from ccs.bus.base import Bus, Listener, Listeners, decode_batch, encode_batch, log, reset_event
+from ccs.protocol.errors import BackendUnavailable, UnknownEngine
+from ccs.protocol.messages import Event
+
+_SUBJECT = re.compile(r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$")
+CONNECT_TIMEOUT = 5.0
+
+
+def parse_nats_url(url: str) -> tuple[list[str], str]:
+    parts = urlsplit(url)
+    if parts.scheme not in {"nats", "tls"}:
+        raise UnknownEngine(f"not a NATS URL: {redact_url(url)!r}")
+    subject = dict(parse_qsl(parts.query)).get("subject", "ccs.events")
+    if not _SUBJECT.match(subject):
+        raise UnknownEngine(f"subject={subject!r} in {redact_url(url)!r} is not a plain NATS subject")
+    auth = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
+    hosts = parts.netloc.rsplit("@", 1)[-1].split(",")
+    return [f"{parts.scheme}://{auth}{h}" for h in hosts], subject
+
+
+class NatsBus(Bus):
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.servers, self.subject = parse_nats_url(url)
+        self.origin = uuid.uuid4().hex
+        self._listeners = Listeners()
+        self._inbox: queue.SimpleQueue[list[Event] | None] = queue.SimpleQueue()
+        self.dropped = 0  # batches that could not be published
+        self.resets = 0  # (re)connections, each announced to listeners as a bus_reset
+        self._loop = asyncio.new_event_loop()
+        self._loop_thread = threading.Thread(target=self._loop.run_forever, name="ccs-nats-loop",
+                                             daemon=True)
+        self._loop_thread.start()
+        self._deliver_thread = threading.Thread(target=self._deliver, name="ccs-nats-bus", daemon=True)
+        self._deliver_thread.start()
+        self._nc: Any = None
+        try:
+            self._nc = self._await(self._connect(), CONNECT_TIMEOUT + 1)
+        except (TimeoutError, NatsError, OSError, FutureTimeout) as exc:
+            self.close()
+            raise BackendUnavailable(f"{redact_url(url)}: cannot connect the NATS bus: "
+                                     f"{str(exc) or type(exc).__name__}", url=redact_url(url)) from exc
+
+    def _await(self, coro: Any, timeout: float) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    async def _connect(self) -> Any:
+        async def reconnected() -> None:
+            self._announce_reset("nats bus reconnected")
+
+        async def on_error(exc: Exception) -> None:
+            log.info("%s: %s", redact_url(self.url), exc)
+
+        nc = await nats.connect(
+            servers=self.servers, connect_timeout=CONNECT_TIMEOUT, allow_reconnect=True,
+            max_reconnect_attempts=-1, reconnect_time_wait=0.2, reconnected_cb=reconnected,
+            error_cb=on_error, name=f"ccs-{self.origin[:8]}")
+        await nc.subscribe(self.subject, cb=self._on_msg)
+        await nc.flush(timeout=CONNECT_TIMEOUT)
+        self._announce_reset("nats bus subscribed")
+        return nc
+
+    def _announce_reset(self, reason: str) -> None:
+        self.resets += 1
+        self._inbox.put([reset_event(reason)])
+
+    async def _on_msg(self, msg: Any) -> None:
+        try:
+            origin, events = decode_batch(msg.data)
+        except (ValueError, KeyError, TypeError):
+            log.warning("%s: undecodable bus message dropped", redact_url(self.url))
+            return
+        if origin != self.origin:
+            self._inbox.put(events)
+
+    def _deliver(self) -> None:
+        while True:
+            events = self._inbox.get()
+            if events is None:
+                return
+            self._listeners.deliver(events)
+
+    def publish(self, events: Sequence[Event]) -> None:
+        if not events:
+            return
+        self._listeners.deliver(events)
+        try:
+            # While disconnected, nats-py buffers the message and sends it on reconnect.
+            self._await(self._nc.publish(self.subject, encode_batch(self.origin, events)), 2.0)
+        except (TimeoutError, NatsError, OSError, FutureTimeout) as exc:
+            self.dropped += 1
+            log.warning("%s: invalidation not published (%s)", redact_url(self.url), exc)
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        return self._listeners.add(listener)
+
+    def close(self) -> None:
+        if self._loop.is_closed():
+            return
+        if self._nc is not None:
+            with contextlib.suppress(NatsError, OSError, FutureTimeout, asyncio.TimeoutError):
+                self._await(self._nc.close(), 3.0)
+            self._nc = None
+        self._inbox.put(None)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._loop_thread.join(timeout=2)
+        self._deliver_thread.join(timeout=2)
+        if not self._loop_thread.is_alive():
+            self._loop.close()
