@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from ccs.adapters.coherent_volume.volume import CONFIG_ID, CoherentVolume
+from ccs.adapters.coherent_volume.config import CONFIG_ID
+from ccs.adapters.coherent_volume.volume import CoherentVolume
 
 __all__ = ["CONFIG_ID", "CoherentVolume"]

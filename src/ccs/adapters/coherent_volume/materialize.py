@@ -20,9 +20,11 @@ import fcntl
 import hashlib
 import os
 import secrets
+import time
 from dataclasses import dataclass
 
 from ccs.adapters.coherent_volume.paths import STATE_DIR, TEMP_MARK
+from ccs.protocol.errors import BackendUnavailable
 
 ABSENT = "-"  # the digest of "no file"
 
@@ -49,20 +51,42 @@ class Mark:
 class PathLock:
     """Exclusive lock on one managed path, plus its mark. Not re-entrant (flock semantics)."""
 
-    def __init__(self, lock_dir: str, artifact_id: str) -> None:
+    def __init__(self, lock_dir: str, artifact_id: str, timeout: float = 30.0) -> None:
         name = hashlib.sha256(artifact_id.encode()).hexdigest()[:40]
         self.path = os.path.join(lock_dir, name)
+        self.artifact_id = artifact_id
+        self.timeout = timeout
         self.fd = -1
 
     def __enter__(self) -> PathLock:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            self._acquire(fd)
         except BaseException:
             os.close(fd)
             raise
         self.fd = fd
         return self
+
+    def _acquire(self, fd: int) -> None:
+        """flock with a deadline: a holder that is stopped (not dead) must not hang everyone."""
+        deadline = None
+        pause = 0.00005
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                now = time.monotonic()
+                deadline = deadline or now + self.timeout
+                if now >= deadline:
+                    raise BackendUnavailable(
+                        f"the file lock of {self.artifact_id!r} was held by another process for "
+                        f"more than {self.timeout:g}s", artifact=self.artifact_id, lock=self.path,
+                        recover="another process holds this file's lock (stopped or hung?); "
+                                "retry later, nothing was written") from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.002)
 
     def __exit__(self, *exc: object) -> None:
         fd, self.fd = self.fd, -1

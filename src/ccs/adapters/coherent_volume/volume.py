@@ -22,20 +22,19 @@ from __future__ import annotations
 
 import os
 import random
-import socket
-import threading
 import time
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from typing import Any
 
 from ccs.adapters.coherent_volume import materialize as mat
+from ccs.adapters.coherent_volume import report
+from ccs.adapters.coherent_volume.config import check_config, default_agent
 from ccs.adapters.coherent_volume.paths import STATE_DIR, check_managed, normalize_globs, resolve
 from ccs.client import CoherenceAdapterCore
 from ccs.client.agent import MISSING, Versioned
 from ccs.coordinator import CrashRecoveryConfig, Limits
 from ccs.protocol.errors import (
-    ConfigurationMismatch,
     ConflictError,
     ForeignEdit,
     GrantReclaimed,
@@ -47,18 +46,7 @@ from ccs.protocol.errors import (
     VersionConflict,
 )
 
-CONFIG_ID = STATE_DIR + "/volume"  # unreachable through a path: .ccs/ is refused
 ADOPT_ATTEMPTS = 50
-_names_lock = threading.Lock()
-_names_used: dict[str, int] = {}
-
-
-def _default_agent() -> str:
-    base = f"{socket.gethostname()}:{os.getpid()}"
-    with _names_lock:
-        n = _names_used.get(base, 0)
-        _names_used[base] = n + 1
-    return base if n == 0 else f"{base}#{n}"
 
 
 class CoherentVolume:
@@ -80,6 +68,7 @@ class CoherentVolume:
         on_stale_read: str = "adopt",
         encoding: str | None = "utf-8",
         durable: bool = True,
+        lock_timeout: float = 30.0,
         strategy: str = "lazy",
         crash_recovery: CrashRecoveryConfig | None = None,
         limits: Limits | None = None,
@@ -101,6 +90,7 @@ class CoherentVolume:
         self.on_stale_read = on_stale_read
         self.encoding = encoding
         self.durable = durable
+        self.lock_timeout = lock_timeout
         self.state_dir = os.path.join(self.root, STATE_DIR)
         self.lock_dir = os.path.join(self.state_dir, "locks")
         os.makedirs(self.lock_dir, exist_ok=True)
@@ -111,37 +101,14 @@ class CoherentVolume:
             self.engine, strategy,
             crash_recovery=crash_recovery or CrashRecoveryConfig(enabled=False), limits=limits)
         self.coordinator = self.core.coordinator
-        self.agent_name = agent or _default_agent()
+        self.agent_name = agent or default_agent()
         self.agent = self.core.agent(self.agent_name)
         try:
-            self._check_config()
+            check_config(self.agent, self.root, self.managed)
             self.orphans_removed = mat.sweep_temps(self.root)
         except BaseException:
             self.core.close()
             raise
-
-    # --- configuration ------------------------------------------------------------------------
-
-    def _check_config(self) -> None:
-        want = {"format": 1, "managed": list(self.managed)}
-        for _ in range(ADOPT_ATTEMPTS):
-            current = self.agent.read_with_version(CONFIG_ID)
-            if current.value is not None:
-                stored = current.value.get("managed") if isinstance(current.value, dict) else None
-                if stored != want["managed"]:
-                    raise ConfigurationMismatch(
-                        f"the volume at {self.root} was created with managed={stored}; this one "
-                        f"asks for managed={want['managed']}", artifact=CONFIG_ID,
-                        current_version=current.version, stored_managed=stored,
-                        requested_managed=want["managed"],
-                        recover=f"open the volume with managed={tuple(stored or ())!r}")
-                return
-            try:
-                self.agent.commit_cas(CONFIG_ID, current.version, want)
-                return
-            except VersionConflict:
-                continue
-        raise ConfigurationMismatch("could not record the volume configuration", artifact=CONFIG_ID)
 
     # --- helpers ------------------------------------------------------------------------------
 
@@ -152,7 +119,7 @@ class CoherentVolume:
         return os.path.join(self.root, *aid.split("/"))
 
     def _lock(self, aid: str) -> mat.PathLock:
-        return mat.PathLock(self.lock_dir, aid)
+        return mat.PathLock(self.lock_dir, aid, self.lock_timeout)
 
     def _encode(self, data: Any, aid: str) -> bytes:
         if isinstance(data, bytes | bytearray | memoryview):
@@ -268,24 +235,22 @@ class CoherentVolume:
 
     # --- reads --------------------------------------------------------------------------------
 
-    def read_bytes(self, path: str | os.PathLike[str], default: Any = MISSING) -> Any:
+    def _read(self, path: str | os.PathLike[str]) -> tuple[str, Versioned]:
         aid = self._id(path)
         v = self.agent.snapshot(aid)  # this agent's view: the version a later write derives from
         if mat.read_disk(self._file(aid)) != v.value:
             v = self._fresh(aid)
-        if v.value is None:
-            return self._result(aid, v, default)
-        return v.value
+        return aid, v
 
     def read(self, path: str | os.PathLike[str], default: Any = MISSING) -> Any:
         """The file's content (``str`` with an ``encoding``, else ``bytes``), registering this
         agent's view of it. A file changed outside the volume is adopted as a new version (or
         raises ``ForeignEdit`` with ``on_stale_read='raise'``)."""
-        aid = self._id(path)
-        v = self.agent.snapshot(aid)
-        if mat.read_disk(self._file(aid)) != v.value:
-            v = self._fresh(aid)
-        return self._result(aid, v, default)
+        return self._result(*self._read(path), default)
+
+    def read_bytes(self, path: str | os.PathLike[str], default: Any = MISSING) -> Any:
+        aid, v = self._read(path)
+        return v.value if v.value is not None else self._result(aid, v, default)
 
     def read_with_version(self, path: str | os.PathLike[str]) -> Versioned:
         """Content (``None`` if absent), version and epoch, as of a fresh check with the store."""
@@ -399,34 +364,12 @@ class CoherentVolume:
     def status(self, path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
         """Versions and disk state (``clean``, ``pending`` repair, ``foreign`` edit) of the
         managed files the state knows, or of one path."""
-        if path is not None:
-            ids = [self._id(path)]
-        else:
-            ids = sorted(r.artifact_id for r in self.coordinator.artifacts()
-                         if r.artifact_id != CONFIG_ID and r.version > 0)
-        files = []
-        for aid in ids:
-            rec = self.coordinator.artifact(aid)
-            with self._lock(aid) as lk:
-                dd = mat.digest(mat.read_disk(self._file(aid)))
-                rd = mat.ABSENT if rec is None else rec.content.digest or mat.ABSENT
-                state = "clean" if dd == rd else "pending" if self._disk_is_ours(lk, aid, dd) \
-                    else "foreign"
-            files.append({"path": aid, "version": 0 if rec is None else rec.version,
-                          "exists": rec is not None and rec.exists, "disk": state,
-                          "updated_by": None if rec is None else rec.updated_by})
-        return {"root": self.root, "engine": self.engine, "agent": self.agent_name,
-                "managed": list(self.managed), "files": files}
+        return report.status(self, path)
 
     def repair(self) -> dict[str, int]:
         """Bring every known file's disk copy up to date (adopting foreign edits) and delete
         orphan temp files. Normal access repairs lazily; this does it all at once."""
-        repaired = 0
-        for entry in self.status()["files"]:
-            if entry["disk"] != "clean":
-                self._fresh(entry["path"], adopt=True)
-                repaired += 1
-        return {"repaired": repaired, "orphans_removed": mat.sweep_temps(self.root)}
+        return report.repair(self)
 
     def close(self) -> None:
         self.core.close()
