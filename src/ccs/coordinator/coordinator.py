@@ -34,7 +34,7 @@ class Coordinator:
         crash_recovery: CrashRecoveryConfig | None = None,
         limits: Limits | None = None,
     ) -> None:
-        self.backend = open_backend(engine) if isinstance(engine, str) else engine
+        self.backend = engine if isinstance(engine, Backend) else open_backend(engine)
         if bus is None:
             self.bus = default_bus_for(self.backend)
         elif isinstance(bus, str):
