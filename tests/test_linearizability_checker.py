@@ -201,3 +201,9 @@ def test_recorder_round_trip_with_threads_and_a_pending_op(tmp_path):
     assert by_client["u"].status == PENDING
     assert sum(o.status == OK for o in loaded) == 200
     assert all(o.complete >= o.invoke for o in loaded if o.complete is not None)
+
+
+def test_commit_that_skipped_versions_is_a_lost_update():
+    a, b = write(0, 1, 0, 1, 1, client="A"), write(2, 3, 0, 1, 2, client="B")  # B derived from v0
+    assert lost_updates([a, b]) == [b]
+    assert verdict(a, b) == "illegal"

@@ -23,7 +23,9 @@ def lost_updates(ops: Iterable[Op], final: Mapping[str, tuple[int, Any]] | None 
     The chain is what was observed: each version's value as read by any client, plus ``final``
     (artifact -> (version, value)) if given. A commit is lost if another commit reported the same
     version, if a read of its version saw another value, or if it reported a version above the final
-    one. When two commits claim one version and nothing observed it, both are reported.
+    one. When two commits claim one version and nothing observed it, both are reported. A commit
+    derived from version ``b`` that landed as anything but ``b + 1`` is reported too: it silently
+    overwrote the versions in between, which is how a lost update looks from the winner's side.
     """
     ops = list(ops)
     seen: dict[tuple[str, int], set[Hashable]] = defaultdict(set)
@@ -36,6 +38,10 @@ def lost_updates(ops: Iterable[Op], final: Mapping[str, tuple[int, Any]] | None 
     for o in successful_commits(ops):
         claims[o.artifact, o.outputs["version"]].append(o)
     lost = []
+    for o in successful_commits(ops):
+        base = o.inputs.get("expected" if o.op == "commit_cas" else "base")
+        if base is not None and o.outputs["version"] != base + 1:
+            lost.append(o)
     for (aid, version), commits in claims.items():
         observed = seen.get((aid, version), set())
         if final is not None and aid in final and version > final[aid][0]:
@@ -49,7 +55,7 @@ def lost_updates(ops: Iterable[Op], final: Mapping[str, tuple[int, Any]] | None 
                 kept.add(value)
         elif len(commits) > 1:
             lost.extend(commits)
-    return sorted(lost, key=lambda o: o.invoke)
+    return sorted({id(o): o for o in lost}.values(), key=lambda o: o.invoke)
 
 
 def cas_winners(ops: Iterable[Op]) -> dict[tuple[str, int], list[Op]]:

@@ -6,6 +6,7 @@ so a history can be checked against :class:`~ccs.history.checker.VersionedRegist
 
 from __future__ import annotations
 
+import random
 import time
 from typing import TYPE_CHECKING
 
@@ -32,11 +33,18 @@ def reacquire(agent: Agent, rec: Recorder, aid: str) -> Versioned:
     return v
 
 
-def increment(agent: Agent, rec: Recorder, aid: str, attempts: int = 50) -> bool:
+def think(seconds: float) -> None:
+    """Time between reading and committing (an agent thinking), so clients really interleave."""
+    if seconds > 0:
+        time.sleep(random.uniform(0, seconds))
+
+
+def increment(agent: Agent, rec: Recorder, aid: str, attempts: int = 50, pause: float = 0.0) -> bool:
     """read -> write(n + 1); on a refusal reacquire and re-derive. True once a write landed."""
     v = read(agent, rec, aid)
     for _ in range(attempts):
         new = (v.value or 0) + 1
+        think(pause)
         try:
             with rec.record(agent.name, "write", aid, base=v.version, epoch=v.epoch, value=new) as o:
                 rec.ok(o, version=agent.write(aid, new))
@@ -46,11 +54,12 @@ def increment(agent: Agent, rec: Recorder, aid: str, attempts: int = 50) -> bool
     return False
 
 
-def cas_increment(agent: Agent, rec: Recorder, aid: str, attempts: int = 50) -> bool:
+def cas_increment(agent: Agent, rec: Recorder, aid: str, attempts: int = 50, pause: float = 0.0) -> bool:
     """read -> commit_cas(read version, n + 1), re-reading after each lost race."""
     for _ in range(attempts):
         v = read(agent, rec, aid)
         new = (v.value or 0) + 1
+        think(pause)
         try:
             with rec.record(agent.name, "commit_cas", aid, expected=v.version, epoch=v.epoch,
                             value=new) as o:
@@ -61,7 +70,8 @@ def cas_increment(agent: Agent, rec: Recorder, aid: str, attempts: int = 50) -> 
     return False
 
 
-def write_cas_increment(agent: Agent, rec: Recorder, aid: str, retries: int = 16) -> bool:
+def write_cas_increment(agent: Agent, rec: Recorder, aid: str, retries: int = 16,
+                        pause: float = 0.0) -> bool:
     """``agent.write_cas(aid, n + 1)``, each internal attempt recorded as its own compare-and-set.
 
     ``fn`` runs just before each attempt, on the view the attempt will commit against, so it is
@@ -74,6 +84,7 @@ def write_cas_increment(agent: Agent, rec: Recorder, aid: str, retries: int = 16
             rec.fail(attempt.pop(), "cas_retry")
         entry = agent._cache[aid]  # the view write_cas is about to commit against
         new = (old or 0) + 1
+        think(pause)
         attempt.append(rec.invoke(agent.name, "commit_cas", aid, expected=entry.version,
                                   epoch=entry.epoch, value=new))
         return new
@@ -97,15 +108,21 @@ def sweep(core, rec: Recorder, client: str = "sweeper") -> list:
     return notes
 
 
-def process_worker(url: str, name: str, history_path: str, aid: str, ops: int, seconds: float) -> None:
-    """One client process: mixed increments on ``aid`` until ``ops`` are done or time is up."""
+def process_worker(url: str, name: str, history_path: str, aid: str, ops: int, seconds: float,
+                   start=None, pause: float = 0.0) -> None:
+    """One client process: mixed increments on ``aid`` until ``ops`` are done or time is up.
+
+    ``start`` (a multiprocessing barrier) lines the processes up once they are ready, so their
+    operations really overlap instead of following each process's start-up."""
     from ccs.client.core import CoherenceAdapterCore
 
-    deadline = time.monotonic() + seconds
     with CoherenceAdapterCore(engine=url) as core, Recorder(history_path) as rec:
         agent = core.agent(name)
+        if start is not None:
+            start.wait(60)
+        deadline = time.monotonic() + seconds
         steps = (increment, write_cas_increment, cas_increment)
         for n in range(ops):
             if time.monotonic() > deadline:
                 break
-            steps[n % len(steps)](agent, rec, aid)
+            steps[n % len(steps)](agent, rec, aid, pause=pause)
