@@ -1,0 +1,301 @@
+"""``CCSStore``: a LangGraph ``BaseStore`` whose reads are coherent and whose writes are checked.
+
+Drop-in for ``InMemoryStore`` (``CCSStore(strategy="lazy")``), or for a persistent store
+(``CCSStore(engine="sqlite:///state.db")``, ``CCSStore(inner=PostgresStore(...))``). See
+``docs/langgraph.md`` for the user-facing description; the rules in brief:
+
+* **identity**: the calling node (``identity.py``); ``store.for_agent(name)`` overrides it;
+* **reads** serve the agent's cached copy while its strategy says it is fresh, and remember the
+  version served in the caller's view scope (one node invocation);
+* **writes**: a ``put``/``delete`` of an item this scope has read is a compare-and-set against the
+  version read: ``StaleView`` (with ``current_version``) if a peer committed since, nothing lands.
+  A write of an item the scope never read is *blind* and lands (last write wins);
+* **batches** run their ops in order, each against the state the previous ones left: a ``get``
+  after a ``put`` of the same key in one batch sees that put (``InMemoryStore`` instead evaluates
+  every read before any write and keeps only the last put per key). A batch is not atomic: if an
+  op raises, the ops before it have been applied and the ones after it have not;
+* ``update(namespace, key, fn, retries=...)`` is an atomic read-modify-write with bounded retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from langgraph.store.base import (
+    NOT_PROVIDED,
+    BaseStore,
+    GetOp,
+    IndexConfig,
+    InvalidNamespaceError,
+    ListNamespacesOp,
+    NotProvided,
+    Op,
+    PutOp,
+    Result,
+    SearchOp,
+    TTLConfig,
+    ensure_embeddings,
+    validate_op_namespace,
+)
+
+from ccs.adapters.langgraph import bridge
+from ccs.adapters.langgraph.docs import DocCache, HybridClock
+from ccs.adapters.langgraph.identity import GRAPH, IDENTITY_MODES, resolve
+from ccs.adapters.langgraph.ids import IdCodec
+from ccs.adapters.langgraph.inner import InnerLink
+from ccs.adapters.langgraph.ops import Call, Ops
+from ccs.adapters.langgraph.query import index_fields, texts_to_embed
+from ccs.adapters.langgraph.recorder import Recorder
+from ccs.adapters.langgraph.views import ScopeTable, Session
+from ccs.backends.memory import MemoryBackend
+from ccs.client import CoherenceAdapterCore
+from ccs.protocol.errors import InvalidRequest, VersionConflict
+
+Vectors = dict[int, dict[str, list[float]]]
+
+
+class _Handle(BaseStore):
+    """What ``CCSStore`` and its ``for_agent`` handles share: the BaseStore surface over one
+    store state, with an optional fixed agent and a session of views for use outside a graph."""
+
+    supports_ttl = True
+    _root: CCSStore
+    _bound: str | None
+    _session: Session
+
+    @property
+    def ttl_config(self) -> TTLConfig | None:  # type: ignore[override]
+        return self._root._ttl_config
+
+    def batch(self, ops: Iterable[Op]) -> list[Result]:
+        root = self._root
+        ops, texts, queries = root._plan(ops)
+        vectors, qvecs = root._embed(texts, queries)
+        return root._execute(ops, vectors, qvecs, self._bound, self._session)
+
+    async def abatch(self, ops: Iterable[Op]) -> list[Result]:
+        root = self._root
+        ops, texts, queries = root._plan(ops)
+        vectors, qvecs = await root._aembed(texts, queries)
+        if root._inline:
+            return root._execute(ops, vectors, qvecs, self._bound, self._session)
+        return await asyncio.to_thread(root._execute, ops, vectors, qvecs, self._bound, self._session)
+
+    def update(self, namespace: tuple[str, ...], key: str, fn: Callable[[dict | None], dict | None],
+               retries: int = 8, *, index: Any = None,
+               ttl: float | NotProvided | None = NOT_PROVIDED) -> dict[str, Any] | None:
+        """Atomically replace the item with ``fn(current value or None)``; ``None`` deletes it.
+
+        Reads the current version, calls ``fn`` on a private copy, and commits only if nobody
+        committed in between; on a lost race it re-reads and calls ``fn`` again, at most
+        ``retries`` more times, then raises ``RetriesExhausted``. ``fn`` must be safe to repeat.
+        Returns the value written (a copy)."""
+        root = self._root
+        if retries < 0:
+            raise ValueError("retries must be >= 0")
+        if not namespace:
+            raise InvalidNamespaceError("Namespace cannot be empty.")
+        validate_op_namespace(GetOp(tuple(namespace), str(key)))
+        ttl_minutes = root._default_ttl() if ttl is NOT_PROVIDED else ttl
+        call = root._call(self._bound, self._session, tuple(namespace))
+        embed = root._embed_value if root._embeddings is not None else None
+        return root._ops.update(call, tuple(namespace), str(key), fn, retries, ttl_minutes, index, embed)
+
+    async def aupdate(self, namespace: tuple[str, ...], key: str, fn: Callable[[dict | None], dict | None],
+                      retries: int = 8, *, index: Any = None,
+                      ttl: float | NotProvided | None = NOT_PROVIDED) -> dict[str, Any] | None:
+        """``update`` without blocking the event loop (runs in a worker thread)."""
+        return await asyncio.to_thread(self.update, namespace, key, fn, retries, index=index, ttl=ttl)
+
+    def for_agent(self, name: str) -> AgentStore:
+        """A handle on the same store that acts as agent ``name`` (overriding graph identity)."""
+        return AgentStore(self._root, name)
+
+
+class AgentStore(_Handle):
+    """``store.for_agent(name)``: same data, fixed agent identity, its own session of views."""
+
+    def __init__(self, root: CCSStore, name: str) -> None:
+        root.core.agent(name)  # validates the name
+        self._root = root
+        self._bound = name
+        self._session = Session()
+
+    def __repr__(self) -> str:
+        return f"AgentStore({self._bound!r})"
+
+
+class CCSStore(_Handle):
+    """A coherent LangGraph store. See the module docstring and ``docs/langgraph.md``."""
+
+    def __init__(
+        self,
+        strategy: str = "lazy",
+        *,
+        engine: str = "memory://",
+        inner: BaseStore | None = None,
+        index: IndexConfig | None = None,
+        ttl: TTLConfig | None = None,
+        identity: str = GRAPH,
+        default_agent: str = "default",
+        prefix: str = "lg",
+        core: CoherenceAdapterCore | None = None,
+        clock: Any = None,
+        crash_recovery: Any = None,
+        bus: Any = None,
+        scope_limit: int = 16384,
+        **strategy_params: Any,
+    ) -> None:
+        if identity not in IDENTITY_MODES:
+            raise InvalidRequest(f"identity must be one of {IDENTITY_MODES}, got {identity!r}")
+        if inner is not None and index is not None:
+            raise InvalidRequest("with inner=, configure the vector index on the inner store")
+        self._owns_core = core is None
+        self.core = core or CoherenceAdapterCore(engine, strategy, bus=bus, clock=clock,
+                                                 crash_recovery=crash_recovery, **strategy_params)
+        self.core.agent(default_agent)
+        self._root = self
+        self._bound = None
+        self._session = Session()
+        self._identity = identity
+        self._default = default_agent
+        self._ids = IdCodec(prefix)
+        self._docs = DocCache()
+        self._clock = self.core.clock
+        self._hclock = HybridClock(self._clock)
+        self._scopes = ScopeTable(scope_limit)
+        self._ops = Ops(self)
+        self._recorder: Recorder | None = None
+        self._ttl_config = ttl
+        self._inner = inner
+        self._inner_link = None if inner is None else InnerLink(self, inner)
+        self._inline = inner is None and isinstance(self.core.coordinator.backend, MemoryBackend)
+        self.index_config = index
+        self._embeddings = None if not index else ensure_embeddings(index.get("embed"))
+        self._fields = None if not index else index_fields(index)
+
+    # --- who is calling -----------------------------------------------------------------------
+
+    def _call(self, bound: str | None, session: Session, namespace: tuple[str, ...] | None) -> Call:
+        agent_name, scope = resolve(self._identity, bound, self._default, namespace)
+        views = session.views(agent_name) if scope is None else self._scopes.views(agent_name, scope)
+        return Call(self.core.agent(agent_name), scope, views)
+
+    # --- batches ------------------------------------------------------------------------------
+
+    def _plan(self, ops: Iterable[Op]) -> tuple[list[Op], list[tuple[int, str, str]], list[str]]:
+        ops = list(ops)
+        texts: list[tuple[int, str, str]] = []
+        queries: set[str] = set()
+        for i, op in enumerate(ops):
+            if not isinstance(op, GetOp | PutOp | SearchOp | ListNamespacesOp):
+                raise ValueError(f"Unknown operation type: {type(op)}")
+            validate_op_namespace(op)
+            if self._embeddings is None:
+                continue
+            if isinstance(op, PutOp) and op.value is not None:
+                texts.extend((i, path, text) for path, text in
+                             texts_to_embed(dict(op.value), op.index, self._fields))
+            elif isinstance(op, SearchOp) and op.query:
+                queries.add(op.query)
+        return ops, texts, sorted(queries)
+
+    def _embed(self, texts: list[tuple[int, str, str]], queries: list[str]) -> tuple[Vectors, dict]:
+        if self._embeddings is None or not (texts or queries):
+            return {}, {}
+        docs = self._embeddings.embed_documents([t for _, _, t in texts]) if texts else []
+        return _assemble(texts, docs), {q: self._embeddings.embed_query(q) for q in queries}
+
+    async def _aembed(self, texts: list[tuple[int, str, str]], queries: list[str]) -> tuple[Vectors, dict]:
+        if self._embeddings is None or not (texts or queries):
+            return {}, {}
+        docs = await self._embeddings.aembed_documents([t for _, _, t in texts]) if texts else []
+        qv = await asyncio.gather(*(self._embeddings.aembed_query(q) for q in queries))
+        return _assemble(texts, docs), dict(zip(queries, qv, strict=True))
+
+    def _embed_value(self, value: dict[str, Any], index: Any) -> dict[str, list[float]] | None:
+        texts = [(0, p, t) for p, t in texts_to_embed(value, index, self._fields)]
+        return self._embed(texts, [])[0].get(0)
+
+    def _execute(self, ops: list[Op], vectors: Vectors, qvecs: dict[str, list[float]],
+                 bound: str | None, session: Session) -> list[Result]:
+        results: list[Result] = []
+        call: Call | None = None
+        per_op = self._identity != GRAPH and bound is None
+        ops_ = self._ops
+        for i, op in enumerate(ops):
+            if call is None or per_op:
+                ns = op.namespace if isinstance(op, GetOp | PutOp) else \
+                    op.namespace_prefix if isinstance(op, SearchOp) else None
+                call = self._call(bound, session, ns)
+            if isinstance(op, GetOp):
+                results.append(ops_.get(call, op))
+            elif isinstance(op, PutOp):
+                results.append(ops_.put(call, op, vectors.get(i)))
+            elif isinstance(op, SearchOp):
+                results.append(ops_.search(call, op, qvecs.get(op.query) if op.query else None))
+            else:
+                results.append(ops_.list_namespaces(call, op))
+        return results
+
+    def _default_ttl(self) -> float | None:
+        return (self._ttl_config or {}).get("default_ttl")
+
+    # --- operations beyond BaseStore -----------------------------------------------------------
+
+    def record_to(self, path: str | os.PathLike[str] | None) -> CCSStore:
+        """Append one JSON line per operation to ``path`` (see ``recorder.py``); None stops."""
+        old, self._recorder = self._recorder, None if path is None else Recorder(path)
+        if old is not None:
+            old.close()
+        return self
+
+    def sweep_ttl(self) -> int:
+        """Delete every expired item now; returns how many. (Expired items are invisible to reads
+        even before a sweep, so sweeping only reclaims space.)"""
+        call = self._call("ttl-sweeper", Session(), None)
+        n = 0
+        for rec in self.core.coordinator.artifacts(self._ids.head + "["):
+            decoded = self._ids.decode(rec.artifact_id)
+            if rec.content.digest is None or decoded is None:
+                continue
+            doc, _ = self._ops.live_doc(call, rec.artifact_id, rec.content.digest, None, rec.version)
+            if doc is None:
+                try:
+                    bridge.commit(call.agent, rec.artifact_id, rec.version, None)
+                    n += 1
+                except VersionConflict:
+                    continue  # rewritten meanwhile: no longer expired
+                if self._inner_link is not None:
+                    self._inner_link.materialize(rec.artifact_id, *decoded)
+        return n
+
+    def resync(self) -> int:
+        """With ``inner=``: write the engine's current version of every item to the inner store."""
+        return 0 if self._inner_link is None else self._inner_link.resync()
+
+    def close(self) -> None:
+        self.record_to(None)
+        if self._owns_core:
+            self.core.close()
+
+    def __enter__(self) -> CCSStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"CCSStore(strategy={self.core.strategy.name!r}, engine={self.core.coordinator.backend.url!r})"
+
+
+def _assemble(texts: list[tuple[int, str, str]], vectors: list[list[float]]) -> Vectors:
+    if len(vectors) != len(texts):
+        raise ValueError(f"embedder returned {len(vectors)} vectors for {len(texts)} texts")
+    out: Vectors = {}
+    for (i, path, _), vec in zip(texts, vectors, strict=True):
+        out.setdefault(i, {})[path] = [float(x) for x in vec]
+    return out
