@@ -172,7 +172,9 @@ class SignalCost:
 
 
 def measure_signal(counter: TokenCounter | None = None, artifact: str = "plan.md",
-                   old: int = 3, new: int = 4, by: str | None = "planner") -> SignalCost:
+                   old: int = 3, new: int | None = None, by: str | None = None) -> SignalCost:
+    """The signal as the renderer emits it for an invalidated copy (``new``/``by`` add the new
+    version and its author, as an eager refetch knows them)."""
     r = ContextRenderer(counter)
     sig = r.price_signal(artifact, f"v{old}", new, by)
     return SignalCost(sig.text, sig.tokens, r.counter.name)
