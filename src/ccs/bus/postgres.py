@@ -25,6 +25,7 @@ from ccs.protocol.messages import Event
 
 MAX_PAYLOAD = 7900
 READY_WAIT = 5.0
+POLL = 0.1  # seconds between checks of the stop flag while idle
 
 
 def split_batches(origin: str, events: Sequence[Event], limit: int = MAX_PAYLOAD) -> list[bytes]:
@@ -104,7 +105,7 @@ class PostgresBus(Bus):
                     delay = 0.05
                     self._listeners.deliver([reset_event("postgres bus listening")])
                     while not self._stop.is_set():
-                        for note in conn.notifies(timeout=0.5):
+                        for note in conn.notifies(timeout=POLL):
                             self._on_payload(note.payload)
                             if self._stop.is_set():
                                 break

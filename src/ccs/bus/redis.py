@@ -23,6 +23,7 @@ from ccs.bus.base import Bus, Listener, Listeners, decode_batch, encode_batch, l
 from ccs.protocol.messages import Event
 
 READY_WAIT = 5.0
+POLL = 0.1  # seconds between checks of the stop flag while idle
 
 
 class RedisBus(Bus):
@@ -67,7 +68,7 @@ class RedisBus(Bus):
             try:
                 pubsub.subscribe(self.channel)
                 while not self._stop.is_set():
-                    msg = pubsub.get_message(timeout=0.5)
+                    msg = pubsub.get_message(timeout=POLL)
                     if msg is None:
                         continue
                     if msg["type"] == "subscribe":
