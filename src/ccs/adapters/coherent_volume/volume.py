@@ -150,13 +150,16 @@ class CoherentVolume:
     def _disk_is_ours(self, lk: mat.PathLock, aid: str, dd: str) -> bool:
         """Whether the disk content is something a volume put there (current or not yet updated)."""
         mark = lk.mark()
+        if mark is not None and dd == mark.digest:
+            return True
+        rec = self.coordinator.artifact(aid)
+        if rec is not None and rec.version > 0 and dd == (rec.content.digest or mat.ABSENT):
+            return True  # the committed content: a crash came after the rename, before the mark
         if mark is not None:
-            return dd == mark.digest
+            return False
         if dd == mat.ABSENT:
             return True  # nothing materialized yet, nothing on disk to lose
-        rec = self.coordinator.artifact(aid)
-        return rec is not None and rec.version > 0 and (
-            dd == rec.content.digest or any(dd == h for _, h in rec.history))
+        return rec is not None and rec.version > 0 and any(dd == h for _, h in rec.history)
 
     def _foreign(self, aid: str, dd: str, lk: mat.PathLock, version: int, recover: str) -> ForeignEdit:
         mark = lk.mark()
