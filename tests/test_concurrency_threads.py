@@ -18,6 +18,7 @@ from ccs.history import (
 )
 
 WAIT = 20.0  # bound on every wait, so a bug shows as a failure and never as a hang
+PAUSE = 0.0005  # up to 0.5 ms between read and commit (sleeping releases the GIL): real interleaving
 
 
 @pytest.fixture(autouse=True)
@@ -62,7 +63,7 @@ def test_contended_increments_lose_nothing_and_are_linearizable(core):
         agent = core.agent(f"w{i}")
         start.wait(WAIT)
         for n in range(45):
-            steps[(n + i) % 3](agent, rec, "counter")
+            steps[(n + i) % 3](agent, rec, "counter", pause=PAUSE)
 
     run_threads([lambda i=i: client(i) for i in range(6)])
     version, value = final_state(core, rec, "counter")
@@ -143,7 +144,7 @@ def test_paused_grant_holders_are_fenced_after_reclaim():
             if n == 20:
                 progressed.set()
             step = workload.increment if n % 2 else workload.cas_increment
-            step(agent, rec, "counter")
+            step(agent, rec, "counter", pause=PAUSE)
 
     def controller():
         assert all(e.wait(WAIT) for e in holding.values()) and progressed.wait(WAIT)
