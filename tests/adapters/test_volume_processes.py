@@ -56,6 +56,27 @@ def work_append(root: str, name: str, mode: str) -> None:
     vol.close()
 
 
+def work_monitor(root: str) -> None:
+    """Watch the file: appends only, so every observation must extend the previous one. A stale
+    materialization landing after a newer one (v5 after v6) shows up as a step backwards."""
+    fpath, stop = os.path.join(root, P), os.path.join(root, "stop")
+    reads = backwards = 0
+    last = b""
+    deadline = time.monotonic() + DEADLINE + 30
+    while not os.path.exists(stop) and time.monotonic() < deadline:
+        try:
+            with open(fpath, "rb") as f:
+                now = f.read()
+        except FileNotFoundError:
+            now = b""
+        reads += 1
+        if not now.startswith(last):
+            backwards += 1
+        last = now
+        time.sleep(0.0002)
+    print(json.dumps({"reads": reads, "backwards": backwards}), flush=True)
+
+
 def payload(seq: int) -> bytes:
     body = (f"{seq}:" * 40_000).encode()[: 256 * 1024]
     return f"{seq} {hashlib.sha256(body).hexdigest()}\n".encode() + body
@@ -104,12 +125,18 @@ def spawn(*args: str) -> subprocess.Popen:
 
 def run_appenders(root, mode):
     CoherentVolume(root, managed=MANAGED).close()  # create the state once
+    monitor = spawn("monitor", str(root))
     procs = [spawn("append", str(root), f"w{i}", mode) for i in range(WORKERS)]
     results = {}
     for i, p in enumerate(procs):
         out, err = p.communicate(timeout=DEADLINE + 60)
         assert p.returncode == 0, err
         results[f"w{i}"] = json.loads(out.strip().splitlines()[-1])
+    (root / "stop").touch()
+    out, err = monitor.communicate(timeout=60)
+    assert monitor.returncode == 0, err
+    seen = json.loads(out)
+    assert seen["reads"] > 0 and seen["backwards"] == 0, f"the file went back to an older version: {seen}"
     return results
 
 
@@ -191,4 +218,5 @@ def test_repair_after_crash_fixes_every_file(tmp_path):
 
 if __name__ == "__main__":
     cmd, *rest = sys.argv[1:]
-    {"append": work_append, "churn": work_churn, "crash": work_crash}[cmd](*rest)
+    {"append": work_append, "churn": work_churn, "crash": work_crash,
+     "monitor": work_monitor}[cmd](*rest)
