@@ -33,9 +33,9 @@ def lock_of(agent: Agent) -> threading.Lock:
     return lock
 
 
-def view(agent: Agent, artifact_id: str, *, fresh: bool = False) -> Entry:
+def view(agent: Agent, artifact_id: str, *, lock: threading.Lock, fresh: bool = False) -> Entry:
     """The entry a read is served from: the cached copy when the strategy serves it, else fetched."""
-    with lock_of(agent):
+    with lock:
         entry = agent._cache.get(artifact_id)
         if (not fresh and entry is not None and entry.valid
                 and (agent._plain or agent._serves(entry))):
@@ -45,13 +45,14 @@ def view(agent: Agent, artifact_id: str, *, fresh: bool = False) -> Entry:
         return agent._fetch(artifact_id, acquire=False)
 
 
-def commit(agent: Agent, artifact_id: str, expected_version: int, payload: bytes | None) -> Committed:
+def commit(agent: Agent, lock: threading.Lock, artifact_id: str, expected_version: int,
+           payload: bytes | None) -> Committed:
     """Lands ``payload`` (None deletes) only if the artifact is still at ``expected_version``.
 
     Raises ``VersionConflict`` otherwise (the store turns it into ``StaleView``), ``StaleEpoch`` /
     ``GrantReclaimed`` if crash recovery fenced the view meanwhile."""
     coordinator = agent.coordinator
-    with lock_of(agent):
+    with lock:
         entry = agent._cache.get(artifact_id)
         epoch = entry.epoch if entry is not None and entry.version == expected_version else None
         body = None if payload is None else (payload, "bytes")
@@ -73,7 +74,7 @@ def commit(agent: Agent, artifact_id: str, expected_version: int, payload: bytes
         return c
 
 
-def blind_write(agent: Agent, artifact_id: str, payload: bytes) -> Any:
+def blind_write(agent: Agent, lock: threading.Lock, artifact_id: str, payload: bytes) -> Any:
     """Last-write-wins write (used only for TTL side artifacts, never for items)."""
-    with lock_of(agent):
+    with lock:
         return agent.write(artifact_id, payload, blind=True)

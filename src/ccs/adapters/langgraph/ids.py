@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 
+from langgraph.store.base import InvalidNamespaceError
+
 from ccs.protocol.errors import InvalidIdentifier
 
 _CACHE_LIMIT = 65536
@@ -38,6 +40,9 @@ class IdCodec:
             return self._enc[(namespace, key)]
         except (KeyError, TypeError):
             pass
+        check_labels(namespace)
+        if not isinstance(key, str):
+            raise InvalidIdentifier(f"store keys are strings, got {type(key).__name__}")
         aid = self.head + "[" + ",".join(_dump(part) for part in (*namespace, key)) + "]"
         if len(self._enc) >= _CACHE_LIMIT:
             self._enc.clear()
@@ -66,6 +71,17 @@ class IdCodec:
             self._dec.clear()
         self._dec[artifact_id] = out
         return out
+
+
+def check_labels(namespace: tuple[str, ...]) -> None:
+    """LangGraph's rules for namespace labels: non-empty strings without '.' or NUL."""
+    if not isinstance(namespace, tuple | list):
+        raise InvalidNamespaceError(f"namespace must be a tuple of strings, got {namespace!r}")
+    for label in namespace:
+        if not isinstance(label, str) or not label or "." in label or "\x00" in label:
+            raise InvalidNamespaceError(
+                f"Invalid namespace label {label!r} in {namespace!r}: labels must be non-empty strings"
+                " without periods or NUL bytes")
 
 
 def ttl_id(artifact_id: str) -> str:

@@ -65,8 +65,8 @@ class InnerLink:
         payload = encode_doc(dict(item.value), _ns(item.created_at), _ns(item.updated_at), None, None,
                              None, aid)
         with contextlib.suppress(VersionConflict):  # if someone imported or wrote it first, theirs wins
-            bridge.commit(call.agent, aid, 0, payload)
-        return bridge.view(call.agent, aid, fresh=True)
+            bridge.commit(call.agent, call.lock, aid, 0, payload)
+        return bridge.view(call.agent, lock=call.lock, artifact_id=aid, fresh=True)
 
     def materialize(self, aid: str, ns: tuple[str, ...], key: str) -> None:
         """Write the engine's current version of the item to the inner store (see module doc)."""

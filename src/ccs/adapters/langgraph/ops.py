@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from langgraph.store.base import GetOp, Item, ListNamespacesOp, PutOp, SearchItem, SearchOp
+from langgraph.store.base import InvalidNamespaceError, Item, ListNamespacesOp, SearchItem, SearchOp
 
 from ccs.adapters.langgraph import bridge
 from ccs.adapters.langgraph.docs import Doc, copy_value, decode_ttl, encode_doc, encode_ttl
@@ -32,9 +32,15 @@ BLIND_RETRIES = 64
 
 @dataclass(slots=True)
 class Call:
+    """One caller: its agent (and that agent's lock, see ``bridge``), view scope and views."""
+
     agent: Agent
     scope: str | None
-    views: dict[str, Seen]
+    views: dict[str, Seen] = field(default_factory=dict)
+    lock: Any = None
+
+    def __post_init__(self) -> None:
+        self.lock = bridge.lock_of(self.agent)
 
 
 def _log(store: CCSStore, call: Call, op: str, aid: str | None, ns: Any, key: Any, **fields: Any) -> None:
@@ -70,7 +76,7 @@ class Ops:
         doc = self.s._docs.get(digest, data)
         if doc.expires is None:
             return doc, None
-        side = bridge.view(call.agent, ttl_id(aid))
+        side = bridge.view(call.agent, lock=call.lock, artifact_id=ttl_id(aid))
         until = max(doc.expires, decode_ttl(side.data, version) or doc.expires) \
             if side.content.digest else doc.expires
         if self.s._clock.now() >= until:
@@ -82,57 +88,65 @@ class Ops:
             return
         target = self.s._clock.now() + doc.ttl * 60.0
         if target - until >= min(1.0, doc.ttl * 0.6):
-            bridge.blind_write(call.agent, ttl_id(aid), encode_ttl(version, target))
-
-    def _item(self, ns: tuple[str, ...], key: str, doc: Doc) -> Item:
-        return Item(value=copy_value(doc.value), key=key, namespace=ns,
-                    created_at=doc.created_at, updated_at=doc.updated_at)
+            bridge.blind_write(call.agent, call.lock, ttl_id(aid), encode_ttl(version, target))
 
     # --- get --------------------------------------------------------------------------------
 
-    def get(self, call: Call, op: GetOp) -> Item | None:
+    def get(self, call: Call, ns: tuple[str, ...], key: str, refresh: bool) -> Item | None:
         s = self.s
-        ns, key = tuple(op.namespace), str(op.key)
         aid = s._ids.encode(ns, key)
-        hits = call.agent.stats.hits
-        entry = bridge.view(call.agent, aid)
-        hit = call.agent.stats.hits != hits
+        agent = call.agent
+        hits = agent.stats.hits
+        entry = bridge.view(agent, aid, lock=call.lock)
+        digest = entry.content.digest
         if entry.version == 0 and s._inner is not None:
             entry = s._inner_link.adopt(call, aid, ns, key) or entry
-        doc, until = self.live_doc(call, aid, entry.content.digest, entry.data, entry.version)
-        call.views[aid] = Seen(entry.version, None if doc is None else doc.created_ns,
-                               entry.content.digest is not None)
+            digest = entry.content.digest
+        if digest is None:
+            doc = until = None
+        else:
+            doc = s._docs.peek(digest)
+            if doc is None or doc.expires is not None:
+                doc, until = self.live_doc(call, aid, digest, entry.data, entry.version)
+            else:
+                until = None
+        created = None if doc is None else doc.created_ns
+        old = call.views.get(aid)
+        if old is None or old[0] != entry.version or old[1] != created:
+            call.views[aid] = Seen(entry.version, created, digest is not None)
         if s._recorder is not None:
             _log(s, call, "get", aid, ns, key, seen=entry.version, version=entry.version,
-                 outcome=("absent" if doc is None else "hit" if hit else "miss"))
+                 outcome=("absent" if doc is None else "hit" if agent.stats.hits != hits else "miss"))
         if doc is None:
             return None
-        if op.refresh_ttl:
+        if refresh and until is not None:
             self.refresh_ttl(call, aid, entry.version, doc, until)
-        return self._item(ns, key, doc)
+        return Item(value=copy_value(doc.value), key=key, namespace=ns,
+                    created_at=doc.created_at, updated_at=doc.updated_at)
 
     # --- put / delete -----------------------------------------------------------------------
 
-    def put(self, call: Call, op: PutOp, vectors: dict[str, list[float]] | None) -> None:
+    def put(self, call: Call, ns: tuple[str, ...], key: str, value: Any, index: Any, ttl: float | None,
+            vectors: dict[str, list[float]] | None) -> None:
         s = self.s
-        ns, key = tuple(op.namespace), str(op.key)
+        if not ns:
+            raise InvalidNamespaceError("Namespace cannot be empty.")
         aid = s._ids.encode(ns, key)
-        if op.value is None:
+        if value is None:
             return self.delete(call, ns, key, aid)
-        value = dict(op.value)
+        value = dict(value)
         seen = call.views.get(aid)
-        ttl = op.ttl
         if seen is not None:
-            payload, created = self._payload(aid, value, seen.created_ns, ttl, vectors, op.index)
+            payload, created = self._payload(aid, value, seen.created_ns, ttl, vectors, index)
             try:
-                c = bridge.commit(call.agent, aid, seen.version, payload)
+                c = bridge.commit(call.agent, call.lock, aid, seen.version, payload)
             except VersionConflict as exc:
                 err = stale_view(exc, aid, ns, key, call.agent.name, seen.version)
                 _log(s, call, "put", aid, ns, key, seen=seen.version, version=None, outcome="conflict",
                      error=err.to_dict())
                 raise err from None
         else:
-            c, created = self._blind(call, aid, ns, key, value, ttl, vectors, op.index)
+            c, created = self._blind(call, aid, ns, key, value, ttl, vectors, index)
         call.views[aid] = Seen(c.version, created, True)
         _log(s, call, "put", aid, ns, key, seen=None if seen is None else seen.version,
              version=c.version, outcome="ok")
@@ -152,12 +166,12 @@ class Ops:
                ttl: float | None, vectors: Any, index: Any) -> tuple[Any, int]:
         """Last write wins, but serialized: CAS against whatever version is current, retried."""
         for attempt in range(BLIND_RETRIES):
-            entry = bridge.view(call.agent, aid, fresh=attempt > 0)
+            entry = bridge.view(call.agent, lock=call.lock, artifact_id=aid, fresh=attempt > 0)
             doc, _ = self.live_doc(call, aid, entry.content.digest, entry.data, entry.version)
             payload, created = self._payload(aid, value, None if doc is None else doc.created_ns,
                                              ttl, vectors, index)
             try:
-                return bridge.commit(call.agent, aid, entry.version, payload), created
+                return bridge.commit(call.agent, call.lock, aid, entry.version, payload), created
             except VersionConflict:
                 time.sleep(random.uniform(0, 0.0005 * min(attempt + 1, 20)))
         raise RetriesExhausted(f"blind put of {aid!r} lost {BLIND_RETRIES} races in a row",
@@ -168,7 +182,7 @@ class Ops:
         seen = call.views.get(aid)
         if seen is not None:
             if not seen.stored:
-                entry = bridge.view(call.agent, aid, fresh=True)
+                entry = bridge.view(call.agent, lock=call.lock, artifact_id=aid, fresh=True)
                 if entry.version != seen.version:
                     exc = VersionConflict("moved", artifact=aid, current_version=entry.version,
                                           current_epoch=entry.epoch)
@@ -180,7 +194,7 @@ class Ops:
                      outcome="noop")
                 return
             try:
-                c = bridge.commit(call.agent, aid, seen.version, None)
+                c = bridge.commit(call.agent, call.lock, aid, seen.version, None)
             except VersionConflict as exc:
                 err = stale_view(exc, aid, ns, key, call.agent.name, seen.version)
                 _log(s, call, "delete", aid, ns, key, seen=seen.version, version=None,
@@ -190,12 +204,12 @@ class Ops:
         else:
             version = None
             for attempt in range(BLIND_RETRIES):
-                entry = bridge.view(call.agent, aid, fresh=True)
+                entry = bridge.view(call.agent, lock=call.lock, artifact_id=aid, fresh=True)
                 if entry.content.digest is None:
                     version = entry.version
                     break
                 try:
-                    version = bridge.commit(call.agent, aid, entry.version, None).version
+                    version = bridge.commit(call.agent, call.lock, aid, entry.version, None).version
                     break
                 except VersionConflict:
                     time.sleep(random.uniform(0, 0.0005 * min(attempt + 1, 20)))
@@ -274,7 +288,7 @@ class Ops:
         aid = s._ids.encode(ns, key)
         last: CoherenceError | None = None
         for attempt in range(retries + 1):
-            entry = bridge.view(call.agent, aid, fresh=attempt > 0)
+            entry = bridge.view(call.agent, lock=call.lock, artifact_id=aid, fresh=attempt > 0)
             if entry.version == 0 and s._inner is not None:
                 entry = s._inner_link.adopt(call, aid, ns, key) or entry
             doc, _ = self.live_doc(call, aid, entry.content.digest, entry.data, entry.version)
@@ -284,14 +298,14 @@ class Ops:
                     if entry.content.digest is None:
                         version = entry.version
                     else:
-                        version = bridge.commit(call.agent, aid, entry.version, None).version
+                        version = bridge.commit(call.agent, call.lock, aid, entry.version, None).version
                     call.views[aid] = Seen(version, None, False)
                 else:
                     new = dict(new)
                     vectors = embed(new, index) if embed is not None else None
                     payload, created = self._payload(aid, new, None if doc is None else doc.created_ns,
                                                      ttl, vectors, index)
-                    version = bridge.commit(call.agent, aid, entry.version, payload).version
+                    version = bridge.commit(call.agent, call.lock, aid, entry.version, payload).version
                     call.views[aid] = Seen(version, created, True)
             except VersionConflict as exc:
                 last = exc

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Literal
 
 from langgraph.store.base import (
     NOT_PROVIDED,
@@ -30,6 +30,7 @@ from langgraph.store.base import (
     GetOp,
     IndexConfig,
     InvalidNamespaceError,
+    Item,
     ListNamespacesOp,
     NotProvided,
     Op,
@@ -44,7 +45,7 @@ from langgraph.store.base import (
 from ccs.adapters.langgraph import bridge
 from ccs.adapters.langgraph.docs import DocCache, HybridClock
 from ccs.adapters.langgraph.identity import GRAPH, IDENTITY_MODES, resolve
-from ccs.adapters.langgraph.ids import IdCodec
+from ccs.adapters.langgraph.ids import IdCodec, check_labels
 from ccs.adapters.langgraph.inner import InnerLink
 from ccs.adapters.langgraph.ops import Call, Ops
 from ccs.adapters.langgraph.query import index_fields, texts_to_embed
@@ -83,6 +84,31 @@ class _Handle(BaseStore):
         if root._inline:
             return root._execute(ops, vectors, qvecs, self._bound, self._session)
         return await asyncio.to_thread(root._execute, ops, vectors, qvecs, self._bound, self._session)
+
+    # Fast paths for the two hottest calls: same results as BaseStore.get/put -> batch([op]),
+    # without building and re-dispatching a one-op batch.
+
+    def get(self, namespace: tuple[str, ...], key: str, *, refresh_ttl: bool | None = None) -> Item | None:
+        root = self._root
+        if refresh_ttl is None:
+            refresh_ttl = True if root._ttl_config is None else root._ttl_config.get("refresh_on_read", True)
+        call = root._call(self._bound, self._session, namespace)
+        return root._ops.get(call, tuple(namespace), str(key), refresh_ttl)
+
+    def put(self, namespace: tuple[str, ...], key: str, value: dict[str, Any],
+            index: Literal[False] | list[str] | None = None, *,
+            ttl: float | NotProvided | None = NOT_PROVIDED) -> None:
+        root = self._root
+        if namespace and namespace[0] == "langgraph":
+            raise InvalidNamespaceError(f'Root label for namespace cannot be "langgraph". Got: {namespace}')
+        if ttl is NOT_PROVIDED:
+            ttl = root._default_ttl()
+        vectors = None
+        if root._embeddings is not None and value is not None:
+            check_labels(namespace)
+            vectors = root._embed_value(dict(value), index)
+        call = root._call(self._bound, self._session, namespace)
+        root._ops.put(call, tuple(namespace), str(key), value, index, ttl, vectors)
 
     def update(self, namespace: tuple[str, ...], key: str, fn: Callable[[dict | None], dict | None],
                retries: int = 8, *, index: Any = None,
@@ -181,8 +207,12 @@ class CCSStore(_Handle):
 
     def _call(self, bound: str | None, session: Session, namespace: tuple[str, ...] | None) -> Call:
         agent_name, scope = resolve(self._identity, bound, self._default, namespace)
-        views = session.views(agent_name) if scope is None else self._scopes.views(agent_name, scope)
-        return Call(self.core.agent(agent_name), scope, views)
+        if scope is None:
+            return session.call(agent_name, self._make_call)
+        return self._scopes.call(agent_name, scope, self._make_call)
+
+    def _make_call(self, agent_name: str, scope: str | None) -> Call:
+        return Call(self.core.agent(agent_name), scope)
 
     # --- batches ------------------------------------------------------------------------------
 
@@ -232,9 +262,10 @@ class CCSStore(_Handle):
                     op.namespace_prefix if isinstance(op, SearchOp) else None
                 call = self._call(bound, session, ns)
             if isinstance(op, GetOp):
-                results.append(ops_.get(call, op))
+                results.append(ops_.get(call, tuple(op.namespace), str(op.key), op.refresh_ttl))
             elif isinstance(op, PutOp):
-                results.append(ops_.put(call, op, vectors.get(i)))
+                results.append(ops_.put(call, tuple(op.namespace), str(op.key), op.value, op.index,
+                                        op.ttl, vectors.get(i)))
             elif isinstance(op, SearchOp):
                 results.append(ops_.search(call, op, qvecs.get(op.query) if op.query else None))
             else:
@@ -265,7 +296,7 @@ class CCSStore(_Handle):
             doc, _ = self._ops.live_doc(call, rec.artifact_id, rec.content.digest, None, rec.version)
             if doc is None:
                 try:
-                    bridge.commit(call.agent, rec.artifact_id, rec.version, None)
+                    bridge.commit(call.agent, call.lock, rec.artifact_id, rec.version, None)
                     n += 1
                 except VersionConflict:
                     continue  # rewritten meanwhile: no longer expired

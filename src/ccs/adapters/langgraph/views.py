@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Seen:
+class Seen(NamedTuple):
     """One scope's view of one item: the version, and the item's creation stamp at that version
     (None when it was absent or expired). ``stored`` says the version had content at all."""
 
@@ -24,38 +24,44 @@ class Seen:
 
 
 class ScopeTable:
+    """Caller records (``ops.Call``: agent, scope, views) of graph scopes, least recent dropped."""
+
     def __init__(self, limit: int = 16384) -> None:
         if limit < 1:
             raise ValueError("scope limit must be >= 1")
         self.limit = limit
-        self._scopes: OrderedDict[tuple[str, str], dict[str, Seen]] = OrderedDict()
+        self._scopes: OrderedDict[tuple[str, str], Any] = OrderedDict()
         self._lock = threading.Lock()
 
-    def views(self, agent: str, scope: str) -> dict[str, Seen]:
+    def call(self, agent: str, scope: str, make: Callable[[str, str | None], Any]) -> Any:
         key = (agent, scope)
-        views = self._scopes.get(key)
-        if views is not None:
-            return views
+        call = self._scopes.get(key)
+        if call is not None:
+            return call
         with self._lock:
-            views = self._scopes.get(key)
-            if views is None:
-                views = self._scopes[key] = {}
+            call = self._scopes.get(key)
+            if call is None:
+                call = self._scopes[key] = make(agent, scope)
                 while len(self._scopes) > self.limit:
                     self._scopes.popitem(last=False)
-            return views
+            return call
 
     def __len__(self) -> int:
         return len(self._scopes)
 
 
 class Session:
-    """Views of one handle outside any graph, per agent name."""
+    """Caller records of one handle outside any graph, per agent name."""
 
     def __init__(self) -> None:
-        self._views: dict[str, dict[str, Seen]] = {}
+        self._calls: dict[str, Any] = {}
+        self._lock = threading.Lock()
 
-    def views(self, agent: str) -> dict[str, Seen]:
-        views = self._views.get(agent)
-        if views is None:
-            views = self._views.setdefault(agent, {})
-        return views
+    def call(self, agent: str, make: Callable[[str, str | None], Any]) -> Any:
+        call = self._calls.get(agent)
+        if call is None:
+            with self._lock:
+                call = self._calls.get(agent)
+                if call is None:
+                    call = self._calls[agent] = make(agent, None)
+        return call
