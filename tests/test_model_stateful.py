@@ -131,8 +131,10 @@ class CoherenceMachine(RuleBasedStateMachine):
         art = self.arts[aid]
         v, e = self.views.get((agent, aid), (0, None))
         expected = None
-        if e is not None and art.fence(agent, e):
-            expected = StaleView if v != art.version else art.fence(agent, e)
+        fenced = None if e is None else art.fence(agent, e)
+        if fenced is not None:
+            # a moved version reads better as StaleView, except to the agent whose grant was reclaimed
+            expected = StaleView if fenced is StaleEpoch and v != art.version else fenced
         elif v != art.version:
             expected = StaleView
         data = self._data(agent, aid)
