@@ -38,3 +38,23 @@ def test_delete_then_recreate_by_the_same_agent(core):
         t.delete("k")
     assert a.read("k", None) is None
     assert a.write("k", "third") == 5
+
+
+def test_retried_commit_superseded_by_a_peer_leaves_the_cache_invalid(core):
+    """A commit that landed, lost its reply, and was retried after a peer committed: the retry
+    reports the original version once, and the agent must not cache it as current."""
+    a, b = core.agent("a"), core.agent("b")
+    a.write("x", "1")
+    calls = []
+
+    def lost_then_retried(commit_id):
+        first = core.coordinator.write("a", "x", 1, 0, (b"2", "str"), commit_id)
+        calls.append(first)
+        b.read("x")
+        b.write("x", "3")  # a peer commits before the retry
+        return core.coordinator.write("a", "x", 1, 0, (b"2", "str"), commit_id)
+
+    c = a._commit("x", lost_then_retried)
+    assert (calls[0].version, c.version, c.duplicate, c.superseded) == (2, 2, True, True)
+    a._install_commit("x", c, b"2", "str", "2", owner=True)
+    assert a.read("x") == "3"

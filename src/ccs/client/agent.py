@@ -20,12 +20,14 @@ from typing import TYPE_CHECKING, Any
 from ccs.client.codec import decode, encode
 from ccs.protocol.errors import (
     ConflictError,
+    InvalidIdentifier,
     GrantReclaimed,
     RetriesExhausted,
     StaleEpoch,
     UnknownArtifact,
     VersionConflict,
 )
+from ccs.protocol.ids import check_artifact_id
 from ccs.protocol.messages import Committed, Event, View
 from ccs.protocol.records import Content, Mesi
 
@@ -46,6 +48,14 @@ def _new_id_prefix() -> None:
 
 
 os.register_at_fork(after_in_child=_new_id_prefix)
+
+
+def _bad_id(artifact_id: object) -> Exception:
+    try:
+        check_artifact_id(artifact_id)
+    except InvalidIdentifier as err:
+        return err
+    return InvalidIdentifier(f"invalid artifact id {artifact_id!r}")
 
 
 def new_commit_id() -> str:
@@ -107,7 +117,10 @@ class Agent:
     def read(self, artifact_id: str, default: Any = MISSING) -> Any:
         """The current value (from cache when fresh). Raises ``UnknownArtifact`` for an artifact
         never written (or deleted) unless ``default`` is given."""
-        entry = self._cache.get(artifact_id)
+        try:
+            entry = self._cache.get(artifact_id)
+        except TypeError:
+            raise _bad_id(artifact_id) from None
         if entry is not None and entry.valid and (self._plain or self._serves(entry)):
             entry.hits += 1
             self.stats.hits += 1
@@ -119,7 +132,7 @@ class Agent:
 
     def snapshot(self, artifact_id: str) -> Versioned:
         """Value, version and epoch as the strategy serves them (cache when fresh)."""
-        entry = self._cache.get(artifact_id)
+        entry = self._lookup(artifact_id)
         if entry is None or not entry.valid or not (self._plain or self._serves(entry)):
             entry = self._fetch(artifact_id, acquire=False)
         return Versioned(self._value(entry, artifact_id, None), entry.version, entry.epoch)
@@ -128,6 +141,12 @@ class Agent:
         """Value, version and epoch of the artifact as of a fresh check with the store."""
         entry = self._fetch(artifact_id, acquire=False)
         return Versioned(self._value(entry, artifact_id, None), entry.version, entry.epoch)
+
+    def _lookup(self, artifact_id: str) -> Entry | None:
+        try:
+            return self._cache.get(artifact_id)
+        except TypeError:
+            raise _bad_id(artifact_id) from None
 
     def _serves(self, entry: Entry) -> bool:
         strategy = self.strategy
@@ -146,7 +165,7 @@ class Agent:
         return entry.value
 
     def _fetch(self, artifact_id: str, *, acquire: bool) -> Entry:
-        old = self._cache.get(artifact_id) if self.strategy.caches else None
+        old = self._lookup(artifact_id) if self.strategy.caches else None
         known = None if old is None else old.version
         if acquire:
             view, data = self.coordinator.acquire(self.name, artifact_id, known)
@@ -174,6 +193,11 @@ class Agent:
                         value: Any, owner: bool) -> None:
         if not self.strategy.caches:
             return
+        if c.superseded:  # our retried commit had landed, and a peer has committed since
+            entry = self._cache.get(artifact_id)
+            if entry is not None:
+                entry.valid = False
+            return
         value = value if kind in ("bytes", "str") else None
         valid = self._invalid_after.get(artifact_id, -1) <= c.seq
         state = Mesi.MODIFIED if owner else Mesi.SHARED
@@ -191,7 +215,7 @@ class Agent:
         write wins) and must be asked for explicitly. Returns the new version.
         """
         data, kind = encode(value, artifact_id)
-        entry = self._cache.get(artifact_id)
+        entry = self._lookup(artifact_id)
         if blind:
             base_version = base_epoch = None
         elif entry is None:
@@ -205,7 +229,7 @@ class Agent:
         return c.version
 
     def delete(self, artifact_id: str) -> int:
-        entry = self._cache.get(artifact_id)
+        entry = self._lookup(artifact_id)
         base = (0, None) if entry is None else (entry.version, entry.epoch)
         c = self._commit(artifact_id, lambda cid: self.coordinator.write(
             self.name, artifact_id, base[0], base[1], None, cid))
@@ -231,7 +255,7 @@ class Agent:
         Unlike ``write``, it fails with ``NotOwner`` if a peer's read or acquire took the grant
         away meanwhile, even when the version did not move."""
         data, kind = encode(value, artifact_id)
-        entry = self._cache.get(artifact_id)
+        entry = self._lookup(artifact_id)
         epoch, base = (0, 0) if entry is None else (entry.epoch, entry.version)
         c = self._commit(artifact_id, lambda cid: self.coordinator.commit(
             self.name, artifact_id, epoch, base, (data, kind), cid))
@@ -242,7 +266,7 @@ class Agent:
         """Compare-and-set: lands only if the artifact is still at ``expected_version`` (and at the
         epoch this agent read it at, when its view is of that version)."""
         data, kind = encode(value, artifact_id)
-        entry = self._cache.get(artifact_id)
+        entry = self._lookup(artifact_id)
         epoch = entry.epoch if entry is not None and entry.version == expected_version else None
         c = self._commit(artifact_id, lambda cid: self.coordinator.commit_cas(
             self.name, artifact_id, expected_version, epoch, (data, kind), cid))
@@ -258,7 +282,7 @@ class Agent:
         ``RetriesExhausted`` (with the current version) when every attempt lost its race."""
         if retries < 0:
             raise ValueError("retries must be >= 0")
-        entry = self._cache.get(artifact_id)
+        entry = self._lookup(artifact_id)
         if entry is None or not entry.valid or not self.strategy.caches:
             entry = self._fetch(artifact_id, acquire=False)
         last: Exception | None = None
@@ -272,7 +296,7 @@ class Agent:
                 if attempt < retries and backoff:
                     time.sleep(random.uniform(0, backoff * (2 ** min(attempt, 6))))
                 entry = self._fetch(artifact_id, acquire=False)
-        current = self._cache.get(artifact_id)
+        current = self._lookup(artifact_id)
         raise RetriesExhausted(
             f"write_cas on {artifact_id!r} lost {retries + 1} races in a row",
             artifact=artifact_id, current_version=None if current is None else current.version,
@@ -286,7 +310,7 @@ class Agent:
             c = self.core.call_with_retry(lambda: call(commit_id))
         except ConflictError:
             self.stats.conflicts += 1
-            entry = self._cache.get(artifact_id)
+            entry = self._lookup(artifact_id)
             if entry is not None:
                 entry.valid = False
             raise
@@ -297,7 +321,7 @@ class Agent:
 
     def release(self, artifact_id: str) -> None:
         self.coordinator.release(self.name, artifact_id)
-        entry = self._cache.get(artifact_id)
+        entry = self._lookup(artifact_id)
         if entry is not None:
             entry.state = Mesi.SHARED
 
@@ -311,13 +335,13 @@ class Agent:
 
     def state(self, artifact_id: str) -> Mesi:
         """This agent's MESI state for the artifact as its cache sees it."""
-        entry = self._cache.get(artifact_id)
+        entry = self._lookup(artifact_id)
         if entry is None or not entry.valid:
             return Mesi.INVALID
         return entry.state
 
     def cached_version(self, artifact_id: str) -> int | None:
-        entry = self._cache.get(artifact_id)
+        entry = self._lookup(artifact_id)
         return None if entry is None else entry.version
 
     def transaction(self) -> Transaction:
@@ -346,7 +370,7 @@ class Agent:
             self._fetch(aid, acquire=False)
 
     def _on_gap(self, artifact_id: str) -> None:
-        entry = self._cache.get(artifact_id)
+        entry = self._lookup(artifact_id)
         if entry is not None:
             entry.valid = False
 

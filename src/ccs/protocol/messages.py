@@ -69,6 +69,7 @@ class Committed:
     seq: int
     content: Content
     duplicate: bool = False
+    superseded: bool = False  # a duplicate whose version was since replaced: content is not its own
 
 
 @dataclass(frozen=True, slots=True)

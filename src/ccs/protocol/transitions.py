@@ -109,7 +109,9 @@ def _duplicate(rec: ArtifactRecord | None, commit_id: str | None) -> Committed |
     version = rec.committed_version(commit_id)
     if version is None:
         return None
-    return Committed(rec.artifact_id, version, rec.epoch, rec.seq, rec.content, duplicate=True)
+    superseded = version != rec.version
+    return Committed(rec.artifact_id, version, rec.epoch, rec.seq, rec.content, duplicate=True,
+                     superseded=superseded)
 
 
 def _apply_commit(
