@@ -17,8 +17,9 @@ Resolution, first match wins:
 4. otherwise (outside any graph): the store's ``default_agent`` (``"default"`` unless configured).
 
 Inside a graph the view scope is the first ``checkpoint_ns`` segment, task id included: one node
-invocation (or one whole subgraph run). Outside a graph it is the handle: the store itself or the
-``for_agent`` handle, one session each.
+invocation (or one whole subgraph run). Outside a graph it is the agent: what ``store.for_agent("a")``
+read is remembered for its later writes, across calls. Concurrent workers outside a graph should
+therefore be distinct agents (``for_agent`` with one name per worker), as inside a graph they are.
 """
 
 from __future__ import annotations

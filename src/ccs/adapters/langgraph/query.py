@@ -44,7 +44,10 @@ def _operator(have: Any, op: str, arg: Any) -> bool:
         return have != arg
     if op not in _OPERATORS:
         raise ValueError(f"Unsupported operator: {op}")
-    a, b = float(have), float(arg)
+    try:
+        a, b = float(have), float(arg)
+    except (TypeError, ValueError):
+        return False  # a missing or non-numeric field never matches (InMemoryStore raises here)
     return {"$gt": a > b, "$gte": a >= b, "$lt": a < b, "$lte": a <= b}[op]
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
@@ -137,18 +138,26 @@ class _Handle(BaseStore):
         return await asyncio.to_thread(self.update, namespace, key, fn, retries, index=index, ttl=ttl)
 
     def for_agent(self, name: str) -> AgentStore:
-        """A handle on the same store that acts as agent ``name`` (overriding graph identity)."""
-        return AgentStore(self._root, name)
+        """The handle on this store that acts as agent ``name`` (overriding graph identity); the
+        same object for the same name, so what it read outside a graph is remembered across calls."""
+        root = self._root
+        handle = root._handles.get(name)
+        if handle is None:
+            with root._handles_lock:
+                handle = root._handles.get(name)
+                if handle is None:
+                    handle = root._handles[name] = AgentStore(root, name)
+        return handle
 
 
 class AgentStore(_Handle):
-    """``store.for_agent(name)``: same data, fixed agent identity, its own session of views."""
+    """``store.for_agent(name)``: same data, fixed agent identity."""
 
     def __init__(self, root: CCSStore, name: str) -> None:
         root.core.agent(name)  # validates the name
         self._root = root
         self._bound = name
-        self._session = Session()
+        self._session = root._session
 
     def __repr__(self) -> str:
         return f"AgentStore({self._bound!r})"
@@ -186,6 +195,8 @@ class CCSStore(_Handle):
         self._root = self
         self._bound = None
         self._session = Session()
+        self._handles: dict[str, AgentStore] = {}
+        self._handles_lock = threading.Lock()
         self._identity = identity
         self._default = default_agent
         self._ids = IdCodec(prefix)

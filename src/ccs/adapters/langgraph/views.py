@@ -3,7 +3,7 @@
 Graph scopes (one per node invocation, see ``identity.py``) live in a bounded table: a scope
 unused for ``limit`` newer scopes is dropped, and a put from it afterwards counts as blind. The
 default limit (16384 scopes) is far above the number of node invocations in flight at once.
-Outside a graph each handle (the store, or a ``for_agent`` handle) keeps its own session.
+Outside a graph the views are kept per agent name (one ``Session`` per store).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class ScopeTable:
 
 
 class Session:
-    """Caller records of one handle outside any graph, per agent name."""
+    """Caller records outside any graph, per agent name."""
 
     def __init__(self) -> None:
         self._calls: dict[str, Any] = {}
