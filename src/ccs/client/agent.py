@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 from ccs.client.codec import decode, encode
 from ccs.protocol.errors import (
     ConflictError,
-    InvalidIdentifier,
     GrantReclaimed,
+    InvalidIdentifier,
     RetriesExhausted,
     StaleEpoch,
     UnknownArtifact,

@@ -343,7 +343,8 @@ def heartbeat(rec: AgentRecord | None, agent: str, ttl: float, now: float,
     return AgentRecord(agent, now + ttl, ttl, owned)
 
 
-def reclaim(rec: ArtifactRecord, agent: str, reason: str, now: float) -> tuple[ArtifactRecord, Event | None, ReclaimNote | None]:
+def reclaim(rec: ArtifactRecord, agent: str, reason: str, now: float
+            ) -> tuple[ArtifactRecord, Event | None, ReclaimNote | None]:
     """Take ``agent``'s grant (if it still holds it) and its copy; advance the epoch for a grant."""
     owner = rec.owner
     sharers = {a: v for a, v in rec.sharers.items() if a != agent}
@@ -365,7 +366,8 @@ def sweep_agent(agent_rec: AgentRecord | None, artifacts: Mapping[str, ArtifactR
     if agent_rec is None or not agent_rec.expired(now):
         return Step([])
     overdue = now - agent_rec.expires_at
-    reason = f"no heartbeat from {agent_rec.agent_id} for {agent_rec.ttl + overdue:.3f}s (ttl {agent_rec.ttl:g}s)"
+    reason = (f"no heartbeat from {agent_rec.agent_id} for {agent_rec.ttl + overdue:.3f}s"
+              f" (ttl {agent_rec.ttl:g}s)")
     step = Step([], agents={agent_rec.agent_id: None})
     for aid in sorted(agent_rec.owned):
         rec = artifacts.get(aid)
