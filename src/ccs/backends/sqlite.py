@@ -7,6 +7,7 @@ Content lives in its own table by hash. The schema is versioned and upgraded in 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -203,9 +204,7 @@ class SqliteBackend(Backend):
     def close(self) -> None:
         with self._all_lock:
             for conn in self._all:
-                try:
+                with contextlib.suppress(sqlite3.Error):
                     conn.close()
-                except sqlite3.Error:
-                    pass
             self._all.clear()
         self._local = threading.local()
