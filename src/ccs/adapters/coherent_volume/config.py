@@ -26,24 +26,29 @@ def default_agent() -> str:
     return base if n == 0 else f"{base}#{n}"
 
 
-def check_config(agent: Agent, root: str, managed: tuple[str, ...], attempts: int = 50) -> None:
-    """Record ``managed`` on first use of the state; refuse a volume that asks for other globs."""
-    want = {"format": FORMAT, "managed": list(managed)}
+def check_config(agent: Agent, root: str, managed: tuple[str, ...] | None,
+                 attempts: int = 50) -> tuple[str, ...]:
+    """Record ``managed`` on first use of the state; refuse a volume that asks for other globs.
+    ``managed=None`` takes whatever the state recorded (``("**",)`` for a new state). Returns
+    the globs in force."""
     for _ in range(attempts):
         current = agent.read_with_version(CONFIG_ID)
         if current.value is not None:
             stored = current.value.get("managed") if isinstance(current.value, dict) else None
-            if stored != want["managed"]:
+            if managed is None and isinstance(stored, list) and stored:
+                return tuple(stored)
+            if stored != list(managed or ()):
                 raise ConfigurationMismatch(
                     f"the volume at {root} was created with managed={stored}; this one asks for "
-                    f"managed={want['managed']}", artifact=CONFIG_ID,
+                    f"managed={list(managed or ())}", artifact=CONFIG_ID,
                     current_version=current.version, stored_managed=stored,
-                    requested_managed=want["managed"],
-                    recover=f"open the volume with managed={tuple(stored or ())!r}")
-            return
+                    requested_managed=list(managed or ()),
+                    recover=f"open the volume with managed={tuple(stored or ())!r} (or managed=None)")
+            return managed
+        want = managed or ("**",)
         try:
-            agent.commit_cas(CONFIG_ID, current.version, want)
-            return
+            agent.commit_cas(CONFIG_ID, current.version, {"format": FORMAT, "managed": list(want)})
+            return want
         except VersionConflict:
             continue
     raise ConfigurationMismatch("could not record the volume configuration", artifact=CONFIG_ID)

@@ -60,7 +60,7 @@ class CoherentVolume:
     def __init__(
         self,
         root: str | os.PathLike[str],
-        managed: tuple[str, ...] | list[str] | str = ("**",),
+        managed: tuple[str, ...] | list[str] | str | None = ("**",),
         *,
         engine: str | None = None,
         agent: str | None = None,
@@ -85,7 +85,7 @@ class CoherentVolume:
         if not os.path.isdir(root_s):
             raise InvalidRequest(f"volume root {root_s!r} is not a directory", path=root_s)
         self.root = os.path.realpath(root_s)
-        self.managed = normalize_globs(managed)
+        self.managed = None if managed is None else normalize_globs(managed)
         self.on_stale_write = on_stale_write
         self.on_stale_read = on_stale_read
         self.encoding = encoding
@@ -104,7 +104,7 @@ class CoherentVolume:
         self.agent_name = agent or default_agent()
         self.agent = self.core.agent(self.agent_name)
         try:
-            check_config(self.agent, self.root, self.managed)
+            self.managed = normalize_globs(check_config(self.agent, self.root, self.managed))
             self.orphans_removed = mat.sweep_temps(self.root)
         except BaseException:
             self.core.close()
