@@ -17,7 +17,21 @@ def main(argv: list[str] | None = None) -> int:
     st.add_argument("--json", action="store_true")
     sw = sub.add_parser("sweep", help="reclaim grants of agents whose heartbeats stopped")
     sw.add_argument("--engine", required=True)
+    be = sub.add_parser("bench", help="token benchmarks: JSON, Markdown table, HTML report with plots")
+    be.add_argument("--out", default="reports", help="output directory (default: reports)")
+    be.add_argument("--quick", action="store_true", help="shorter runs (for a smoke check)")
+    be.add_argument("--no-workloads", action="store_true", help="skip the LangGraph workloads")
+    si = sub.add_parser("simulate", help="run one scenario YAML (or a built-in name) under every strategy")
+    si.add_argument("scenario")
+    si.add_argument("--strategy", action="append", dest="strategies", help="repeatable; default: all")
+    si.add_argument("--json", dest="json_out", help="also write the full result as JSON here")
     args = parser.parse_args(argv)
+    if args.command == "bench":
+        from ccs.cli.bench import run as bench
+        return bench(args.out, args.quick, not args.no_workloads)
+    if args.command == "simulate":
+        from ccs.cli.simulate import run as simulate
+        return simulate(args.scenario, args.strategies, args.json_out)
     if args.command == "demo":
         from ccs.cli.demo import run
         return run(args.engine)

@@ -31,6 +31,7 @@ class ContextAgent:
         self.renderer = renderer or ContextRenderer(counter, diffs=diffs)
         self.full = full
         self._versions: dict[str, int] = {}
+        self._names: dict[str, str] = {}
         self._signalled: dict[str, tuple[int | None, bool]] = {}
 
     @property
@@ -43,12 +44,15 @@ class ContextAgent:
         snap = self.agent.read_with_version(artifact_id) if fresh else self.agent.snapshot(artifact_id)
         return self.render(artifact_id, snap.value, snap.version)
 
-    def render(self, artifact_id: str, value: Any, version: int) -> Rendered:
+    def render(self, artifact_id: str, value: Any, version: int, *, name: str | None = None) -> Rendered:
+        """Render ``value`` (``version`` of ``artifact_id``, as served by the agent); ``name`` is
+        how the prompt calls the artifact (default: its id)."""
+        name = self._names.setdefault(artifact_id, name or artifact_id)
         self._versions[artifact_id] = version
         self._signalled.pop(artifact_id, None)
         if self.full:
-            self.renderer.forget(artifact_id)
-        return self.renderer.read(artifact_id, value, version)
+            self.renderer.forget(name)
+        return self.renderer.read(name, value, version)
 
     def read_text(self, artifact_id: str) -> str:
         return self.read(artifact_id).text
@@ -59,11 +63,12 @@ class ContextAgent:
         self.wrote(artifact_id, value, version)
         return version
 
-    def wrote(self, artifact_id: str, value: Any, version: int) -> None:
+    def wrote(self, artifact_id: str, value: Any, version: int, *, name: str | None = None) -> None:
+        name = self._names.setdefault(artifact_id, name or artifact_id)
         self._versions[artifact_id] = version
         self._signalled.pop(artifact_id, None)
         if not self.full:
-            self.renderer.note(artifact_id, value, version)
+            self.renderer.note(name, value, version)
 
     def changed(self) -> list[str]:
         """Held artifacts whose copy the agent's cache knows to be outdated (an invalidation
@@ -94,13 +99,14 @@ class ContextAgent:
             if self._signalled.get(aid) == key:
                 continue
             self._signalled[aid] = key
-            out.append(self.renderer.signal(aid, None if stale else cached))
+            out.append(self.renderer.signal(self._names.get(aid, aid), None if stale else cached))
         return out
 
     def reset(self) -> None:
         """A new conversation: it holds nothing."""
         self.renderer.forget()
         self._versions.clear()
+        self._names.clear()
         self._signalled.clear()
 
     def __getattr__(self, name: str) -> Any:

@@ -1,0 +1,42 @@
+"""``ccs simulate SCENARIO.yaml``: one scenario, every strategy, a table (and JSON on request)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from ccs.sim import ScenarioError, builtin_scenarios, load_scenario, simulate
+
+COLUMNS = ("strategy", "tokens", "content", "reference", "diff", "signal", "vs fetch", "vs rebroadcast",
+           "over optimum", "stale", "max lag", "conflicts", "lost updates")
+
+
+def run(path: str, strategies: list[str] | None = None, json_out: str | None = None) -> int:
+    known = builtin_scenarios()
+    try:
+        sc = load_scenario(known[path] if path in known and not Path(path).exists() else path)
+        result = simulate(sc, tuple(strategies) if strategies else None)
+    except (ScenarioError, OSError) as exc:
+        print(f"ccs simulate: {exc}", file=sys.stderr)
+        return 2
+    rows = [COLUMNS]
+    for name, r in result["runs"].items():
+        t = r["tokens"]
+        over = "—" if r["over_optimum"] is None else f"{r['over_optimum']:+.1%}"
+        rows.append((name, f"{r['total_tokens']:,}", f"{t['content']:,}", f"{t['reference']:,}",
+                     f"{t['diff']:,}", f"{t['signal']:,}", f"{r['savings_vs_fetch']:.1%}",
+                     f"{r['savings_vs_rebroadcast']:.1%}", over, f"{r['stale_reads']}/{r['reads']}",
+                     str(r["max_staleness"]), str(r["conflicts"]), str(r["lost_updates"])))
+    lazy = next(iter(result["runs"].values()))["baselines"]
+    print(f"{result['scenario']}: seed {result['seed']}, {result['ticks']} ticks, "
+          f"{result['agents']} agents, V={result['volatility']}, tokenizer {result['tokenizer']}, "
+          f"signal {result['signal']['tokens']} tokens")
+    print(f"baselines (first strategy's run): rebroadcast {lazy['rebroadcast']:,}, fetch every read "
+          f"{lazy['fetch_every_read']:,}, offline optimum {lazy['offline_optimum']:,}")
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    for row in rows:
+        print("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
+    if json_out:
+        Path(json_out).write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    return 0 if all(r["lost_updates"] == 0 for r in result["runs"].values()) else 1
