@@ -174,3 +174,20 @@ def test_no_strategy_makes_a_stale_write_land(clock, name, params):
     assert b.read("x") == "1"  # b's lazy copy is stale (its bus never heard) ...
     with pytest.raises(StaleView):
         b.write("x", "derived from an old copy")  # ... and a write derived from it is refused
+
+
+@pytest.mark.parametrize("strategy", ["lazy", "eager", "lease", "access_count", "broadcast"])
+def test_write_derived_from_an_older_read_is_refused_under_every_strategy(strategy):
+    """Invalidations arrive here (one process, one bus): eager even prefetches the new version.
+    The write's base must still be the version the agent read, never the prefetched one."""
+    core = CoherenceAdapterCore("memory://", strategy)
+    a, b = core.agent("a"), core.agent("b")
+    a.write("x", "v1")
+    seen = b.read("x")
+    a.write("x", "v1+a")
+    with pytest.raises(StaleView) as err:
+        b.write("x", seen + "+b")
+    assert err.value.current_version == 2
+    assert b.read("x") == "v1+a"
+    assert b.write("x", "v1+a+b") == 3
+    core.close()

@@ -75,6 +75,9 @@ class Entry:
     state: Mesi  # E, M or S: the grant as this agent last saw it
     validated_at: float
     hits: int = 0
+    # eager: the newer version fetched when the invalidation arrived, installed at the next read.
+    # It must not replace the entry before that: a write's base is the version the agent read.
+    prefetched: tuple[View, bytes | None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,14 +173,21 @@ class Agent:
         if acquire:
             view, data = self.coordinator.acquire(self.name, artifact_id, known)
             self._last_beat = self.core.clock.now()
+        elif (old is not None and old.prefetched is not None
+              and self._invalid_after.get(artifact_id, -1) <= old.prefetched[0].seq):
+            view, data = old.prefetched
+            self.stats.hits += 1  # the content moved when the invalidation arrived
+            return self._install(artifact_id, view, data, old, counted=True)
         else:
             view, data = self.coordinator.read(self.name, artifact_id, known)
         return self._install(artifact_id, view, data, old)
 
-    def _install(self, artifact_id: str, view: View, data: bytes | None, old: Entry | None) -> Entry:
+    def _install(self, artifact_id: str, view: View, data: bytes | None, old: Entry | None,
+                 counted: bool = False) -> Entry:
         if view.modified or old is None:
-            self.stats.misses += 1
-            self.stats.bytes_fetched += 0 if data is None else len(data)
+            if not counted:
+                self.stats.misses += 1
+                self.stats.bytes_fetched += 0 if data is None else len(data)
             value = decode(data, view.content.kind) if view.content.kind != "json" else None
         else:
             self.stats.not_modified += 1
@@ -191,8 +201,6 @@ class Agent:
 
     def _install_commit(self, artifact_id: str, c: Committed, data: bytes, kind: str,
                         value: Any, owner: bool) -> None:
-        if not self.strategy.caches:
-            return
         if c.superseded:  # our retried commit had landed, and a peer has committed since
             entry = self._cache.get(artifact_id)
             if entry is not None:
@@ -367,7 +375,10 @@ class Agent:
         entry.state = Mesi.SHARED
         self.stats.invalidations += 1
         if self.strategy.refetch_on_invalidate and event.kind == "invalidate":
-            self._fetch(aid, acquire=False)
+            view, data = entry.prefetched = self.coordinator.read(self.name, aid, entry.version)
+            if view.modified:
+                self.stats.misses += 1
+                self.stats.bytes_fetched += 0 if data is None else len(data)
 
     def _on_gap(self, artifact_id: str) -> None:
         entry = self._lookup(artifact_id)
