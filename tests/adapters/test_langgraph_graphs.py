@@ -289,3 +289,25 @@ def test_namespace_identity_is_opt_in_and_keeps_users_apart():
     assert {"alice", "bob"} <= set(store.core.agents)
     store.put(("solo",), "k", {"v": 3})  # one-element namespace is fine here too
     assert store.get(("solo",), "k").value == {"v": 3}
+
+
+def test_async_race_on_sqlite_engine_runs_off_the_event_loop(tmp_path):
+    """Non-memory engines run abatch in a worker thread; the race is still lossless."""
+    store = CCSStore(engine=f"sqlite:///{tmp_path}/state.db")
+    assert not store._inline
+    store.put(NS, KEY, {"n": 0})
+
+    async def node(state, *, store):
+        item = await store.aget(NS, KEY)
+        await asyncio.sleep(0.01)
+        try:
+            await store.aput(NS, KEY, {"n": item.value["n"] + 1})
+        except StaleView:
+            await store.aupdate(NS, KEY, lambda v: {"n": v["n"] + 1}, retries=64)
+            return {"outcomes": ["retried"]}
+        return {"outcomes": ["landed"]}
+
+    out = asyncio.run(_fan_out_graph(node).compile(store=store).ainvoke({"outcomes": []}))
+    assert len(out["outcomes"]) == N_NODES
+    assert _value(store) == N_NODES
+    store.close()

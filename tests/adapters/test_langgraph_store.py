@@ -322,3 +322,41 @@ def test_record_to_writes_one_json_line_per_operation(tmp_path):
     assert conflict["error"]["code"] == "stale_view" and conflict["error"]["current_version"] == 3
     assert lines[8]["items"] == [['lg/["r","k"]', 3]]
     assert all(json.dumps(x) for x in lines)
+
+
+def test_cache_hit_does_not_touch_the_engine(monkeypatch):
+    store = CCSStore(strategy="lazy")
+    store.put(("c",), "k", {"v": 1})
+    assert store.get(("c",), "k").value == {"v": 1}
+    coordinator = store.core.coordinator
+
+    def boom(*a, **k):
+        raise AssertionError("engine called on a cache hit")
+
+    monkeypatch.setattr(coordinator, "read", boom)
+    monkeypatch.setattr(coordinator.backend, "get_blob", boom)
+    assert store.get(("c",), "k").value == {"v": 1}
+    monkeypatch.undo()
+    store.for_agent("peer").put(("c",), "k", {"v": 2})  # invalidates the default agent's copy
+    assert store.get(("c",), "k").value == {"v": 2}
+
+
+def test_inner_postgres_store():
+    from tests.conftest import service_url
+
+    dsn = service_url("CCS_TEST_POSTGRES_DSN")
+    from langgraph.store.postgres import PostgresStore
+
+    with PostgresStore.from_conn_string(dsn) as inner:
+        inner.setup()
+        inner.delete(("ccs-test",), "k")
+        store = CCSStore(inner=inner)
+        store.put(("ccs-test",), "k", {"v": 1})
+        assert inner.get(("ccs-test",), "k").value == {"v": 1}
+        me = store.for_agent("me")
+        me.get(("ccs-test",), "k")
+        store.for_agent("peer").put(("ccs-test",), "k", {"v": 2})
+        with pytest.raises(StaleView):
+            me.put(("ccs-test",), "k", {"v": 3})
+        assert inner.get(("ccs-test",), "k").value == {"v": 2}
+        store.delete(("ccs-test",), "k")
