@@ -360,3 +360,16 @@ def test_inner_postgres_store():
             me.put(("ccs-test",), "k", {"v": 3})
         assert inner.get(("ccs-test",), "k").value == {"v": 2}
         store.delete(("ccs-test",), "k")
+
+
+def test_ttl_sweep_from_a_fresh_store_on_the_same_engine(tmp_path):
+    clock = ManualClock()
+    url = f"sqlite:///{tmp_path}/ttl.db"
+    writer = CCSStore(engine=url, clock=clock)
+    writer.put(("t",), "k", {"v": 1}, ttl=1.0)
+    clock.advance(61)
+    sweeper = CCSStore(engine=url, clock=clock)  # has never decoded the item
+    assert sweeper.list_namespaces() == []
+    assert sweeper.sweep_ttl() == 1
+    writer.close()
+    sweeper.close()

@@ -22,7 +22,7 @@ from ccs.adapters.langgraph.ids import ttl_id
 from ccs.adapters.langgraph.query import matches_filter, page_namespaces, rank
 from ccs.adapters.langgraph.views import Seen
 from ccs.client.agent import Agent
-from ccs.protocol.errors import CoherenceError, RetriesExhausted, StaleView, VersionConflict
+from ccs.protocol.errors import CoherenceError, CorruptState, RetriesExhausted, StaleView, VersionConflict
 
 if TYPE_CHECKING:
     from ccs.adapters.langgraph.store import CCSStore
@@ -73,7 +73,13 @@ class Ops:
         """The item's document if present and not expired, and its effective expiry."""
         if digest is None:
             return None, None
-        doc = self.s._docs.get(digest, data)
+        doc = self.s._docs.peek(digest)
+        if doc is None:
+            if data is None:
+                data = self.s.core.coordinator.backend.get_blob(digest)
+                if data is None:
+                    raise CorruptState(f"content {digest[:12]} of {aid!r} is missing", artifact=aid)
+            doc = self.s._docs.get(digest, data)
         if doc.expires is None:
             return doc, None
         side = bridge.view(call.agent, lock=call.lock, artifact_id=ttl_id(aid))
