@@ -29,3 +29,15 @@ def test_status_and_sweep_on_a_sqlite_store(tmp_path, capsys):
     else:
         raise AssertionError("a write from a reclaimed grant landed")
     core.close()
+
+
+def test_bench_writes_its_tables_into_the_readme_markers(tmp_path):
+    from ccs.cli.bench import README_END, README_START, update_readme
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{README_START}\nold table\n{README_END}\noutro\n")
+    update_readme(readme, "| new | table |\n")
+    text = readme.read_text()
+    assert "old table" not in text
+    assert f"{README_START}\n| new | table |\n{README_END}" in text
+    assert text.startswith("intro\n") and text.endswith("outro\n")

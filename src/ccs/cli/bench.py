@@ -106,9 +106,23 @@ def run_bench(out_dir: Path, *, quick: bool = False, with_workloads: bool = True
     return result
 
 
-def run(out: str = "reports", quick: bool = False, workloads: bool = True) -> int:
+README_START = "<!-- ccs bench: start -->"
+README_END = "<!-- ccs bench: end -->"
+
+
+def update_readme(path: Path, table: str) -> None:
+    """Replace the text between the bench markers in ``path`` with the generated tables."""
+    text = path.read_text(encoding="utf-8")
+    start, end = text.index(README_START) + len(README_START), text.index(README_END)
+    path.write_text(text[:start] + "\n" + table.strip() + "\n" + text[end:], encoding="utf-8")
+
+
+def run(out: str = "reports", quick: bool = False, workloads: bool = True,
+        readme: str | None = None) -> int:
     out_dir = Path(out)
     result = run_bench(out_dir, quick=quick, with_workloads=workloads)
+    if readme:
+        update_readme(Path(readme), markdown(result))
     print(markdown(result))
     print(f"wrote {out_dir / 'bench.json'}, {out_dir / 'bench.md'}, {out_dir / 'bench.html'} "
           f"in {result['meta']['seconds']:.1f}s")

@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     be.add_argument("--out", default="reports", help="output directory (default: reports)")
     be.add_argument("--quick", action="store_true", help="shorter runs (for a smoke check)")
     be.add_argument("--no-workloads", action="store_true", help="skip the LangGraph workloads")
+    be.add_argument("--readme", help="also write the tables between the bench markers of this file")
     si = sub.add_parser("simulate", help="run one scenario YAML (or a built-in name) under every strategy")
     si.add_argument("scenario")
     si.add_argument("--strategy", action="append", dest="strategies", help="repeatable; default: all")
@@ -28,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "bench":
         from ccs.cli.bench import run as bench
-        return bench(args.out, args.quick, not args.no_workloads)
+        return bench(args.out, args.quick, not args.no_workloads, args.readme)
     if args.command == "simulate":
         from ccs.cli.simulate import run as simulate
         return simulate(args.scenario, args.strategies, args.json_out)
