@@ -37,33 +37,56 @@ def timed(fn, seconds: float) -> dict:
     return {"ops": n, "seconds": round(elapsed, 3), "ops_per_s": round(n / elapsed, 1)}
 
 
-def single_process(root: str, seconds: float, durable: bool) -> dict:
-    out = {}
-    with CoherentVolume(root, managed=("**",), agent=f"bench-{durable}", durable=durable) as vol:
-        path = f"single-{durable}.md"
-        vol.write(path, CONTENT)
-        out["read"] = timed(lambda i: vol.read(path), seconds)
-        out["write"] = timed(lambda i: vol.write(path, CONTENT + str(i)), seconds)
-        vol.write("counter-" + path, "0")
-        out["write_cas"] = timed(
-            lambda i: vol.write_cas("counter-" + path, lambda s: str(int(s) + 1)), seconds)
-        out["read_with_version"] = timed(lambda i: vol.read_with_version(path), seconds)
-    return out
+def interleaved(fns: dict, seconds: float, slices: int = 8) -> dict:
+    """Run each function in turns of ``seconds / slices``, so that every measurement sees the
+    same disk conditions (a shared disk's latency drifts by 10x within minutes)."""
+    totals = {name: [0, 0.0] for name in fns}
+    offset = {name: 0 for name in fns}
+    for _ in range(slices):
+        for name, fn in fns.items():
+            base = offset[name]
+            r = timed(lambda i, fn=fn, base=base: fn(base + i), seconds / slices)
+            offset[name] += r["ops"]
+            totals[name][0] += r["ops"]
+            totals[name][1] += r["seconds"]
+    return {name: {"ops": n, "seconds": round(t, 3), "ops_per_s": round(n / t, 1)}
+            for name, (n, t) in totals.items()}
 
 
-def baselines(root: str, seconds: float) -> dict:
-    path = os.path.join(root, "raw.md")
+def single_process(root: str, seconds: float) -> dict:
+    raw = os.path.join(root, "raw.md")
     data = CONTENT.encode()
-    write_atomic(path, data)
+    write_atomic(raw, data)
 
-    def read(i):
-        with open(path, "rb") as f:
+    def plain_read(i):
+        with open(raw, "rb") as f:
             f.read()
 
-    return {"plain_read": timed(read, seconds),
-            "atomic_write_fsync": timed(lambda i: write_atomic(path, data + str(i).encode()), seconds),
-            "atomic_write_no_fsync": timed(
-                lambda i: write_atomic(path, data + str(i).encode(), durable=False), seconds)}
+    durable = CoherentVolume(root, managed=("**",), agent="bench-durable")
+    fast = CoherentVolume(root, managed=("**",), agent="bench-no-fsync", durable=False)
+    try:
+        for vol, name in ((durable, "d"), (fast, "f")):
+            vol.write(f"{name}.md", CONTENT)
+            vol.write(f"{name}-counter.txt", "0")
+        reads = interleaved({
+            "baseline: plain open().read()": plain_read,
+            "volume.read": lambda i: durable.read("d.md"),
+            "volume.read_with_version": lambda i: durable.read_with_version("d.md"),
+        }, seconds)
+        inc = lambda s: str(int(s) + 1)  # noqa: E731
+        writes = interleaved({
+            "baseline: atomic write + 2 fsync": lambda i: write_atomic(raw, data + str(i).encode()),
+            "volume.write": lambda i: durable.write("d.md", CONTENT + str(i)),
+            "volume.write_cas": lambda i: durable.write_cas("d-counter.txt", inc),
+            "baseline: atomic write, no fsync": lambda i: write_atomic(raw, data + str(i).encode(),
+                                                                       durable=False),
+            "volume.write [durable=False]": lambda i: fast.write("f.md", CONTENT + str(i)),
+            "volume.write_cas [durable=False]": lambda i: fast.write_cas("f-counter.txt", inc),
+        }, seconds * 3)
+    finally:
+        durable.close()
+        fast.close()
+    return {**reads, **writes}
 
 
 def _incrementer(root: str, name: str, n: int, durable: bool, start, results) -> None:
@@ -112,29 +135,21 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(dir=args.dir) as root:
         result = {
             "python": sys.version.split()[0],
-            "baseline": baselines(root, args.seconds),
-            "durable": single_process(root, args.seconds, True),
-            "no_fsync": single_process(root, args.seconds, False),
+            "single_process": single_process(root, args.seconds),
             "multi_process_cas": multi_process(root, args.procs, args.per_proc, True),
             "multi_process_cas_no_fsync": multi_process(root, args.procs, args.per_proc, False),
             "reference_existing_impl": {"read": 850, "write": 270, "cas_increments_4_procs": 118},
         }
-    rows = [("plain open().read()", result["baseline"]["plain_read"]["ops_per_s"]),
-            ("atomic write + 2 fsync (no coherence)", result["baseline"]["atomic_write_fsync"]["ops_per_s"]),
-            ("atomic write, no fsync (no coherence)",
-             result["baseline"]["atomic_write_no_fsync"]["ops_per_s"])]
-    ref = result["reference_existing_impl"]
-    for mode in ("durable", "no_fsync"):
-        for op in ("read", "read_with_version", "write", "write_cas"):
-            rows.append((f"volume.{op} [{mode}]", result[mode][op]["ops_per_s"]))
+    rows = [(name, r["ops_per_s"]) for name, r in result["single_process"].items()]
     for key in ("multi_process_cas", "multi_process_cas_no_fsync"):
         m = result[key]
-        rows.append((f"{m['processes']}-process CAS increments/s [{key}] lost={m['lost']}",
+        rows.append((f"{m['processes']}-process CAS increments [{key}] lost={m['lost']}",
                      m["increments_per_s"]))
     width = max(len(r[0]) for r in rows)
     print(f"{'operation':<{width}}  ops/s")
     for name, value in rows:
         print(f"{name:<{width}}  {value:>10.1f}")
+    ref = result["reference_existing_impl"]
     print(f"(existing implementation, as reported in the issue: read {ref['read']}/s, write "
           f"{ref['write']}/s, 4-process CAS {ref['cas_increments_4_procs']}/s)")
     text = json.dumps(result, indent=2)
