@@ -118,3 +118,14 @@ def test_managed_globs_from_environment(tmp_path):
         async with session(params(tmp_path, "erin")) as e:
             assert (await call(e, "status"))["managed"] == ["plans/**"]
     run(scenario)
+
+
+def test_ccs_mcp_subcommand_serves_the_same_tools(tmp_path):
+    async def scenario():
+        cmd = [sys.executable, "-m", "ccs.cli.main", "mcp"]
+        async with session(params(tmp_path, "carol", command=cmd)) as s:
+            assert {t.name for t in (await s.list_tools()).tools} >= TOOLS
+            assert (await call(s, "write", path="notes.md", content="hi\n"))["version"] == 1
+
+    run(scenario)
+    assert (tmp_path / "notes.md").read_text() == "hi\n"

@@ -26,6 +26,12 @@ def main(argv: list[str] | None = None) -> int:
     si.add_argument("scenario")
     si.add_argument("--strategy", action="append", dest="strategies", help="repeatable; default: all")
     si.add_argument("--json", dest="json_out", help="also write the full result as JSON here")
+    sub.add_parser("mcp", help="MCP stdio server over workspace files (same as stale-write-guard-fs)",
+                   add_help=False)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["mcp"]:
+        from ccs.adapters.mcp_server import main as mcp_main
+        return mcp_main(argv[1:])
     args = parser.parse_args(argv)
     if args.command == "bench":
         from ccs.cli.bench import run as bench
