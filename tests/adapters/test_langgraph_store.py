@@ -355,11 +355,15 @@ def test_inner_postgres_store():
         assert inner.get(("ccs-test",), "k").value == {"v": 1}
         me = store.for_agent("me")
         me.get(("ccs-test",), "k")
-        store.for_agent("peer").put(("ccs-test",), "k", {"v": 2})
+        peer = store.for_agent("peer")
+        peer.put(("ccs-test",), "k", {"v": 2})
         with pytest.raises(StaleView):
             me.put(("ccs-test",), "k", {"v": 3})
         assert inner.get(("ccs-test",), "k").value == {"v": 2}
-        store.delete(("ccs-test",), "k")
+        with pytest.raises(StaleView):  # the default agent's view is still version 1
+            store.delete(("ccs-test",), "k")
+        peer.delete(("ccs-test",), "k")
+        assert inner.get(("ccs-test",), "k") is None
 
 
 def test_ttl_sweep_from_a_fresh_store_on_the_same_engine(tmp_path):
