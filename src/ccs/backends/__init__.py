@@ -40,12 +40,14 @@ def open_backend(url: str) -> Backend:
         try:
             from ccs.backends.redis import RedisBackend
         except ImportError as exc:
-            raise UnknownEngine(f"{scheme}:// needs the extra: pip install 'agent-coherence[redis]' ({exc})") from exc
+            raise UnknownEngine(
+                f"{scheme}:// needs the extra: pip install 'agent-coherence[redis]' ({exc})") from exc
         return RedisBackend(url)
     if scheme in {"postgresql", "postgres"}:
         try:
             from ccs.backends.postgres import PostgresBackend
         except ImportError as exc:
-            raise UnknownEngine(f"{scheme}:// needs the extra: pip install 'agent-coherence[postgres]' ({exc})") from exc
+            raise UnknownEngine(
+                f"{scheme}:// needs the extra: pip install 'agent-coherence[postgres]' ({exc})") from exc
         return PostgresBackend(url)
     raise UnknownEngine(f"unknown engine {scheme!r} in {redact_url(url)!r}")

@@ -18,9 +18,11 @@ pipeline mode). A connection failure before the writes were sent is retried on a
 (nothing was applied); a failure after that is reported as ``BackendUnavailable`` because the
 outcome is unknown: callers retry with the same idempotency id, which resolves it.
 
-Blob inserts use ``synchronous_commit=off``: the record that references a blob is committed later
-with a synchronous commit, whose WAL flush covers the blob's earlier WAL, so a durable record never
-points at a lost blob while a commit pays only one fsync.
+Blob inserts use ``synchronous_commit=off``, so a commit pays one fsync, not two. That alone would
+be unsafe: a server crash right after ``put_blob`` returned could lose the blob, and the record
+committed after the restart would point at nothing. So each thread remembers the blobs it stored
+since its last transaction, and that transaction checks they still exist (in the same round trip
+as its reads) and re-inserts any that vanished, atomically with the record that references them.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import random
 import re
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -44,6 +47,7 @@ from ccs.protocol.errors import BackendUnavailable, CorruptState, SchemaTooNew, 
 SCHEMA_VERSION = 2
 APPLICATION = "agent-coherence"
 READ_RETRIES = 4
+PENDING_BLOBS = 64  # blobs a thread remembers until its next transaction
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _OWN_PARAMS = {"schema", "pool_min", "pool_max"}
 
@@ -103,6 +107,8 @@ class PostgresBackend(Backend):
         self._q_get_blob = f"SELECT data FROM {s}.blobs WHERE digest = %s"
         self._q_digests = f"SELECT digest FROM {s}.blobs WHERE stored_at < %s"
         self._q_del_blobs = f"DELETE FROM {s}.blobs WHERE digest = ANY(%s)"
+        self._q_have_blobs = f"SELECT digest FROM {s}.blobs WHERE digest = ANY(%s)"
+        self._local = threading.local()
         try:
             with psycopg.connect(self.conninfo, autocommit=True) as conn:
                 self._prepare_schema(conn)
@@ -164,11 +170,13 @@ class PostgresBackend(Backend):
     def transact(self, keys: Sequence[str], fn: TransactFn[R]) -> R:
         keys = list(dict.fromkeys(keys))
         locks = sorted({self._lock_id(k) for k in keys})
+        blobs = getattr(self._local, "blobs", None) or {}
+        self._local.blobs = {}
         for attempt in range(READ_RETRIES + 1):
             state = {"sent_writes": False}
             try:
                 with self._pool.connection() as conn:
-                    return self._transact_once(conn, keys, locks, fn, state)
+                    return self._transact_once(conn, keys, locks, fn, state, blobs)
             except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as exc:
                 if attempt == READ_RETRIES:
                     raise _unavailable(self.url, "transaction kept failing", exc) from exc
@@ -184,15 +192,21 @@ class PostgresBackend(Backend):
         raise AssertionError("unreachable")
 
     def _transact_once(self, conn: psycopg.Connection, keys: list[str], locks: list[int],
-                       fn: TransactFn[R], state: dict[str, bool]) -> R:
-        with conn.pipeline(), conn.transaction(), conn.cursor() as cur:
+                       fn: TransactFn[R], state: dict[str, bool], blobs: dict[str, bytes]) -> R:
+        with conn.pipeline(), conn.transaction(), conn.cursor() as cur, conn.cursor() as have:
             for lock in locks:
                 cur.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
+            if blobs:
+                have.execute(self._q_have_blobs, (list(blobs),))
             cur.execute(self._q_select, (keys,))
             records: dict[str, Any] = dict.fromkeys(keys)
             for key, body in cur.fetchall():
                 records[key] = decode_record(key, body)
+            lost = set(blobs) - {r[0] for r in have.fetchall()} if blobs else set()
             changes, result = fn(records)
+            if changes and lost:  # stored before a server crash, gone after it: store again
+                now = time.time()
+                cur.executemany(self._q_put_blob, [(d, blobs[d], now) for d in sorted(lost)])
             state["sent_writes"] = bool(changes)
             upserts = [(k, encode_record(r)) for k, r in changes.items() if r is not None]
             deletes = [(k,) for k, r in changes.items() if r is None]
@@ -228,6 +242,10 @@ class PostgresBackend(Backend):
                 with self._pool.connection() as conn, conn.pipeline(), conn.transaction():
                     conn.execute("SET LOCAL synchronous_commit = off")
                     conn.execute(self._q_put_blob, (digest, bytes(data), time.time()))
+                pending = getattr(self._local, "blobs", None)
+                if pending is None or len(pending) >= PENDING_BLOBS:
+                    pending = self._local.blobs = {}
+                pending[digest] = bytes(data)
                 return
             except (psycopg.OperationalError, PoolTimeout) as exc:
                 if attempt == READ_RETRIES:

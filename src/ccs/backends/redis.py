@@ -20,6 +20,11 @@ any transaction (a read set of several artifacts, the sweep's agent plus its art
 there. The trade-off: one store is served by one shard and cannot spread over the cluster; to use
 several shards, give independent stores different prefixes.
 
+Each thread remembers the blobs it stored since its last transaction; that transaction checks they
+still exist (``EXISTS``, in the same round trip as its reads) and stores any that vanished inside
+its ``MULTI``, so a server that lost recent writes in a crash (``appendfsync everysec``) cannot
+leave a committed record pointing at missing content.
+
 A connection failure before ``EXEC`` was sent is retried (nothing was applied); a failure after is
 reported as ``BackendUnavailable`` with the outcome unknown: callers retry with the same idempotency
 id, which resolves it. redis-py's own retries are off so it never re-sends a transaction itself.
@@ -29,6 +34,7 @@ from __future__ import annotations
 
 import random
 import re
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -45,6 +51,7 @@ from ccs.protocol.errors import BackendUnavailable, CorruptState, SchemaTooNew, 
 SCHEMA_VERSION = 1
 APPLICATION = "agent-coherence"
 READ_RETRIES = 4
+PENDING_BLOBS = 64  # blobs a thread remembers until its next transaction
 CONTENTION_BUDGET = 30.0  # seconds of lost WATCH races before giving up
 _PREFIX = re.compile(r"^[A-Za-z0-9_.:\-]{1,100}$")
 _ERRORS = (redis.ConnectionError, redis.TimeoutError)
@@ -88,6 +95,7 @@ class RedisBackend(Backend):
         tag = "{" + self.prefix + "}"
         self._meta, self._idx, self._bt = f"{tag}:meta", f"{tag}:idx", f"{tag}:bt"
         self._rec, self._blob = f"{tag}:r:", f"{tag}:b:"
+        self._local = threading.local()
         try:
             self._r.ping()
             self._prepare_schema()
@@ -125,6 +133,8 @@ class RedisBackend(Backend):
         keys = list(dict.fromkeys(keys))
         rkeys = [self._rec + k for k in keys]
         deadline = time.monotonic() + CONTENTION_BUDGET
+        blobs = getattr(self._local, "blobs", None) or {}
+        self._local.blobs = {}
         failures = races = 0
         pool = self._r.connection_pool
         while True:
@@ -137,7 +147,7 @@ class RedisBackend(Backend):
                 time.sleep(random.uniform(0, 0.002 * 2 ** failures))
                 continue
             try:
-                done, result = self._attempt(conn, keys, rkeys, fn)
+                done, result = self._attempt(conn, keys, rkeys, fn, blobs)
                 if done:
                     return result
                 races += 1
@@ -161,17 +171,22 @@ class RedisBackend(Backend):
                 pool.release(conn)
             time.sleep(random.uniform(0, 0.0005 * 2 ** min(races + failures, 8)))
 
-    def _attempt(self, conn: Any, keys: list[str], rkeys: list[str], fn: TransactFn[R]
-                 ) -> tuple[bool, R | None]:
-        conn.send_packed_command(conn.pack_commands([("WATCH", *rkeys), ("MGET", *rkeys)]))
+    def _attempt(self, conn: Any, keys: list[str], rkeys: list[str], fn: TransactFn[R],
+                 blobs: dict[str, bytes]) -> tuple[bool, R | None]:
+        digests = list(blobs)
+        conn.send_packed_command(conn.pack_commands(
+            [("WATCH", *rkeys), ("MGET", *rkeys), *(("EXISTS", self._blob + d) for d in digests)]))
         conn.read_response()
         values = conn.read_response()
+        lost = [d for d in digests if not conn.read_response()]
         records = {k: None if v is None else decode_record(k, v) for k, v in zip(keys, values, strict=True)}
         changes, result = fn(records)
         if not changes:
             self._unwatch(conn)
             return True, result
         commands: list[tuple[Any, ...]] = [("MULTI",)]
+        for d in lost:  # stored before a server crash, gone after it: store again
+            commands += [("SET", self._blob + d, blobs[d], "NX"), ("ZADD", self._bt, "NX", time.time(), d)]
         for key, rec in changes.items():
             if rec is None:
                 commands += [("DEL", self._rec + key), ("ZREM", self._idx, key)]
@@ -234,6 +249,10 @@ class RedisBackend(Backend):
                 pipe.execute()
 
         self._call("storing content failed", put)
+        pending = getattr(self._local, "blobs", None)
+        if pending is None or len(pending) >= PENDING_BLOBS:
+            pending = self._local.blobs = {}
+        pending[digest] = bytes(data)
 
     def get_blob(self, digest: str) -> bytes | None:
         return self._call("reading content failed", lambda: self._r.get(self._blob + digest))
