@@ -1,4 +1,5 @@
 import os
+from pathlib import Path
 
 import pytest
 
@@ -25,3 +26,19 @@ def core(clock):
     c = CoherenceAdapterCore(engine="memory://", clock=clock)
     yield c
     c.close()
+
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def readme_section(heading: str) -> str:
+    """The README text from ``heading`` (a '## ' line) up to the next '## ' heading."""
+    text = README.read_text(encoding="utf-8")
+    start = text.index(f"\n{heading}\n") + 1
+    end = text.find("\n## ", start + len(heading))
+    return text[start:] if end < 0 else text[start:end + 1]
+
+
+@pytest.fixture
+def readme():
+    return readme_section

@@ -1,22 +1,23 @@
-"""The "LangGraph in one import change" section runs as written."""
+"""The README's "LangGraph in one import change" section runs as written."""
 
 from __future__ import annotations
 
 import re
 import sys
 import types
-from pathlib import Path
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "langgraph.md"
+from conftest import readme_section
+
+HEADING = "## LangGraph in one import change"
 
 
 def _blocks() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S)
+    return re.findall(r"```python\n(.*?)```", readme_section(HEADING), flags=re.S)
 
 
 def test_section_has_the_import_change():
-    text = DOC.read_text(encoding="utf-8")
-    assert text.startswith("## LangGraph in one import change")
+    text = readme_section(HEADING)
+    assert text.startswith(HEADING)
     first = _blocks()[0]
     assert "from ccs.adapters import CCSStore" in first
     assert 'store = CCSStore(strategy="lazy")' in first
@@ -30,7 +31,7 @@ def test_snippets_execute(capsys):
     namespace = module.__dict__
     try:
         for block in blocks:
-            exec(compile(block, str(DOC), "exec", dont_inherit=True), namespace)
+            exec(compile(block, "README.md", "exec", dont_inherit=True), namespace)
     finally:
         sys.modules.pop(module.__name__, None)
     assert "{'n': " in capsys.readouterr().out

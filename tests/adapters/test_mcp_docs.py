@@ -1,4 +1,4 @@
-"""The MCP client configuration in docs/mcp.md, pasted as is (root substituted), starts a server
+"""The MCP client configuration in the README, pasted as is (root substituted), starts a server
 the `mcp` client can use; the documented deny payload is what a refused write returns."""
 
 from __future__ import annotations
@@ -16,11 +16,13 @@ import pytest
 pytest.importorskip("mcp")
 from mcp import ClientSession, StdioServerParameters, stdio_client
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "mcp.md"
+from conftest import readme_section
+
+HEADING = "## For MCP clients: `stale-write-guard-fs`"
 
 
 def json_blocks() -> list[dict]:
-    return [json.loads(b) for b in re.findall(r"```json\n(.*?)```", DOC.read_text(), re.S)]
+    return [json.loads(b) for b in re.findall(r"```json\n(.*?)```", readme_section(HEADING), re.S)]
 
 
 def server_params(root: Path, agent: str) -> StdioServerParameters:

@@ -1,13 +1,14 @@
-"""The snippet of docs/volume.md runs as written, in its own process, and does what it says."""
+"""The README's CoherentVolume snippet runs as written, in its own process, and does what it says."""
 
 from __future__ import annotations
 
 import re
 import subprocess
 import sys
-from pathlib import Path
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "volume.md"
+from conftest import readme_section
+
+HEADING = "## Shared files: `CoherentVolume`"
 
 
 def python_blocks(text: str) -> list[str]:
@@ -15,8 +16,8 @@ def python_blocks(text: str) -> list[str]:
 
 
 def test_volume_snippet_runs(tmp_path):
-    blocks = python_blocks(DOC.read_text())
-    assert blocks, "docs/volume.md has no python snippet"
+    blocks = python_blocks(readme_section(HEADING))
+    assert blocks, "the README section has no python snippet"
     out = subprocess.run([sys.executable, "-c", blocks[0]], cwd=tmp_path, capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr
