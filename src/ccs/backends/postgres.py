@@ -193,27 +193,39 @@ class PostgresBackend(Backend):
 
     def _transact_once(self, conn: psycopg.Connection, keys: list[str], locks: list[int],
                        fn: TransactFn[R], state: dict[str, bool], blobs: dict[str, bytes]) -> R:
-        with conn.pipeline(), conn.transaction(), conn.cursor() as cur, conn.cursor() as have:
-            for lock in locks:
-                cur.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
-            if blobs:
-                have.execute(self._q_have_blobs, (list(blobs),))
-            cur.execute(self._q_select, (keys,))
-            records: dict[str, Any] = dict.fromkeys(keys)
-            for key, body in cur.fetchall():
-                records[key] = decode_record(key, body)
-            lost = set(blobs) - {r[0] for r in have.fetchall()} if blobs else set()
-            changes, result = fn(records)
-            if changes and lost:  # stored before a server crash, gone after it: store again
-                now = time.time()
-                cur.executemany(self._q_put_blob, [(d, blobs[d], now) for d in sorted(lost)])
-            state["sent_writes"] = bool(changes)
-            upserts = [(k, encode_record(r)) for k, r in changes.items() if r is not None]
-            deletes = [(k,) for k, r in changes.items() if r is None]
-            if upserts:
-                cur.executemany(self._q_upsert, upserts)
-            if deletes:
-                cur.executemany(self._q_delete, deletes)
+        # BEGIN/COMMIT are sent by hand in pipeline mode: two round trips in all, one for the
+        # locks and reads, one for the writes and the COMMIT.
+        with conn.pipeline() as pipe, conn.cursor() as cur, conn.cursor() as have:
+            cur.execute("BEGIN")
+            try:
+                for lock in locks:
+                    cur.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
+                if blobs:
+                    have.execute(self._q_have_blobs, (list(blobs),))
+                cur.execute(self._q_select, (keys,))
+                records: dict[str, Any] = dict.fromkeys(keys)
+                for key, body in cur.fetchall():
+                    records[key] = decode_record(key, body)
+                lost = set(blobs) - {r[0] for r in have.fetchall()} if blobs else set()
+                changes, result = fn(records)
+            except BaseException:
+                if not conn.closed:
+                    cur.execute("ROLLBACK")
+                raise
+            if not changes:
+                cur.execute("ROLLBACK")
+                return result
+            now = time.time()
+            for d in sorted(lost):  # stored before a server crash, gone after it: store again
+                cur.execute(self._q_put_blob, (d, blobs[d], now))
+            for key, rec in changes.items():
+                if rec is None:
+                    cur.execute(self._q_delete, (key,))
+                else:
+                    cur.execute(self._q_upsert, (key, encode_record(rec)))
+            state["sent_writes"] = True
+            cur.execute("COMMIT")
+            pipe.sync()
         return result
 
     def _query(self, sql: str, params: Sequence[Any], what: str) -> list[tuple[Any, ...]]:
@@ -239,9 +251,11 @@ class PostgresBackend(Backend):
     def put_blob(self, digest: str, data: bytes) -> None:
         for attempt in range(READ_RETRIES + 1):
             try:
-                with self._pool.connection() as conn, conn.pipeline(), conn.transaction():
+                with self._pool.connection() as conn, conn.pipeline():
+                    conn.execute("BEGIN")
                     conn.execute("SET LOCAL synchronous_commit = off")
                     conn.execute(self._q_put_blob, (digest, bytes(data), time.time()))
+                    conn.execute("COMMIT")
                 pending = getattr(self._local, "blobs", None)
                 if pending is None or len(pending) >= PENDING_BLOBS:
                     pending = self._local.blobs = {}
