@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Model-check the protocol: every model must pass, every mutant must fail on the named property,
+# every documented finding must still fail as documented. Any surprise fails the run.
+# Usage: bash formal/check.sh            (from the repository root or from formal/)
+set -u
+cd "$(dirname "$0")"
+BUILD=build
+mkdir -p "$BUILD"
+
+if ! command -v rumur >/dev/null 2>&1; then
+  echo "rumur not found: installing it with apt-get" >&2
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq rumur >/dev/null || {
+    echo "could not install rumur" >&2; exit 2; }
+fi
+CC=${CC:-cc}
+THREADS=${THREADS:-2}
+
+# name | model file | const flags set to true (space separated) | expect: pass or the property
+RUNS=(
+  "ccs|ccs.m||pass"
+  "txn|txn.m||pass"
+  "coherence_fixed|cache.m|CHECK_COHERENCE FIX_DUP_REPLY FIX_SWEEP_NOTIFY|pass"
+  # mutants: one guard removed or weakened each
+  "mut_acquire_keeps_owner|ccs.m|M_ACQUIRE_KEEPS_OWNER|SingleWriter"
+  "mut_read_no_downgrade|ccs.m|M_READ_NO_DOWNGRADE|SingleWriter"
+  "mut_keep_on_conflict|ccs.m|M_KEEP_ON_CONFLICT|MonotonicVersion"
+  "mut_write_no_base|ccs.m|M_WRITE_NO_BASE|NoLostUpdate"
+  "mut_cas_no_version|ccs.m|M_CAS_NO_VERSION|NoLostUpdate"
+  "mut_no_dedup|ccs.m|M_NO_DEDUP|ExactlyOnce"
+  "mut_write_no_fence|ccs.m|M_WRITE_NO_FENCE|NoStaleApply"
+  "mut_cas_no_fence|ccs.m|M_CAS_NO_FENCE|NoStaleApply"
+  "mut_sweep_ignores_ttl|ccs.m|M_SWEEP_IGNORES_TTL|LiveGrantNeverReclaimed"
+  "mut_no_note_owner|ccs.m|M_NO_NOTE_OWNER|DeadGrantReclaimable"
+  "mut_no_note_owner_live|ccs.m|M_NO_NOTE_OWNER NO_CHECK_TRACKED|DeadGrantReclaimed"
+  "mut_txn_writes_only|txn.m|M_TXN_WRITES_ONLY|NoReadSkew"
+  "mut_txn_no_epoch|txn.m|M_TXN_NO_EPOCH|NoStaleApply"
+  "mut_install_ignores_invalid_after|cache.m|CHECK_COHERENCE FIX_DUP_REPLY FIX_SWEEP_NOTIFY M_INSTALL_IGNORES_INVALID_AFTER|CacheCoherence"
+  # findings: the implementation as it is violates these (see README "Findings")
+  "finding_dup_reply|cache.m|CHECK_COHERENCE FIX_SWEEP_NOTIFY|CacheCoherence"
+  "finding_sweep_silent|cache.m|CHECK_COHERENCE FIX_DUP_REPLY|BoundedStaleness"
+  "finding_eager|cache.m|EAGER FIX_DUP_REPLY FIX_SWEEP_NOTIFY|NoLostUpdate"
+)
+
+only=${1:-}
+fail=0
+printf '%-36s %-24s %-10s %12s %8s  %s\n' run expect result states secs property
+for spec in "${RUNS[@]}"; do
+  IFS='|' read -r name file flags expect <<<"$spec"
+  [ -n "$only" ] && [[ "$name" != *"$only"* ]] && continue
+  [ -f "$file" ] || { printf '%-36s missing model %s\n' "$name" "$file"; fail=1; continue; }
+  m="$BUILD/$name.m"
+  cp "$file" "$m"
+  for f in $flags; do
+    if [[ $f == NO_* ]]; then f=${f#NO_}; from=true; to=false; else from=false; to=true; fi
+    grep -q "^  $f: $from;" "$m" || { echo "$name: flag $f not found in $file" >&2; fail=1; continue 2; }
+    sed -i "s/^  $f: $from;/  $f: $to;/" "$m"
+  done
+  start=$(date +%s.%N)
+  if ! rumur --deadlock-detection off --threads "$THREADS" "$m" -o "$BUILD/$name.c" >"$BUILD/$name.rumur.log" 2>&1 \
+     || ! $CC -std=c11 -O2 -mcx16 -o "$BUILD/$name" "$BUILD/$name.c" -lpthread >"$BUILD/$name.cc.log" 2>&1; then
+    printf '%-36s %-24s %-10s\n' "$name" "$expect" "BUILD-ERR"; fail=1; continue
+  fi
+  "./$BUILD/$name" >"$BUILD/$name.out" 2>&1
+  rc=$?
+  secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN{print b-a}')
+  states=$(grep -Eo '^[[:space:]]*[0-9]+ states' "$BUILD/$name.out" | tail -1 | tr -dc 0-9)
+  prop=$(grep -Eo '(invariant|liveness property) "[A-Za-z]+" (failed|violated)' "$BUILD/$name.out" | head -1 | cut -d'"' -f2)
+  if [ "$rc" = 0 ]; then result=pass; elif [ "$rc" = 1 ]; then result=fail; else result="rc=$rc"; fi
+  verdict=ok
+  if [ "$expect" = pass ]; then
+    [ "$result" = pass ] || verdict=SURPRISE
+  else
+    { [ "$result" = fail ] && [ "$prop" = "$expect" ]; } || verdict=SURPRISE
+  fi
+  [ "$verdict" = ok ] || fail=1
+  printf '%-36s %-24s %-10s %12s %8.2f  %s %s\n' "$name" "$expect" "$result" "${states:-?}" "$secs" "${prop:--}" \
+    "$([ "$verdict" = ok ] || echo "<-- SURPRISE (see formal/$BUILD/$name.out)")"
+done
+if [ "$fail" != 0 ]; then echo "check-models: FAILED"; exit 1; fi
+echo "check-models: all models pass, every mutant and finding fails as expected"
