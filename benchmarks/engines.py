@@ -22,6 +22,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import queue
 import sqlite3
 import statistics
 import sys
@@ -47,7 +48,9 @@ def ccs_worker(url: str, op: str, i: int, seconds: float, start, out) -> None:
     with CoherenceAdapterCore(engine=url) as core:
         agent = core.agent(f"p{i}")
         key = f"own{i}" if op == "commit" else "shared"
-        agent.write(key, 0) if op == "commit" else agent.read(key, None)
+        agent.read(key, None)  # a later round starts from the store's current version
+        if op == "commit":
+            agent.write(key, 0)
         start.wait(120)
         n, t0 = 0, time.perf_counter()
         end = t0 + seconds
@@ -156,7 +159,16 @@ def run(target, args: tuple, procs: int, seconds: float) -> float:
     ps = [ctx.Process(target=target, args=(*args, i, seconds, start, out)) for i in range(procs)]
     for p in ps:
         p.start()
-    results = [out.get(timeout=seconds + 180) for _ in ps]
+    results: list[tuple[int, float]] = []
+    deadline = time.monotonic() + seconds + 180
+    while len(results) < procs:
+        try:
+            results.append(out.get(timeout=1))
+        except queue.Empty:
+            if any(p.exitcode not in (None, 0) for p in ps) or time.monotonic() > deadline:
+                for p in ps:
+                    p.kill()
+                raise RuntimeError(f"a benchmark process failed: {[p.exitcode for p in ps]}") from None
     for p in ps:
         p.join(30)
     return sum(n for n, _ in results) / max(t for _, t in results)
