@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Model-check the protocol: every model must pass, every mutant must fail on the named property,
 # every documented finding must still fail as documented. Any surprise fails the run.
-# Usage: bash formal/check.sh            (from the repository root or from formal/)
+# Usage: bash formal/check.sh [substring]   (runs only the runs whose name contains it)
+# Not in the list (too large for CI, >10M states): cache.m with CHECK_CC CHECK_BS FIX_DUP_REPLY
+# FIX_SWEEP_NOTIFY, i.e. the candidate fixes of findings F1/F2; run it by hand with a larger budget:
+#   RUNS_EXTRA="coherence_fixed|cache.m|CHECK_CC CHECK_BS FIX_DUP_REPLY FIX_SWEEP_NOTIFY|pass" bash formal/check.sh coherence
 set -u
 cd "$(dirname "$0")"
 BUILD=build
@@ -16,11 +19,10 @@ fi
 CC=${CC:-cc}
 THREADS=${THREADS:-2}
 
-# name | model file | const flags set to true (space separated) | expect: pass or the property
+# name | model file | consts to change (FLAG: set true, NO_FLAG: set false, NAME=VALUE) | expect: pass or the property
 RUNS=(
   "ccs|ccs.m||pass"
   "txn|txn.m||pass"
-  "coherence_fixed|cache.m|CHECK_COHERENCE FIX_DUP_REPLY FIX_SWEEP_NOTIFY|pass"
   # mutants: one guard removed or weakened each
   "mut_acquire_keeps_owner|ccs.m|M_ACQUIRE_KEEPS_OWNER|SingleWriter"
   "mut_read_no_downgrade|ccs.m|M_READ_NO_DOWNGRADE|SingleWriter"
@@ -35,13 +37,14 @@ RUNS=(
   "mut_no_note_owner_live|ccs.m|M_NO_NOTE_OWNER NO_CHECK_TRACKED|DeadGrantReclaimed"
   "mut_txn_writes_only|txn.m|M_TXN_WRITES_ONLY|NoReadSkew"
   "mut_txn_no_epoch|txn.m|M_TXN_NO_EPOCH|NoStaleApply"
-  "mut_install_ignores_invalid_after|cache.m|CHECK_COHERENCE FIX_DUP_REPLY FIX_SWEEP_NOTIFY M_INSTALL_IGNORES_INVALID_AFTER|CacheCoherence"
+  "mut_install_ignores_invalid_after|cache.m|CHECK_CC FIX_DUP_REPLY FIX_SWEEP_NOTIFY M_INSTALL_IGNORES_INVALID_AFTER|CacheCoherence"
   # findings: the implementation as it is violates these (see README "Findings")
-  "finding_dup_reply|cache.m|CHECK_COHERENCE FIX_SWEEP_NOTIFY|CacheCoherence"
-  "finding_sweep_silent|cache.m|CHECK_COHERENCE FIX_DUP_REPLY|BoundedStaleness"
+  "finding_dup_reply|cache.m|CHECK_CC FIX_SWEEP_NOTIFY|CacheCoherence"
+  "finding_sweep_silent|cache.m|CHECK_BS FIX_DUP_REPLY|BoundedStaleness"
   "finding_eager|cache.m|EAGER FIX_DUP_REPLY FIX_SWEEP_NOTIFY|NoLostUpdate"
 )
 
+[ -n "${RUNS_EXTRA:-}" ] && RUNS+=("$RUNS_EXTRA")
 only=${1:-}
 fail=0
 printf '%-36s %-24s %-10s %12s %8s  %s\n' run expect result states secs property
@@ -52,7 +55,8 @@ for spec in "${RUNS[@]}"; do
   m="$BUILD/$name.m"
   cp "$file" "$m"
   for f in $flags; do
-    if [[ $f == NO_* ]]; then f=${f#NO_}; from=true; to=false; else from=false; to=true; fi
+    if [[ $f == *=* ]]; then to=${f#*=}; f=${f%%=*}; from='[^;]*'
+    elif [[ $f == NO_* ]]; then f=${f#NO_}; from=true; to=false; else from=false; to=true; fi
     grep -q "^  $f: $from;" "$m" || { echo "$name: flag $f not found in $file" >&2; fail=1; continue 2; }
     sed -i "s/^  $f: $from;/  $f: $to;/" "$m"
   done
