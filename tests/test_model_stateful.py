@@ -265,12 +265,12 @@ class CoherenceMachine(RuleBasedStateMachine):
                 continue
             for aid in sorted(owned):
                 art = self.arts[aid]
-                if art.owner == agent:
+                if art.owner == agent:  # grant reclaimed; the copy stays registered (S)
                     expected.add((agent, aid, art.epoch, art.epoch + 1))
                     art.last_reclaim = (agent, art.epoch)
                     art.epoch += 1
                     art.owner, art.dirty = None, False
-                art.sharers.pop(agent, None)
+                    art.sharers[agent] = art.version
             del self.live[agent]
         notes = self.coord.sweep()
         event(f"sweep reclaimed {len(notes)}")

@@ -265,9 +265,21 @@ def test_sweep_reclaims_a_dead_agents_grant_and_advances_the_epoch_with_a_reason
     assert (x.version, x.epoch, x.owner, x.seq) == (3, 1, None, 1)
     assert x.last_reclaim.agent == "a" and x.last_reclaim.fenced_epoch == 0
     assert "no heartbeat from a" in x.last_reclaim.reason and "ttl 5s" in x.last_reclaim.reason
-    assert step.artifacts["y"].epoch == 0 and dict(step.artifacts["y"].sharers) == {"b": 1}
+    # The reclaimed owner keeps a registered copy (so later commits still invalidate it, should
+    # it be alive after all); an artifact it only shared is not touched.
+    assert dict(x.sharers) == {"a": 3} and x.view_of("a") is Mesi.SHARED
+    assert "y" not in step.artifacts
     assert [(n.artifact, n.fenced_epoch, n.new_epoch) for n in step.reply] == [("x", 0, 1)]
     assert step.agents == {"a": None}
+
+
+def test_sweep_keeps_listing_owned_artifacts_it_did_not_lock():
+    """The agent took a grant on z after the sweep read its record: z stays listed for later."""
+    agent = AgentRecord("a", NOW - 2, 5.0, frozenset({"x", "z"}))
+    step = tr.sweep_agent(agent, {"x": at(3, owner="a", aid="x")}, NOW)
+    assert [n.artifact for n in step.reply] == ["x"]
+    left = step.agents["a"]
+    assert left.owned == {"z"} and left.expired(NOW)
     assert [(e.kind, e.targets, e.epoch) for e in step.events] == [("reclaim", ("a",), 1)]
 
 
@@ -318,8 +330,10 @@ def test_event_seq_is_contiguous_per_artifact():
             rec = out.artifacts.get("x", rec)
             events.extend(out.events)
     assert [e.seq for e in events] == list(range(1, len(events) + 1)) and rec.seq == len(events)
+    # the last invalidation reaches "a": a reclaimed owner keeps a registered copy
     assert [e.kind for e in events] == ["invalidate", "downgrade", "invalidate", "invalidate",
-                                        "invalidate", "reclaim"]
+                                        "invalidate", "reclaim", "invalidate"]
+    assert events[-1].targets == ("a",)
 
 
 # --- serialization -----------------------------------------------------------------------------

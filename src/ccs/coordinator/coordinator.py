@@ -229,12 +229,13 @@ class Coordinator:
         now = self.clock.now() if now is None else now
         notes: list[ReclaimNote] = []
         for key in self.backend.keys("g/"):
-            rec = self.backend.get(key)
-            if not isinstance(rec, AgentRecord) or not rec.expired(now):
-                continue
-            keys = [key, *(artifact_key(a) for a in sorted(rec.owned))]
-            notes.extend(self._run(keys, lambda r, key=key: tr.sweep_agent(
-                r[key], {k[2:]: v for k, v in r.items() if k.startswith("a/")}, now)))
+            for _ in range(3):  # again if the agent took a grant after we looked
+                rec = self.backend.get(key)
+                if not isinstance(rec, AgentRecord) or not rec.expired(now):
+                    break
+                keys = [key, *(artifact_key(a) for a in sorted(rec.owned))]
+                notes.extend(self._run(keys, lambda r, key=key: tr.sweep_agent(
+                    r[key], {k[2:]: v for k, v in r.items() if k.startswith("a/")}, now)))
         self.reclaims.extend(notes)
         return notes
 

@@ -345,16 +345,16 @@ def heartbeat(rec: AgentRecord | None, agent: str, ttl: float, now: float,
 
 def reclaim(rec: ArtifactRecord, agent: str, reason: str, now: float
             ) -> tuple[ArtifactRecord, Event | None, ReclaimNote | None]:
-    """Take ``agent``'s grant (if it still holds it) and its copy; advance the epoch for a grant."""
+    """Take ``agent``'s grant, if it still holds it, and advance the epoch.
+
+    Its copy stays registered (S at the current version): should the agent be alive after all,
+    later commits still invalidate it, while anything it derived before the reclaim is fenced."""
     owner = rec.owner
-    sharers = {a: v for a, v in rec.sharers.items() if a != agent}
     if owner is None or owner.agent != agent:
-        if len(sharers) == len(rec.sharers):
-            return rec, None, None
-        return _with(rec, sharers=_sharers(sharers)), None, None
+        return rec, None, None
     seq = rec.seq + 1
-    new = _with(rec, owner=None, sharers=_sharers(sharers), epoch=rec.epoch + 1, seq=seq,
-                last_reclaim=Reclaim(agent, rec.epoch, reason, now))
+    new = _with(rec, owner=None, sharers=_sharers({**rec.sharers, agent: rec.version}),
+                epoch=rec.epoch + 1, seq=seq, last_reclaim=Reclaim(agent, rec.epoch, reason, now))
     event = Event("reclaim", rec.artifact_id, rec.version, new.epoch, seq, None, (agent,), reason)
     note = ReclaimNote(agent, rec.artifact_id, rec.epoch, new.epoch, reason)
     return new, event, note
@@ -362,15 +362,21 @@ def reclaim(rec: ArtifactRecord, agent: str, reason: str, now: float
 
 def sweep_agent(agent_rec: AgentRecord | None, artifacts: Mapping[str, ArtifactRecord | None],
                 now: float) -> Step:
-    """Reclaim every grant of one agent whose liveness expired; a live agent is left alone."""
+    """Reclaim every grant of one agent whose liveness expired; a live agent is left alone.
+
+    ``artifacts`` are the records the caller locked. An owned artifact not among them (the agent
+    took a grant after the caller looked) stays listed in the agent record for the next sweep."""
     if agent_rec is None or not agent_rec.expired(now):
         return Step([])
     overdue = now - agent_rec.expires_at
     reason = (f"no heartbeat from {agent_rec.agent_id} for {agent_rec.ttl + overdue:.3f}s"
               f" (ttl {agent_rec.ttl:g}s)")
-    step = Step([], agents={agent_rec.agent_id: None})
-    for aid in sorted(agent_rec.owned):
-        rec = artifacts.get(aid)
+    step = Step([])
+    unlocked = frozenset(aid for aid in agent_rec.owned if aid not in artifacts)
+    step.agents[agent_rec.agent_id] = AgentRecord(
+        agent_rec.agent_id, agent_rec.expires_at, agent_rec.ttl, unlocked) if unlocked else None
+    for aid in sorted(agent_rec.owned - unlocked):
+        rec = artifacts[aid]
         if rec is None:
             continue
         new, event, note = reclaim(rec, agent_rec.agent_id, reason, now)
