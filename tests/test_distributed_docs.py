@@ -1,5 +1,5 @@
-"""The first snippet of docs/distributed.md, run as two processes ("two hosts") against the test
-PostgreSQL and Redis: both agents' lines end up in the shared artifact."""
+"""The first snippet of the README's several-hosts section, run as two processes ("two hosts")
+against the test PostgreSQL and Redis: both agents' lines end up in the shared artifact."""
 
 from __future__ import annotations
 
@@ -8,19 +8,18 @@ import re
 import subprocess
 import sys
 import uuid
-from pathlib import Path
 
 import pytest
 
 from ccs import CoherenceAdapterCore
 from conformance.conftest import drop_store, with_query
-from conftest import service_url
+from conftest import readme_section, service_url
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "distributed.md"
+HEADING = "## Agents on several hosts: one PostgreSQL or Redis"
 
 
 def snippets() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S)
+    return re.findall(r"```python\n(.*?)```", readme_section(HEADING), flags=re.S)
 
 
 @pytest.mark.parametrize("engine", ["postgres", "redis"])
@@ -53,7 +52,7 @@ def test_nats_snippet(tmp_path):
     url = with_query(service_url("CCS_TEST_REDIS_URL"), prefix=f"doc{uuid.uuid4().hex[:10]}")
     scope = {"CoherenceAdapterCore": CoherenceAdapterCore, "ENGINE": url}
     try:
-        exec(compile(code, str(DOC), "exec"), scope)
+        exec(compile(code, "README.md", "exec"), scope)
         core = scope["core"]
         assert type(core.coordinator.bus).__name__ == "NatsBus"
         core.close()
