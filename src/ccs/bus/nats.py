@@ -3,9 +3,7 @@
 nats-py is asyncio-only, so the bus runs its own event loop in a daemon thread; ``publish`` hands
 the message to that loop. Listeners in the publishing process hear a batch at once, in the
 publishing thread; messages from other processes are delivered by a second daemon thread, so a
-slow listener never stalls the NATS connection. Core NATS keeps nothing for a disconnected
-subscriber, so after every reconnection the bus delivers a ``bus_reset`` event and the core
-revalidates every cached copy: an outage costs freshness, never correctness.
+slow listener never stalls the NATS connection. See ``ccs.bus.remote`` for the rest.
 """
 
 from __future__ import annotations
@@ -15,8 +13,7 @@ import contextlib
 import queue
 import re
 import threading
-import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -25,7 +22,8 @@ import nats
 from nats.errors import Error as NatsError
 
 from ccs.backends import redact_url
-from ccs.bus.base import Bus, Listener, Listeners, decode_batch, encode_batch, log, reset_event
+from ccs.bus.base import encode_batch, log
+from ccs.bus.remote import RemoteBus
 from ccs.protocol.errors import BackendUnavailable, UnknownEngine
 from ccs.protocol.messages import Event
 
@@ -45,15 +43,11 @@ def parse_nats_url(url: str) -> tuple[list[str], str]:
     return [f"{parts.scheme}://{auth}{h}" for h in hosts], subject
 
 
-class NatsBus(Bus):
+class NatsBus(RemoteBus):
     def __init__(self, url: str) -> None:
-        self.url = url
+        super().__init__(url)
         self.servers, self.subject = parse_nats_url(url)
-        self.origin = uuid.uuid4().hex
-        self._listeners = Listeners()
         self._inbox: queue.SimpleQueue[list[Event] | None] = queue.SimpleQueue()
-        self.dropped = 0  # batches that could not be published
-        self.resets = 0  # (re)connections, each announced to listeners as a bus_reset
         self._loop = asyncio.new_event_loop()
         self._loop_thread = threading.Thread(target=self._loop.run_forever, name="ccs-nats-loop",
                                              daemon=True)
@@ -87,18 +81,11 @@ class NatsBus(Bus):
         self._announce_reset("nats bus subscribed")
         return nc
 
-    def _announce_reset(self, reason: str) -> None:
-        self.resets += 1
-        self._inbox.put([reset_event(reason)])
+    def _hand_over(self, events: list[Event]) -> None:
+        self._inbox.put(events)  # the delivery thread, never the NATS loop, runs listeners
 
     async def _on_msg(self, msg: Any) -> None:
-        try:
-            origin, events = decode_batch(msg.data)
-        except (ValueError, KeyError, TypeError):
-            log.warning("%s: undecodable bus message dropped", redact_url(self.url))
-            return
-        if origin != self.origin:
-            self._inbox.put(events)
+        self._received(msg.data)
 
     def _deliver(self) -> None:
         while True:
@@ -110,16 +97,12 @@ class NatsBus(Bus):
     def publish(self, events: Sequence[Event]) -> None:
         if not events:
             return
-        self._listeners.deliver(events)
+        self._deliver_local(events)
         try:
             # While disconnected, nats-py buffers the message and sends it on reconnect.
             self._await(self._nc.publish(self.subject, encode_batch(self.origin, events)), 2.0)
         except (TimeoutError, NatsError, OSError, FutureTimeout) as exc:
-            self.dropped += 1
-            log.warning("%s: invalidation not published (%s)", redact_url(self.url), exc)
-
-    def subscribe(self, listener: Listener) -> Callable[[], None]:
-        return self._listeners.add(listener)
+            self._publish_failed(exc)
 
     def close(self) -> None:
         if self._loop.is_closed():
