@@ -11,7 +11,6 @@ import json
 import multiprocessing as mp
 import os
 import sqlite3
-import statistics
 import sys
 import tempfile
 import threading
@@ -211,8 +210,8 @@ def bench_scaling(quick: bool) -> dict:
         for k in range(count):
             a.write(f"art{k}", "v")
         ids = [f"art{k % count}" for k in range(5000)]
-        hit = timed(lambda i: a.read(ids[i]), 5000)
-        commit = timed(lambda i: a.write(ids[i], f"w{i}"), 5000)
+        hit = timed(lambda i, a=a, ids=ids: a.read(ids[i]), 5000)
+        commit = timed(lambda i, a=a, ids=ids: a.write(ids[i], f"w{i}"), 5000)
         out[f"artifacts_{count}"] = {"read_hit_per_s": hit["ops_per_s"], "commit_per_s": commit["ops_per_s"]}
         core.close()
     for agents in (2, 16, 256) if quick else (2, 16, 64, 256):
@@ -224,7 +223,7 @@ def bench_scaling(quick: bool) -> dict:
         for i in range(rounds):
             for h in handles:
                 h.read("doc")
-            handles[i % agents].write_cas("doc", lambda v: v[:1000] + f"{i:08d}")
+            handles[i % agents].write_cas("doc", lambda v, i=i: v[:1000] + f"{i:08d}")
         elapsed = time.perf_counter() - t0
         ops = rounds * (agents + 1)
         out[f"agents_{agents}"] = {"ops_per_s_read_all_then_write": round(ops / elapsed),
