@@ -1,29 +1,52 @@
 -- ccs.m: the agent-coherence protocol on ONE artifact, as implemented in
---   src/ccs/protocol/transitions.py   (store side: read, acquire, write, commit, commit_cas,
---                                       release, evict, heartbeat, reclaim, sweep_agent)
---   src/ccs/coordinator/coordinator.py (composition: _note_owner, sweep over expired agents,
---                                       events published after the transaction)
---   src/ccs/client/agent.py            (the client cache: _install, _install_commit, _on_event,
---                                       _invalid_after, base (version, epoch) sent with writes)
+--   src/ccs/protocol/transitions.py   (store: read, acquire, write, commit, commit_cas, release,
+--                                       evict, heartbeat, _duplicate, reclaim, sweep_agent)
+--   src/ccs/coordinator/coordinator.py (composition: _note_owner; sweep reads an agent record,
+--                                       then locks it with the artifacts it listed; events are
+--                                       published after the transaction)
+--   src/ccs/client/agent.py            (the client cache: _install, _install_commit (superseded),
+--                                       _on_event, _invalid_after, Entry.prefetched (eager), the
+--                                       base (version, epoch) sent with writes)
+-- One file, several focused configurations (check.sh flips the consts below):
+--   * BUS = false: an outdated copy may be invalidated at any time, or never ("deliver");
+--   * BUS = true : events (invalidate, reclaim) are messages with seq numbers on a lossy,
+--                  reordering bus, and the client's seq bookkeeping is modelled exactly;
+--   * ASYNC = false: every call returns in the step that makes it (no reply in flight, no retry),
+--                  small enough for 3 agents.
 -- Rule names are the action names of the Hypothesis state machine (tests/test_model_stateful.py):
--- read, acquire, write, commit, commit_cas, release, evict, heartbeat, crash, sweep, clock_jump,
--- lost_reply, plus deliver_reply (a reply reaches the client), deliver / drop (an invalidation
--- reaches its target / is lost by the bus).  See formal/README.md.
+-- read, acquire, write, commit, commit_cas, release, evict, heartbeat, crash, clock_jump, sweep,
+-- lost_reply, plus sweep_look (the sweep reads the agent record), deliver_reply (a reply reaches
+-- the client), deliver / drop (an event reaches its target / is lost).  See formal/README.md.
 --
--- Abstractions (all exact for the comparisons the code makes):
---  * epochs: the code only ever compares an epoch with the artifact's current epoch (==), so every
---    stored epoch is kept as "fresh" (equal to the current one) or "stale"; a reclaim marks every
---    copy stale.  The ghost epMoved says whether epoch 0 is still current.
---  * the bus: an invalidation may be delayed or lost, so "deliver" marks an outdated entry invalid
---    at any time (or never).  Event seq numbers and Agent._invalid_after are modelled in cache.m.
---  * versions are bounded by MAXV: a commit that would exceed it is not explored.
+-- Abstractions (exact for the comparisons the code makes):
+--  * epochs are only compared with the artifact's current epoch (==): each carried epoch is
+--    "fresh" or "stale"; a reclaim marks every copy stale; epMoved says whether epoch 0 is stale.
+--  * event seq numbers are only compared (<, <=) by the client: after every step they are renamed
+--    to their rank among the live values (Compress), so their number is unbounded.  At most K
+--    events per agent are in flight; one more is lost (which the bus may do anyway).  Downgrade
+--    events only relabel E/M -> S in the client and are not sent.
+--  * versions are bounded by MAXV: a commit that would exceed it is refused (not a protocol rule).
 
 const
   N: 2;            -- agents
   MAXV: 2;         -- versions explored
-  EAGER: false;    -- (cache.m)
+  ASYNC: true;     -- replies are in flight (deliver_reply / lost_reply)
   LOST_REPLIES: true;
-  CHECK_TRACKED: true;
+  ALL_ACTIONS: true;    -- commit, commit_cas, release, crash (off in the bus runs)
+  TELL: true;           -- track versions told (MonotonicVersion)
+  BUS: false;           -- events are messages with seq numbers
+  K: 1;                 -- undelivered events per agent (BUS)
+  MAXS: 15;             -- seq values after compression: >= 2 + (5+K)*N
+  SWEEP_LOOK: true;     -- the sweep reads the agent record before its transaction (false: atomic)
+  EAGER: false;         -- strategy "eager": refetch on invalidation, kept aside until next read
+  CHECK_TRACKED: true;  -- invariant DeadGrantReclaimable
+  CHECK_CC: false;      -- invariant CacheCoherence   (BUS)
+  CHECK_BS: false;      -- invariant BoundedStaleness (BUS)
+  -- candidate fix for finding F5 (README): a duplicate reply is also superseded when the store
+  -- no longer lists the agent's copy
+  FIX_DUP_UNREGISTERED: false;
+  -- candidate fix for finding F6 (README): a conflict also discards the eager prefetched view
+  FIX_CONFLICT_DROPS_PREFETCH: false;
 
   -- mutants: each removes or weakens one guard of the implementation
   M_ACQUIRE_KEEPS_OWNER: false;   -- acquire does not preempt the previous owner
@@ -36,18 +59,28 @@ const
   M_NO_DEDUP: false;              -- no _duplicate check on a retried commit id
   M_SWEEP_IGNORES_TTL: false;     -- sweep_agent does not check expired(now)
   M_NO_NOTE_OWNER: false;         -- coordinator._note_owner not called: owned set not updated
+  M_INSTALL_IGNORES_INVALID_AFTER: false; -- Agent._install ignores _invalid_after
+  -- the behaviour before the fixes the models found (README "Findings")
+  M_DUP_NOT_SUPERSEDED: false;    -- F1: a duplicate reply is installed as current (no superseded)
+  M_SWEEP_DROPS_SHARER: false;    -- F2: reclaim drops the agent from sharers, silently if not owner
+  M_EAGER_INSTALLS: false;        -- F3: eager installs its refetch at once (the write's base moves)
+  M_SWEEP_DROPS_RECORD: false;    -- F4: sweep_agent deletes the record, unlocked owned included
 
 type
   Agent: scalarset(N);
   Ver: 0..MAXV;
+  Seq: 0..MAXS;
+  OptSeq: -1..MAXS;
   EpTag: enum { EpNone, EpFresh, EpStale };     -- an epoch carried by a request
   LiveState: enum { Absent, Live, Expired };    -- the agent's liveness record (AgentRecord)
   ReplyKind: enum { RNone, RView, ROk, RConflict };
+  EvKind: enum { ENone, EInval, EReclaim };
 
   Entry: record            -- client cache entry (ccs.client.agent.Entry)
     present: boolean;
     ver: Ver;
     fresh: boolean;        -- entry.epoch == artifact epoch
+    seq: Seq;
     valid: boolean;
   end;
 
@@ -55,28 +88,43 @@ type
     kind: ReplyKind;
     ver: Ver;
     fresh: boolean;
+    seq: Seq;
+    sup: boolean;          -- Committed.superseded
+  end;
+
+  Msg: record
+    kind: EvKind;
+    ver: Ver;
   end;
 
 var
   -- the artifact record (ArtifactRecord)
   ver: Ver;
+  sseq: Seq;
   isOwner: array[Agent] of boolean;
   sharer: array[Agent] of boolean;
   epMoved: boolean;                       -- a reclaim happened: epoch 0 is stale
   landed: array[Agent] of Ver;            -- recent commit ids: the pending call's -> version
-  -- agent records
+  -- agent records (AgentRecord) and the sweep
   live: array[Agent] of LiveState;
   owned: array[Agent] of boolean;
   crashed: array[Agent] of boolean;
+  swLooked: array[Agent] of boolean;      -- Coordinator.sweep has read the record ...
+  swLock: array[Agent] of boolean;        -- ... and will lock the artifact (it was listed)
   -- clients
   cache: array[Agent] of Entry;
+  pf: array[Agent] of Entry;              -- Entry.prefetched (eager)
+  invAfter: array[Agent] of OptSeq;       -- Agent._invalid_after
   reply: array[Agent] of Reply;
   rqKind: array[Agent] of 0..3;           -- pending commit call: 1 write, 2 commit, 3 commit_cas
   rqBase: array[Agent] of Ver;
   rqEp: array[Agent] of EpTag;
+  inbox: array[Agent] of array[Seq] of Msg;
   -- ghosts
   seen: array[Agent] of Ver;              -- version of the view the agent's next write derives from
   maxTold: array[Agent] of Ver;           -- highest version the agent has been told
+  invVer: array[Agent] of Ver;            -- highest version carried by an event delivered
+  lostSeq: array[Agent] of OptSeq;        -- highest seq of an event lost on the way to the agent
   histW: array[1..MAXV] of Agent;         -- who committed each version
   lostUpdate: boolean;
   staleApply: boolean;
@@ -85,6 +133,63 @@ var
   wentBack: boolean;
   liveReclaimed: boolean;
 
+-- ---------------------------------------------------------------- seq numbers and the bus
+
+function usedSeq(v: Seq): boolean;
+begin
+  if sseq = v then return true; end;
+  for a: Agent do
+    if cache[a].present & cache[a].seq = v then return true; end;
+    if pf[a].present & pf[a].seq = v then return true; end;
+    if invAfter[a] = v then return true; end;
+    if reply[a].kind != RNone & reply[a].seq = v then return true; end;
+    if lostSeq[a] = v then return true; end;
+    if inbox[a][v].kind != ENone then return true; end;
+  end;
+  return false;
+end;
+
+procedure Compress();   -- rename every live seq value to its rank
+var m: array[Seq] of Seq; r: 0..MAXS+1; box: array[Seq] of Msg;
+begin
+  if !BUS then return; end;
+  r := 0;
+  for v: Seq do
+    if usedSeq(v) then m[v] := r; r := r + 1; else m[v] := 0; end;
+  end;
+  sseq := m[sseq];
+  for a: Agent do
+    if cache[a].present then cache[a].seq := m[cache[a].seq]; end;
+    if pf[a].present then pf[a].seq := m[pf[a].seq]; end;
+    if invAfter[a] >= 0 then invAfter[a] := m[invAfter[a]]; end;
+    if reply[a].kind != RNone then reply[a].seq := m[reply[a].seq]; end;
+    if lostSeq[a] >= 0 then lostSeq[a] := m[lostSeq[a]]; end;
+    for s: Seq do box[s].kind := ENone; box[s].ver := 0; end;
+    for s: Seq do
+      if inbox[a][s].kind != ENone then box[m[s]] := inbox[a][s]; end;
+    end;
+    inbox[a] := box;
+  end;
+end;
+
+procedure Bump();       -- rec.seq + 1
+begin
+  if BUS then sseq := sseq + 1; end;
+end;
+
+procedure Send(t: Agent; k: EvKind; v: Ver);   -- one event for one target, seq = sseq
+var c: 0..MAXS+1;
+begin
+  if !BUS | crashed[t] then return; end;
+  c := 0;
+  for s: Seq do if inbox[t][s].kind != ENone then c := c + 1; end; end;
+  if c < K then
+    inbox[t][sseq].kind := k; inbox[t][sseq].ver := v;
+  elsif CHECK_BS then
+    lostSeq[t] := sseq;                          -- the bus lost it
+  end;
+end;
+
 -- ---------------------------------------------------------------- store (transitions.py)
 
 function othersExist(a: Agent): boolean;   -- transitions._others(rec, a) is non-empty
@@ -92,9 +197,19 @@ begin
   return exists b: Agent do b != a & (sharer[b] | isOwner[b]) end;
 end;
 
+procedure InvalidateOthers(a: Agent);      -- one "invalidate" event to _others(rec, a)
+var t: array[Agent] of boolean;
+begin
+  if !othersExist(a) then return; end;
+  for b: Agent do t[b] := b != a & (sharer[b] | isOwner[b]); end;
+  Bump();
+  for b: Agent do if t[b] then Send(b, EInval, ver); end; end;
+end;
+
 procedure SetReply(a: Agent; k: ReplyKind);
 begin
   reply[a].kind := k; reply[a].ver := ver; reply[a].fresh := true;
+  reply[a].seq := sseq; reply[a].sup := false;
 end;
 
 procedure NoteOwner(a: Agent);   -- coordinator._note_owner -> transitions.heartbeat(owns=...)
@@ -111,6 +226,7 @@ begin
     if isOwner[o] & o != a then
       sharer[o] := true;
       if !M_READ_NO_DOWNGRADE then isOwner[o] := false; end;
+      Bump();                    -- "downgrade" event (not sent: a label only)
     end;
   end;
 end;
@@ -123,24 +239,19 @@ begin
   ver := ver + 1;
   histW[ver] := a;
   landed[a] := ver;
+  InvalidateOthers(a);
   for b: Agent do isOwner[b] := false; sharer[b] := false; end;
   if take | keeps then isOwner[a] := true; else sharer[a] := true; end;
 end;
 
-function reqEpoch(a: Agent): EpTag;   -- the epoch a cache entry carries
-begin
-  if !cache[a].present then return EpNone; end;
-  if cache[a].fresh then return EpFresh; end;
-  return EpStale;
-end;
-
 function dedup(a: Agent): boolean;    -- transitions._duplicate
 begin
-  if landed[a] != 0 & !M_NO_DEDUP then
-    reply[a].kind := ROk; reply[a].ver := landed[a]; reply[a].fresh := true;
-    return true;
-  end;
-  return false;
+  if landed[a] = 0 | M_NO_DEDUP then return false; end;
+  reply[a].kind := ROk; reply[a].ver := landed[a]; reply[a].fresh := true;
+  reply[a].seq := sseq;                             -- rec.seq: the current one
+  reply[a].sup := !M_DUP_NOT_SUPERSEDED &
+                  (landed[a] != ver | (FIX_DUP_UNREGISTERED & !isOwner[a] & !sharer[a]));
+  return true;
 end;
 
 procedure DoWrite(a: Agent; base: Ver; ep: EpTag);   -- transitions.write
@@ -187,15 +298,75 @@ end;
 
 -- ---------------------------------------------------------------- client (agent.py)
 
+function reqEpoch(a: Agent): EpTag;   -- the epoch a cache entry carries
+begin
+  if !cache[a].present then return EpNone; end;
+  if cache[a].fresh then return EpFresh; end;
+  return EpStale;
+end;
+
 procedure Tell(a: Agent; v: Ver);
 begin
+  if !TELL then return; end;
   if v < maxTold[a] then wentBack := true; end;
   if v > maxTold[a] then maxTold[a] := v; end;
 end;
 
+procedure ClearEntry(var e: Entry);
+begin
+  e.present := false; e.ver := 0; e.fresh := false; e.seq := 0; e.valid := false;
+end;
+
+procedure ClearReply(a: Agent);
+begin
+  reply[a].kind := RNone; reply[a].ver := 0; reply[a].fresh := false;
+  reply[a].seq := 0; reply[a].sup := false;
+end;
+
+procedure Install(a: Agent; valid: boolean);   -- a new Entry from the reply (_install*)
+begin
+  cache[a].present := true; cache[a].ver := reply[a].ver; cache[a].fresh := reply[a].fresh;
+  cache[a].seq := reply[a].seq; cache[a].valid := valid;
+  ClearEntry(pf[a]);
+  Tell(a, reply[a].ver);
+  seen[a] := reply[a].ver;
+end;
+
+procedure DeliverReply(a: Agent);   -- the call returns to the client
+var valid: boolean;
+begin
+  valid := invAfter[a] <= reply[a].seq | M_INSTALL_IGNORES_INVALID_AFTER;
+  if reply[a].kind = RView then
+    Install(a, valid);
+  elsif reply[a].kind = ROk then
+    if isundefined(histW[reply[a].ver]) then falseSuccess := true;
+    elsif histW[reply[a].ver] != a then falseSuccess := true;
+    end;
+    if reply[a].sup then                        -- _install_commit: superseded -> entry invalid
+      Tell(a, reply[a].ver);
+      if cache[a].present then cache[a].valid := false; end;
+    else
+      Install(a, valid);                        -- its own content is the agent's new basis
+    end;
+  else
+    if landed[a] != 0 then falseFailure := true; end;
+    if !M_KEEP_ON_CONFLICT & cache[a].present then cache[a].valid := false; end;
+    if FIX_CONFLICT_DROPS_PREFETCH then ClearEntry(pf[a]); end;
+    Tell(a, reply[a].ver);                      -- the conflict carries the current version
+  end;
+  ClearReply(a);
+  rqKind[a] := 0; rqBase[a] := 0; rqEp[a] := EpNone; landed[a] := 0;
+end;
+
+procedure Returned(a: Agent);   -- a synchronous call (ASYNC = false) returns at once
+begin
+  if !ASYNC then DeliverReply(a); end;
+  Compress();
+end;
+
 procedure ClearClient(a: Agent);
 begin
-  cache[a].present := false; cache[a].ver := 0; cache[a].fresh := false; cache[a].valid := false;
+  ClearEntry(cache[a]); ClearEntry(pf[a]);
   seen[a] := 0;
 end;
 
@@ -206,16 +377,22 @@ end;
 
 ruleset a: Agent do
 
-  rule "read"
+  rule "read"            -- Agent.read: a valid entry, else the prefetched view, else the store
     idle(a)
   ==>
   begin
-    if cache[a].present & cache[a].valid then      -- cache hit
+    if cache[a].present & cache[a].valid then
+      Tell(a, cache[a].ver);
+      seen[a] := cache[a].ver;
+    elsif pf[a].present & invAfter[a] <= pf[a].seq then
+      cache[a] := pf[a]; cache[a].valid := true;
+      ClearEntry(pf[a]);
       Tell(a, cache[a].ver);
       seen[a] := cache[a].ver;
     else
       StoreRead(a);
       SetReply(a, RView);
+      Returned(a);
     end;
   end;
 
@@ -224,6 +401,7 @@ ruleset a: Agent do
   ==>
   begin
     if !isOwner[a] then
+      InvalidateOthers(a);
       for b: Agent do
         if !M_ACQUIRE_KEEPS_OWNER then isOwner[b] := false; end;
         sharer[b] := false;
@@ -232,6 +410,7 @@ ruleset a: Agent do
       NoteOwner(a);
     end;
     SetReply(a, RView);
+    Returned(a);
   end;
 
   rule "write"           -- Agent.write: base (version, epoch) from the cache entry
@@ -242,10 +421,11 @@ ruleset a: Agent do
     if cache[a].present then rqBase[a] := cache[a].ver; else rqBase[a] := 0; end;
     rqEp[a] := reqEpoch(a);
     SendCommit(a);
+    Returned(a);
   end;
 
   rule "commit"          -- Agent.commit: strict, under the grant
-    idle(a)
+    ALL_ACTIONS & idle(a)
   ==>
   begin
     rqKind[a] := 2;
@@ -256,20 +436,22 @@ ruleset a: Agent do
       if epMoved then rqEp[a] := EpStale; else rqEp[a] := EpFresh; end;
     end;
     SendCommit(a);
+    Returned(a);
   end;
 
   rule "commit_cas"      -- Agent.write_cas: one attempt, from a valid entry
-    idle(a) & cache[a].present & cache[a].valid
+    ALL_ACTIONS & idle(a) & cache[a].present & cache[a].valid
   ==>
   begin
     seen[a] := cache[a].ver;        -- fn(old) is computed from the entry
     Tell(a, cache[a].ver);
     rqKind[a] := 3; rqBase[a] := cache[a].ver; rqEp[a] := reqEpoch(a);
     SendCommit(a);
+    Returned(a);
   end;
 
   rule "release"
-    idle(a) & isOwner[a]
+    ALL_ACTIONS & idle(a) & isOwner[a]
   ==>
   begin
     isOwner[a] := false; sharer[a] := true;
@@ -281,6 +463,7 @@ ruleset a: Agent do
   begin
     isOwner[a] := false; sharer[a] := false;
     ClearClient(a);                 -- a write after evict is a create (base 0, no epoch)
+    Compress();
   end;
 
   rule "heartbeat"
@@ -292,92 +475,136 @@ ruleset a: Agent do
   end;
 
   rule "crash"           -- the process dies: it never acts or heartbeats again
-    !crashed[a]
+    ALL_ACTIONS & !crashed[a]
   ==>
   begin
     crashed[a] := true;
-    ClearClient(a);
-    reply[a].kind := RNone; reply[a].ver := 0; reply[a].fresh := false;
+    ClearClient(a); ClearReply(a);
     rqKind[a] := 0; rqBase[a] := 0; rqEp[a] := EpNone;
-    landed[a] := 0; maxTold[a] := 0;
+    landed[a] := 0; maxTold[a] := 0; invVer[a] := 0; invAfter[a] := -1; lostSeq[a] := -1;
+    for s: Seq do inbox[a][s].kind := ENone; inbox[a][s].ver := 0; end;
+    Compress();
   end;
 
-  rule "clock_jump"      -- time passes beyond the agent's TTL
+  rule "clock_jump"      -- time passes beyond the agent's TTL (or its host's clock lags)
     live[a] = Live
   ==>
   begin
     live[a] := Expired;
   end;
 
-  rule "sweep"           -- transitions.sweep_agent for agent a (coordinator.sweep)
-    live[a] = Expired | (M_SWEEP_IGNORES_TTL & live[a] = Live)
+  rule "sweep_look"      -- Coordinator.sweep reads the agent record outside the transaction
+    SWEEP_LOOK & (forall b: Agent do !swLooked[b] end)     -- it walks the agents one by one
+    & (live[a] = Expired | (M_SWEEP_IGNORES_TTL & live[a] = Live))
   ==>
   begin
-    if owned[a] then
-      if isOwner[a] then                              -- transitions.reclaim
-        if live[a] = Live then liveReclaimed := true; end;
-        isOwner[a] := false; sharer[a] := false;
-        epMoved := true;
-        for b: Agent do
-          cache[b].fresh := false; reply[b].fresh := false;
-          if rqEp[b] = EpFresh then rqEp[b] := EpStale; end;
+    swLooked[a] := true; swLock[a] := owned[a];
+  end;
+
+  rule "sweep"           -- ... then runs transitions.sweep_agent over the record and what it listed
+    swLooked[a] | (!SWEEP_LOOK & (live[a] = Expired | (M_SWEEP_IGNORES_TTL & live[a] = Live)))
+  ==>
+  begin
+    if !SWEEP_LOOK then swLock[a] := owned[a]; end;  -- read and locked in one step
+    if live[a] = Expired | (M_SWEEP_IGNORES_TTL & live[a] = Live) then
+      if owned[a] & swLock[a] then
+        if isOwner[a] then                              -- transitions.reclaim
+          if live[a] = Live then liveReclaimed := true; end;
+          isOwner[a] := false;
+          sharer[a] := !M_SWEEP_DROPS_SHARER;          -- it stays registered at the version
+          epMoved := true;
+          for b: Agent do
+            cache[b].fresh := false; pf[b].fresh := false; reply[b].fresh := false;
+            if rqEp[b] = EpFresh then rqEp[b] := EpStale; end;
+          end;
+          Bump();
+          Send(a, EReclaim, ver);
+        elsif M_SWEEP_DROPS_SHARER then
+          sharer[a] := false;                           -- silently, no event
         end;
+      end;
+      if owned[a] & !swLock[a] & !M_SWEEP_DROPS_RECORD then
+        live[a] := Expired;                             -- kept, listing what was not locked
       else
-        sharer[a] := false;
+        live[a] := Absent; owned[a] := false;
       end;
     end;
-    live[a] := Absent; owned[a] := false;
+    swLooked[a] := false; swLock[a] := false;
+    Compress();
   end;
 
   rule "deliver_reply"
-    !crashed[a] & reply[a].kind != RNone
+    ASYNC & !crashed[a] & reply[a].kind != RNone
   ==>
   begin
-    if reply[a].kind = RConflict then
-      if landed[a] != 0 then falseFailure := true; end;
-      if !M_KEEP_ON_CONFLICT & cache[a].present then cache[a].valid := false; end;
-      Tell(a, reply[a].ver);        -- the conflict carries the current version
-    else
-      if reply[a].kind = ROk then
-        if isundefined(histW[reply[a].ver]) then falseSuccess := true;
-        elsif histW[reply[a].ver] != a then falseSuccess := true;
-        end;
-      end;
-      cache[a].present := true; cache[a].ver := reply[a].ver;
-      cache[a].fresh := reply[a].fresh; cache[a].valid := true;
-      Tell(a, reply[a].ver);
-      seen[a] := reply[a].ver;
-    end;
-    reply[a].kind := RNone; reply[a].ver := 0; reply[a].fresh := false;
-    rqKind[a] := 0; rqBase[a] := 0; rqEp[a] := EpNone; landed[a] := 0;
+    DeliverReply(a);
+    Compress();
   end;
 
   rule "lost_reply"      -- the reply never arrives; a commit call is retried with its commit id
-    LOST_REPLIES & !crashed[a] & reply[a].kind != RNone
+    ASYNC & LOST_REPLIES & !crashed[a] & reply[a].kind != RNone
   ==>
   begin
-    reply[a].kind := RNone; reply[a].ver := 0; reply[a].fresh := false;
-    if rqKind[a] != 0 then SendCommit(a); end;
+    ClearReply(a);
+    SendCommit(a);
+    Compress();
   end;
 
-  rule "deliver"         -- an invalidation reaches a (may be delayed or lost: never forced)
-    !crashed[a] & cache[a].present & cache[a].valid & (cache[a].ver != ver | !cache[a].fresh)
+  rule "deliver"         -- (BUS = false) an invalidation reaches a: never forced, any time
+    !BUS & !crashed[a] & cache[a].present & cache[a].valid & (cache[a].ver != ver | !cache[a].fresh)
   ==>
   begin
     cache[a].valid := false;
+  end;
+
+  ruleset s: Seq do
+    rule "deliver"       -- (BUS) Agent._on_event for an invalidate or reclaim event
+      BUS & inbox[a][s].kind != ENone
+    ==>
+    var k: EvKind;
+    begin
+      k := inbox[a][s].kind;
+      if CHECK_CC & inbox[a][s].ver > invVer[a] then invVer[a] := inbox[a][s].ver; end;
+      inbox[a][s].kind := ENone; inbox[a][s].ver := 0;
+      if invAfter[a] < s then invAfter[a] := s; end;
+      if cache[a].present & cache[a].seq < s then
+        cache[a].valid := false;
+        if EAGER & k = EInval then          -- refetch_on_invalidate: coordinator.read now
+          StoreRead(a);
+          pf[a].present := true; pf[a].ver := ver; pf[a].fresh := true; pf[a].seq := sseq;
+          pf[a].valid := true;
+          if M_EAGER_INSTALLS then          -- before the fix: the refetch replaced the entry
+            cache[a] := pf[a]; cache[a].valid := invAfter[a] <= sseq;
+            ClearEntry(pf[a]);
+          end;
+        end;
+      end;
+      Compress();
+    end;
+
+    rule "drop"
+      BUS & inbox[a][s].kind != ENone
+    ==>
+    begin
+      inbox[a][s].kind := ENone; inbox[a][s].ver := 0;
+      if CHECK_BS & lostSeq[a] < s then lostSeq[a] := s; end;
+      Compress();
+    end;
   end;
 end;
 
 startstate
 begin
-  ver := 0; epMoved := false;
+  ver := 0; sseq := 0; epMoved := false;
   for a: Agent do
     isOwner[a] := false; sharer[a] := false; landed[a] := 0;
     live[a] := Absent; owned[a] := false; crashed[a] := false;
-    ClearClient(a);
-    reply[a].kind := RNone; reply[a].ver := 0; reply[a].fresh := false;
-    maxTold[a] := 0;
+    swLooked[a] := false; swLock[a] := false;
+    ClearClient(a); ClearReply(a);
+    invAfter[a] := -1;
     rqKind[a] := 0; rqBase[a] := 0; rqEp[a] := EpNone;
+    for s: Seq do inbox[a][s].kind := ENone; inbox[a][s].ver := 0; end;
+    maxTold[a] := 0; invVer[a] := 0; lostSeq[a] := -1;
   end;
   undefine histW;
   lostUpdate := false; staleApply := false; falseFailure := false; falseSuccess := false;
@@ -408,6 +635,18 @@ invariant "LiveGrantNeverReclaimed"
 
 invariant "DeadGrantReclaimable"  -- every grant is listed in its holder's liveness record
   CHECK_TRACKED -> forall a: Agent do isOwner[a] -> (live[a] != Absent & owned[a]) end;
+
+invariant "CacheCoherence"      -- a valid copy is never older than an event its agent got
+  CHECK_CC -> forall a: Agent do
+    (cache[a].present & cache[a].valid) -> cache[a].ver >= invVer[a]
+  end;
+
+invariant "BoundedStaleness"    -- between calls, a valid but outdated copy always has its
+  CHECK_BS -> forall a: Agent do  -- invalidation in flight, or the bus lost it
+    (cache[a].present & cache[a].valid & cache[a].ver < ver & reply[a].kind = RNone) ->
+      ((exists s: Seq do inbox[a][s].kind != ENone & s > cache[a].seq end)
+       | lostSeq[a] > cache[a].seq)
+  end;
 
 liveness "DeadGrantReclaimed"   -- AG EF: a crashed agent's grant can always still be taken back
   forall a: Agent do crashed[a] -> !isOwner[a] end;

@@ -2,9 +2,9 @@
 # Model-check the protocol: every model must pass, every mutant must fail on the named property,
 # every documented finding must still fail as documented. Any surprise fails the run.
 # Usage: bash formal/check.sh [substring]   (runs only the runs whose name contains it)
-# Not in the list (too large for CI, >10M states): cache.m with CHECK_CC CHECK_BS FIX_DUP_REPLY
-# FIX_SWEEP_NOTIFY, i.e. the candidate fixes of findings F1/F2; run it by hand with a larger budget:
-#   RUNS_EXTRA="coherence_fixed|cache.m|CHECK_CC CHECK_BS FIX_DUP_REPLY FIX_SWEEP_NOTIFY|pass" bash formal/check.sh coherence
+# Not in the list (too large for CI, several million states): the bus configuration with MAXV=2,
+# run it by hand with a larger budget, e.g.
+#   RUNS_EXTRA="bus_full|ccs.m|BUS NO_ALL_ACTIONS NO_TELL NO_SWEEP_LOOK EAGER CHECK_CC CHECK_BS FIX_DUP_UNREGISTERED FIX_CONFLICT_DROPS_PREFETCH|pass" bash formal/check.sh bus_full
 set -u
 cd "$(dirname "$0")"
 BUILD=build
@@ -19,29 +19,40 @@ fi
 CC=${CC:-cc}
 THREADS=${THREADS:-2}
 
+# Configurations of ccs.m (one model file; the consts it flips are documented in its header):
+ONE="NO_SWEEP_LOOK"                              # 2 agents, replies in flight, lost and retried
+SYNC3="N=3 NO_ASYNC MAXV=1 NO_TELL"              # 3 agents, calls return at once, sweep in 2 steps
+BUSC="BUS NO_ALL_ACTIONS NO_TELL NO_SWEEP_LOOK"  # 2 agents, events on a lossy bus with seq numbers
+FIXES="FIX_DUP_UNREGISTERED FIX_CONFLICT_DROPS_PREFETCH"   # candidate fixes of findings F5, F6
+
 # name | model file | consts to change (FLAG: set true, NO_FLAG: set false, NAME=VALUE) | expect: pass or the property
 RUNS=(
-  "ccs|ccs.m||pass"
+  "ccs|ccs.m|$ONE|pass"
+  "ccs_3agents|ccs.m|$SYNC3|pass"
   "txn|txn.m||pass"
   # mutants: one guard removed or weakened each
-  "mut_acquire_keeps_owner|ccs.m|M_ACQUIRE_KEEPS_OWNER|SingleWriter"
-  "mut_read_no_downgrade|ccs.m|M_READ_NO_DOWNGRADE|SingleWriter"
-  "mut_keep_on_conflict|ccs.m|M_KEEP_ON_CONFLICT|MonotonicVersion"
-  "mut_write_no_base|ccs.m|M_WRITE_NO_BASE|NoLostUpdate"
-  "mut_cas_no_version|ccs.m|M_CAS_NO_VERSION|NoLostUpdate"
-  "mut_no_dedup|ccs.m|M_NO_DEDUP|ExactlyOnce"
-  "mut_write_no_fence|ccs.m|M_WRITE_NO_FENCE|NoStaleApply"
-  "mut_cas_no_fence|ccs.m|M_CAS_NO_FENCE|NoStaleApply"
-  "mut_sweep_ignores_ttl|ccs.m|M_SWEEP_IGNORES_TTL|LiveGrantNeverReclaimed"
-  "mut_no_note_owner|ccs.m|M_NO_NOTE_OWNER|DeadGrantReclaimable"
-  "mut_no_note_owner_live|ccs.m|M_NO_NOTE_OWNER NO_CHECK_TRACKED|DeadGrantReclaimed"
+  "mut_acquire_keeps_owner|ccs.m|$ONE M_ACQUIRE_KEEPS_OWNER|SingleWriter"
+  "mut_read_no_downgrade|ccs.m|$ONE M_READ_NO_DOWNGRADE|SingleWriter"
+  "mut_keep_on_conflict|ccs.m|$ONE M_KEEP_ON_CONFLICT|MonotonicVersion"
+  "mut_write_no_base|ccs.m|$ONE M_WRITE_NO_BASE|NoLostUpdate"
+  "mut_cas_no_version|ccs.m|$ONE M_CAS_NO_VERSION|NoLostUpdate"
+  "mut_no_dedup|ccs.m|$ONE M_NO_DEDUP|ExactlyOnce"
+  "mut_write_no_fence|ccs.m|$ONE M_WRITE_NO_FENCE|NoStaleApply"
+  "mut_cas_no_fence|ccs.m|$ONE M_CAS_NO_FENCE|NoStaleApply"
+  "mut_sweep_ignores_ttl|ccs.m|$SYNC3 M_SWEEP_IGNORES_TTL|LiveGrantNeverReclaimed"
+  "mut_no_note_owner|ccs.m|$SYNC3 M_NO_NOTE_OWNER|DeadGrantReclaimable"
+  "mut_no_note_owner_live|ccs.m|$ONE M_NO_NOTE_OWNER NO_CHECK_TRACKED|DeadGrantReclaimed"
   "mut_txn_writes_only|txn.m|M_TXN_WRITES_ONLY|NoReadSkew"
   "mut_txn_no_epoch|txn.m|M_TXN_NO_EPOCH|NoStaleApply"
-  "mut_install_ignores_invalid_after|cache.m|CHECK_CC FIX_DUP_REPLY FIX_SWEEP_NOTIFY M_INSTALL_IGNORES_INVALID_AFTER|CacheCoherence"
-  # findings: the implementation as it is violates these (see README "Findings")
-  "finding_dup_reply|cache.m|CHECK_CC FIX_SWEEP_NOTIFY|CacheCoherence"
-  "finding_sweep_silent|cache.m|CHECK_BS FIX_DUP_REPLY|BoundedStaleness"
-  "finding_eager|cache.m|EAGER FIX_DUP_REPLY FIX_SWEEP_NOTIFY|NoLostUpdate"
+  "mut_install_ignores_invalid_after|ccs.m|$BUSC CHECK_CC $FIXES M_INSTALL_IGNORES_INVALID_AFTER|CacheCoherence"
+  # the behaviour before the fixes (findings F1-F4, now fixed): each must fail again
+  "mut_dup_not_superseded|ccs.m|$BUSC CHECK_CC $FIXES M_DUP_NOT_SUPERSEDED|CacheCoherence"
+  "mut_sweep_drops_sharer|ccs.m|$BUSC CHECK_BS $FIXES M_SWEEP_DROPS_SHARER|BoundedStaleness"
+  "mut_eager_installs|ccs.m|$BUSC EAGER $FIXES M_EAGER_INSTALLS|NoLostUpdate"
+  "mut_sweep_drops_record|ccs.m|$SYNC3 M_SWEEP_DROPS_RECORD|DeadGrantReclaimable"
+  # findings: the implementation as it is violates these (README "Findings", F5 and F6)
+  "finding_dup_unregistered|ccs.m|$BUSC CHECK_BS|BoundedStaleness"
+  "finding_eager_after_conflict|ccs.m|$BUSC EAGER TELL=true FIX_DUP_UNREGISTERED|MonotonicVersion"
 )
 
 [ -n "${RUNS_EXTRA:-}" ] && RUNS+=("$RUNS_EXTRA")
