@@ -42,11 +42,11 @@ const
   CHECK_TRACKED: true;  -- invariant DeadGrantReclaimable
   CHECK_CC: false;      -- invariant CacheCoherence   (BUS)
   CHECK_BS: false;      -- invariant BoundedStaleness (BUS)
-  -- candidate fix for finding F5 (README): a duplicate reply is also superseded when the store
-  -- no longer lists the agent's copy
-  FIX_DUP_UNREGISTERED: false;
-  -- candidate fix for finding F6 (README): a conflict also discards the eager prefetched view
-  FIX_CONFLICT_DROPS_PREFETCH: false;
+  -- fix of finding F5 (README): a duplicate reply is also superseded when the store no longer
+  -- lists the agent's copy (transitions._duplicate)
+  FIX_DUP_UNREGISTERED: true;
+  -- fix of finding F6 (README): a conflict also discards the eager prefetched view (Agent._commit)
+  FIX_CONFLICT_DROPS_PREFETCH: true;
 
   -- mutants: each removes or weakens one guard of the implementation
   M_ACQUIRE_KEEPS_OWNER: false;   -- acquire does not preempt the previous owner

@@ -1,3 +1,5 @@
+import pytest
+
 from ccs import StaleView
 from ccs.cli.demo import run
 
@@ -58,3 +60,51 @@ def test_retried_commit_superseded_by_a_peer_leaves_the_cache_invalid(core):
     assert (calls[0].version, c.version, c.duplicate, c.superseded) == (2, 2, True, True)
     a._install_commit("x", c, b"2", "str", "2", owner=True)
     assert a.read("x") == "3"
+
+
+def test_retried_commit_after_a_peer_acquired_is_not_cached_as_current(core):
+    """Rumur finding F5: the retried commit's version is still current, but a peer's acquire
+    took this agent's copy off the books; caching it as fresh would serve it forever."""
+    a, b = core.agent("a"), core.agent("b")
+    a.write("x", "1")
+
+    def lost_then_retried(commit_id):
+        core.coordinator.write("a", "x", 1, 0, (b"2", "str"), commit_id)
+        b.acquire("x")  # a loses its grant and its registered copy
+        return core.coordinator.write("a", "x", 1, 0, (b"2", "str"), commit_id)
+
+    c = a._commit("x", lost_then_retried)
+    assert (c.version, c.duplicate, c.superseded) == (2, True, True)
+    a._install_commit("x", c, b"2", "str", "2", owner=True)
+    b.write("x", "3")  # a is not a sharer: no invalidation reaches it
+    assert a.read("x") == "3"
+
+
+def test_retried_commit_reports_the_epoch_it_landed_at(core, clock):
+    """A reply retried after crash recovery moved the epoch must not hand the agent the new
+    epoch: that would let a write derived before the reclaim pass the fence."""
+    a = core.agent("a")
+    a.write("x", "1")
+    first = core.coordinator.write("a", "x", 1, 0, (b"2", "str"), "cid")
+    clock.advance(core.coordinator.crash_recovery.heartbeat_ttl + 1)
+    assert [n.artifact for n in core.sweep()] == ["x"]
+    retry = core.coordinator.write("a", "x", 1, 0, (b"2", "str"), "cid")
+    assert (retry.version, retry.epoch, retry.superseded) == (first.version, 0, True)
+
+
+def test_eager_prefetch_is_dropped_when_a_write_conflicts():
+    """Rumur finding F6: a copy prefetched before a conflict may be older than the version the
+    conflict reported; the next read must not serve it."""
+    from ccs import CoherenceAdapterCore, StaleView
+
+    core = CoherenceAdapterCore("memory://", "eager")
+    a, b = core.agent("a"), core.agent("b")
+    a.write("x", "v1")
+    seen = b.read("x")
+    a.write("x", "v2")  # b prefetches v2 ...
+    entry = b._cache["x"]
+    assert entry.prefetched is not None
+    with pytest.raises(StaleView):
+        b.write("x", seen + "+b")
+    assert entry.prefetched is None
+    assert b.read("x") == "v2"

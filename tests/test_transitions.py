@@ -341,7 +341,7 @@ def test_event_seq_is_contiguous_per_artifact():
 def test_records_and_events_round_trip_through_json():
     rec = ArtifactRecord(
         "plan.md", version=4, epoch=2, seq=9, content=content(4), owner=Grant("a", 2, 1.5, True),
-        sharers={"b": 3}, history=((3, "digest-3"),), commits=(("c4", 4),),
+        sharers={"b": 3}, history=((3, "digest-3"),), commits=(("c4", 4, 1),),
         last_reclaim=Reclaim("z", 1, "no heartbeat", 9.0), updated_at=3.0, updated_by="a")
     assert ArtifactRecord.from_dict(json.loads(json.dumps(rec.to_dict()))) == rec
     agent = AgentRecord("a", 12.5, 5.0, frozenset({"x", "y"}))

@@ -321,6 +321,7 @@ class Agent:
             entry = self._lookup(artifact_id)
             if entry is not None:
                 entry.valid = False
+                entry.prefetched = None  # fetched before the conflict: maybe older than it reported
             raise
         self.stats.commits += 1
         return c

@@ -74,6 +74,7 @@ class Transaction:
                 entry = agent._cache.get(aid)
                 if entry is not None:
                     entry.valid = False
+                    entry.prefetched = None
             raise
         for aid, committed in self.result.versions.items():
             payload = self.writes[aid]

@@ -71,7 +71,7 @@ class ArtifactRecord:
     longer commit even when the version did not move. ``seq`` numbers every event the record
     produced, so a subscriber can detect a missed invalidation. ``sharers`` maps each agent with a
     copy to the version it holds. ``history`` keeps the hashes of retained older versions.
-    ``commits`` remembers recent idempotency ids and the version each produced.
+    ``commits`` remembers recent idempotency ids and the version and epoch each committed at.
     """
 
     artifact_id: str
@@ -82,7 +82,7 @@ class ArtifactRecord:
     owner: Grant | None = None
     sharers: Mapping[str, int] = field(default_factory=lambda: EMPTY)
     history: tuple[tuple[int, str], ...] = ()
-    commits: tuple[tuple[str, int], ...] = ()
+    commits: tuple[tuple[str, int, int], ...] = ()
     last_reclaim: Reclaim | None = None
     updated_at: float = 0.0
     updated_by: str | None = None
@@ -99,10 +99,11 @@ class ArtifactRecord:
             return Mesi.SHARED
         return Mesi.INVALID
 
-    def committed_version(self, commit_id: str) -> int | None:
-        for cid, version in self.commits:
+    def committed(self, commit_id: str) -> tuple[int, int] | None:
+        """(version, epoch) the commit with this idempotency id produced, if still remembered."""
+        for cid, version, epoch in self.commits:
             if cid == commit_id:
-                return version
+                return version, epoch
         return None
 
     def to_dict(self) -> dict[str, Any]:
@@ -140,7 +141,7 @@ class ArtifactRecord:
             owner=None if owner is None else Grant(owner[0], int(owner[1]), owner[2], bool(owner[3])),
             sharers=MappingProxyType({str(k): int(v) for k, v in d.get("sharers", {}).items()}),
             history=tuple((int(v), str(h)) for v, h in d.get("history", ())),
-            commits=tuple((str(c), int(v)) for c, v in d.get("commits", ())),
+            commits=tuple((str(c), int(v), int(e)) for c, v, e in d.get("commits", ())),
             last_reclaim=None if rec is None else Reclaim(rec[0], int(rec[1]), rec[2], rec[3]),
             updated_at=d.get("updated_at", 0.0),
             updated_by=d.get("updated_by"),

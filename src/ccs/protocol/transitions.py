@@ -103,14 +103,20 @@ def _check_base(rec: ArtifactRecord, agent: str, base_version: int | None) -> No
         )
 
 
-def _duplicate(rec: ArtifactRecord | None, commit_id: str | None) -> Committed | None:
+def _duplicate(rec: ArtifactRecord | None, agent: str, commit_id: str | None) -> Committed | None:
+    """The reply to a retried commit that already landed: its own version and epoch, never
+    applied twice. ``superseded`` tells the caller its copy of that version is no longer
+    registered as current (a peer committed, acquired, or crash recovery moved the epoch since),
+    so it must not cache it as fresh."""
     if rec is None or commit_id is None:
         return None
-    version = rec.committed_version(commit_id)
-    if version is None:
+    landed = rec.committed(commit_id)
+    if landed is None:
         return None
-    superseded = version != rec.version
-    return Committed(rec.artifact_id, version, rec.epoch, rec.seq, rec.content, duplicate=True,
+    version, epoch = landed
+    superseded = (version != rec.version or epoch != rec.epoch
+                  or rec.view_of(agent) is Mesi.INVALID)
+    return Committed(rec.artifact_id, version, epoch, rec.seq, rec.content, duplicate=True,
                      superseded=superseded)
 
 
@@ -127,7 +133,7 @@ def _apply_commit(
         history = ()
     commits = rec.commits
     if commit_id is not None:
-        commits = (*rec.commits, (commit_id, version))[-RECENT_COMMIT_IDS:]
+        commits = (*rec.commits, (commit_id, version, rec.epoch))[-RECENT_COMMIT_IDS:]
     keeps_grant = rec.owner is not None and rec.owner.agent == agent
     if take_ownership or keeps_grant:
         granted_at = rec.owner.granted_at if keeps_grant else now
@@ -199,7 +205,7 @@ def commit(rec: ArtifactRecord | None, artifact_id: str, agent: str, grant_epoch
            base_version: int, content: Content, now: float, *,
            commit_id: str | None = None, retain: int = 0) -> Step:
     """Pessimistic commit: only under a standing grant at the current epoch, from a current view."""
-    dup = _duplicate(rec, commit_id)
+    dup = _duplicate(rec, agent, commit_id)
     if dup is not None:
         return Step(dup)
     if rec is None:
@@ -227,7 +233,7 @@ def write(rec: ArtifactRecord | None, artifact_id: str, agent: str, base_version
     ``base_version``/``base_epoch`` are the view the new content was derived from. ``None`` for
     both is a blind write: no check, last write wins. Only callers that document it pass None.
     """
-    dup = _duplicate(rec, commit_id)
+    dup = _duplicate(rec, agent, commit_id)
     if dup is not None:
         return Step(dup)
     if rec is None:
@@ -248,7 +254,7 @@ def commit_cas(rec: ArtifactRecord | None, artifact_id: str, agent: str, expecte
                commit_id: str | None = None, retain: int = 0) -> Step:
     """Optimistic commit: lands only if the artifact is still at ``expected_version`` and the
     epoch the caller read at. Of racing CAS commits on one artifact exactly one wins."""
-    dup = _duplicate(rec, commit_id)
+    dup = _duplicate(rec, agent, commit_id)
     if dup is not None:
         return Step(dup)
     if rec is None:
@@ -300,7 +306,7 @@ def transaction_commit(
     reported together, so the caller can refresh everything it needs at once.
     """
     if commit_id is not None and writes:
-        dups = {aid: _duplicate(recs.get(aid), commit_id) for aid in writes}
+        dups = {aid: _duplicate(recs.get(aid), agent, commit_id) for aid in writes}
         if all(d is not None for d in dups.values()):
             return Step(TxnCommitted(dups, duplicate=True))  # type: ignore[arg-type]
     conflicts = []
