@@ -113,7 +113,8 @@ class Agent:
         self._cache: dict[str, Entry] = {}
         self._invalid_after: dict[str, int] = {}
         self.stats = AgentStats()
-        self._last_beat = 0.0
+        self.holds_grants = False  # took a grant: its liveness must be kept up (see heartbeat.py)
+        self.last_heartbeat = 0.0
 
     # --- reads ---------------------------------------------------------------------------------
 
@@ -172,7 +173,7 @@ class Agent:
         known = None if old is None else old.version
         if acquire:
             view, data = self.coordinator.acquire(self.name, artifact_id, known)
-            self._last_beat = self.core.clock.now()
+            self.holds_grants = True
         elif (old is not None and old.prefetched is not None
               and self._invalid_after.get(artifact_id, -1) <= old.prefetched[0].seq):
             view, data = old.prefetched
@@ -233,7 +234,7 @@ class Agent:
         c = self._commit(artifact_id, lambda cid: self.coordinator.write(
             self.name, artifact_id, base_version, base_epoch, (data, kind), cid))
         self._install_commit(artifact_id, c, data, kind, value, owner=True)
-        self._last_beat = self.core.clock.now()
+        self.holds_grants = True
         return c.version
 
     def delete(self, artifact_id: str) -> int:
@@ -340,7 +341,7 @@ class Agent:
 
     def heartbeat(self) -> None:
         self.coordinator.heartbeat(self.name)
-        self._last_beat = self.core.clock.now()
+        self.last_heartbeat = self.core.clock.now()
 
     def state(self, artifact_id: str) -> Mesi:
         """This agent's MESI state for the artifact as its cache sees it."""

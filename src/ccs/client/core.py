@@ -11,8 +11,9 @@ from ccs.backends import Backend
 from ccs.bus import Bus
 from ccs.bus.base import BUS_RESET
 from ccs.client.agent import Agent
+from ccs.client.heartbeat import Heartbeater
 from ccs.client.strategies import Strategy, make_strategy
-from ccs.coordinator import Clock, Coordinator, CrashRecoveryConfig, Limits
+from ccs.coordinator import Clock, Coordinator, CrashRecoveryConfig, Limits, SystemClock
 from ccs.protocol.errors import BackendUnavailable
 from ccs.protocol.ids import check_agent_id
 from ccs.protocol.messages import Event
@@ -49,6 +50,10 @@ class CoherenceAdapterCore:
         self._lock = threading.Lock()
         self._seq: dict[str, int] = {}
         self._unsubscribe = self.coordinator.bus.subscribe(self._on_event)
+        cr = self.coordinator.crash_recovery
+        self.heartbeater = None
+        if cr.enabled and cr.auto_heartbeat and isinstance(self.clock, SystemClock):
+            self.heartbeater = Heartbeater(self, cr.heartbeat_ttl / 3)
 
     def agent(self, name: str) -> Agent:
         """The handle of agent ``name`` in this process (the same object on every call)."""
@@ -102,6 +107,8 @@ class CoherenceAdapterCore:
         return self.coordinator.sweep()
 
     def close(self) -> None:
+        if self.heartbeater is not None:
+            self.heartbeater.stop()
         self._unsubscribe()
         self.coordinator.close()
 

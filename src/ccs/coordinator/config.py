@@ -11,12 +11,16 @@ class CrashRecoveryConfig:
 
     On by default. An agent is presumed dead ``heartbeat_ttl`` seconds after its last heartbeat
     (every operation that takes a grant is one); the sweep runs at most every ``sweep_interval``
-    seconds, piggybacked on coordinator operations, and can be called directly.
+    seconds, piggybacked on coordinator operations, and can be called directly. With
+    ``auto_heartbeat`` (and the system clock) each process heartbeats its grant-holding agents
+    every ``heartbeat_ttl / 3`` seconds from a daemon thread, so only a process that died, froze
+    or lost the store is presumed dead, not an agent that is merely thinking.
     """
 
     enabled: bool = True
     heartbeat_ttl: float = 30.0
     sweep_interval: float = 5.0
+    auto_heartbeat: bool = True
 
     def __post_init__(self) -> None:
         if self.heartbeat_ttl <= 0 or self.sweep_interval < 0:
