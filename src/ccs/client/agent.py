@@ -136,10 +136,20 @@ class Agent:
 
     def snapshot(self, artifact_id: str) -> Versioned:
         """Value, version and epoch as the strategy serves them (cache when fresh)."""
-        entry = self._lookup(artifact_id)
-        if entry is None or not entry.valid or not (self._plain or self._serves(entry)):
-            entry = self._fetch(artifact_id, acquire=False)
+        entry = self.view(artifact_id)
         return Versioned(self._value(entry, artifact_id, None), entry.version, entry.epoch)
+
+    def view(self, artifact_id: str, *, fresh: bool = False) -> Entry:
+        """The cache entry a read is served from: the cached copy while the strategy serves it
+        (no engine call, no copy), else one fetched now (always with ``fresh``). For adapters
+        that keep their own decoded form of the content; do not mutate it."""
+        entry = self._lookup(artifact_id)
+        if (not fresh and entry is not None and entry.valid
+                and (self._plain or self._serves(entry))):
+            entry.hits += 1
+            self.stats.hits += 1
+            return entry
+        return self._fetch(artifact_id, acquire=False)
 
     def read_with_version(self, artifact_id: str) -> Versioned:
         """Value, version and epoch of the artifact as of a fresh check with the store."""
@@ -274,14 +284,20 @@ class Agent:
     def commit_cas(self, artifact_id: str, expected_version: int, value: Any) -> int:
         """Compare-and-set: lands only if the artifact is still at ``expected_version`` (and at the
         epoch this agent read it at, when its view is of that version)."""
-        data, kind = encode(value, artifact_id)
+        return self.commit_payload(artifact_id, expected_version, encode(value, artifact_id),
+                                   value).version
+
+    def commit_payload(self, artifact_id: str, expected_version: int,
+                       payload: tuple[bytes, str] | None, value: Any = None) -> Committed:
+        """``commit_cas`` of already encoded content ``(data, kind)``; ``None`` deletes."""
         entry = self._lookup(artifact_id)
         epoch = entry.epoch if entry is not None and entry.version == expected_version else None
         c = self._commit(artifact_id, lambda cid: self.coordinator.commit_cas(
-            self.name, artifact_id, expected_version, epoch, (data, kind), cid))
-        self._install_commit(artifact_id, c, data, kind, value,
+            self.name, artifact_id, expected_version, epoch, payload, cid))
+        data, kind = (b"", "deleted") if payload is None else payload
+        self._install_commit(artifact_id, c, data, kind, data if value is None else value,
                              owner=entry is not None and entry.state is not Mesi.SHARED)
-        return c.version
+        return c
 
     def write_cas(self, artifact_id: str, fn: Callable[[Any], Any], retries: int = 8,
                   backoff: float = 0.001) -> int:
