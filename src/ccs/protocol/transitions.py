@@ -141,8 +141,9 @@ def _apply_commit(
     else:
         owner, sharers = None, _sharers({agent: version})
     seq = rec.seq + 1 if targets else rec.seq
-    new = _with(rec, version=version, seq=seq, content=content, owner=owner, sharers=sharers,
-                history=history, commits=commits, updated_at=now, updated_by=agent)
+    # Spelled out rather than _with(): this is the hot path of every commit.
+    new = ArtifactRecord(rec.artifact_id, version, rec.epoch, seq, content, owner, sharers, history,
+                         commits, rec.last_reclaim, now, agent)
     event = None
     if targets:
         event = Event("invalidate", rec.artifact_id, version, rec.epoch, seq, agent, targets, "commit")
