@@ -123,10 +123,9 @@ class SimAgent:
         m = run.metrics
         try:
             if run.strategy in ("eager", "broadcast"):
-                # eager refreshes the cache behind the agent's back and broadcast keeps none, so
-                # the version the text was derived from is passed explicitly
+                # the explicit form: the version the text was derived from is passed in
                 version = self.agent.commit_cas(p.artifact, p.base_version, p.text)
-            else:
+            else:  # the implicit form: the agent's view of the artifact is the base
                 version = self.agent.write(p.artifact, p.text)
         except ConflictError as exc:
             m.conflicts[exc.code] += 1
