@@ -262,3 +262,23 @@ def test_memory_engine_url(root):
         v.write("a.txt", "x")
         assert v.read("a.txt") == "x"
         assert v.status()["engine"] == "memory://"
+
+
+def test_crash_recovery_is_on_by_default_and_fences_a_reclaimed_volume(tmp_path):
+    """As on every surface: a volume whose process stopped heartbeating is fenced after a sweep."""
+    from ccs import CrashRecoveryConfig, GrantReclaimed, ManualClock
+
+    default = CoherentVolume(tmp_path, managed=("**",), agent="plain")
+    assert default.coordinator.crash_recovery.enabled and default.core.heartbeater is not None
+    default.close()
+
+    clock = ManualClock()
+    cr = CrashRecoveryConfig(heartbeat_ttl=5, sweep_interval=1e9)
+    vol = CoherentVolume(tmp_path, managed=("**",), agent="sleeper", crash_recovery=cr, clock=clock)
+    vol.write("plan.md", "v1\n")
+    clock.advance(6)
+    assert [n.agent for n in vol.coordinator.sweep()] == ["sleeper"]
+    with pytest.raises(GrantReclaimed):
+        vol.write("plan.md", "v1\nlate\n")
+    assert (tmp_path / "plan.md").read_text() == "v1\n"
+    vol.close()

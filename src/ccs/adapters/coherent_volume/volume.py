@@ -33,7 +33,7 @@ from ccs.adapters.coherent_volume.config import check_config, default_agent
 from ccs.adapters.coherent_volume.paths import STATE_DIR, check_managed, normalize_globs, resolve
 from ccs.client import CoherenceAdapterCore
 from ccs.client.agent import MISSING, Versioned
-from ccs.coordinator import CrashRecoveryConfig, Limits
+from ccs.coordinator import Clock, CrashRecoveryConfig, Limits
 from ccs.protocol.errors import (
     ConflictError,
     ForeignEdit,
@@ -72,15 +72,12 @@ class CoherentVolume:
         strategy: str = "lazy",
         crash_recovery: CrashRecoveryConfig | None = None,
         limits: Limits | None = None,
+        clock: Clock | None = None,
     ) -> None:
         if on_stale_write not in ("refuse", "allow"):
             raise InvalidRequest(f"on_stale_write must be 'refuse' or 'allow', not {on_stale_write!r}")
         if on_stale_read not in ("adopt", "raise"):
             raise InvalidRequest(f"on_stale_read must be 'adopt' or 'raise', not {on_stale_read!r}")
-        if strategy == "eager":
-            raise InvalidRequest("a volume's writes are checked against the version last read; the "
-                                 "'eager' strategy would move that view silently: use lazy, lease "
-                                 "or access_count")
         root_s = os.fspath(root)
         if not os.path.isdir(root_s):
             raise InvalidRequest(f"volume root {root_s!r} is not a directory", path=root_s)
@@ -95,11 +92,10 @@ class CoherentVolume:
         self.lock_dir = os.path.join(self.state_dir, "locks")
         os.makedirs(self.lock_dir, exist_ok=True)
         self.engine = engine or f"sqlite:///{os.path.join(self.state_dir, 'state.db')}"
-        # Volume writes take no long-lived grant anybody waits on, so crash recovery would only
-        # fence an agent that paused longer than the TTL; opt in with crash_recovery=.
-        self.core = CoherenceAdapterCore(
-            self.engine, strategy,
-            crash_recovery=crash_recovery or CrashRecoveryConfig(enabled=False), limits=limits)
+        # Crash recovery is on as everywhere: this process heartbeats in the background, so what
+        # gets fenced is a volume whose process died or froze past the TTL.
+        self.core = CoherenceAdapterCore(self.engine, strategy, crash_recovery=crash_recovery,
+                                         limits=limits, clock=clock)
         self.coordinator = self.core.coordinator
         self.agent_name = agent or default_agent()
         self.agent = self.core.agent(self.agent_name)
