@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -22,6 +23,7 @@ from ccs.protocol.messages import Committed, ReclaimNote, Step, TxnCommitted, Vi
 from ccs.protocol.records import DELETED, AgentRecord, ArtifactRecord, Content
 
 Payload = tuple[bytes, str] | None  # (data, kind); None deletes
+RECENT_RECLAIMS = 1000
 
 
 class Coordinator:
@@ -45,7 +47,7 @@ class Coordinator:
         self.crash_recovery = crash_recovery or CrashRecoveryConfig()
         self.limits = limits or Limits()
         self._last_sweep = self.clock.now()
-        self.reclaims: list[ReclaimNote] = []
+        self.reclaims: deque[ReclaimNote] = deque(maxlen=RECENT_RECLAIMS)  # the latest, for inspection
 
     # --- plumbing -----------------------------------------------------------------------------
 

@@ -394,7 +394,3 @@ def sweep_agent(agent_rec: AgentRecord | None, artifacts: Mapping[str, ArtifactR
         if note is not None:
             step.reply.append(note)
     return step
-
-
-def mesi_states(rec: ArtifactRecord, agents: list[str]) -> dict[str, Mesi]:
-    return {a: rec.view_of(a) for a in agents}

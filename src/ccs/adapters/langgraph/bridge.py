@@ -8,20 +8,21 @@ operation, never user code.
 from __future__ import annotations
 
 import threading
+import weakref
 from typing import Any
 
 from ccs.client.agent import Agent, Entry
 from ccs.protocol.messages import Committed
 
-_locks: dict[int, threading.Lock] = {}
+_locks: weakref.WeakKeyDictionary[Agent, threading.Lock] = weakref.WeakKeyDictionary()
 _locks_guard = threading.Lock()
 
 
 def lock_of(agent: Agent) -> threading.Lock:
-    lock = _locks.get(id(agent))
+    lock = _locks.get(agent)
     if lock is None:
         with _locks_guard:
-            lock = _locks.setdefault(id(agent), threading.Lock())
+            lock = _locks.setdefault(agent, threading.Lock())
     return lock
 
 
