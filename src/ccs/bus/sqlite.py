@@ -2,7 +2,10 @@
 
 Publishing appends rows; listeners in the publishing process hear them at once, and a daemon
 thread in each process polls for rows written by other processes every ``interval`` seconds.
-Rows older than ``retain`` seconds' worth of polling are trimmed by whoever publishes.
+Whoever publishes trims the table to its last ``keep_rows`` rows. Row numbers have no holes (one
+writer at a time, AUTOINCREMENT), so a poller that finds the next row it expected trimmed away
+(a process that slept, or fell behind) knows it missed events and delivers a reset: every cached
+copy is revalidated, as after a networked bus reconnects.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import json
 import threading
 from collections.abc import Callable, Sequence
 
-from ccs.bus.base import Bus, Listener
+from ccs.bus.base import Bus, Listener, reset_event
 from ccs.protocol.messages import Event
 
 TRIM_EVERY = 512
@@ -19,10 +22,11 @@ KEEP_ROWS = 20_000
 
 
 class SqliteBus(Bus):
-    def __init__(self, backend, interval: float = 0.02) -> None:
+    def __init__(self, backend, interval: float = 0.02, keep_rows: int = KEEP_ROWS) -> None:
         self.backend = backend
         self.url = backend.url
         self.interval = interval
+        self.keep_rows = keep_rows
         self._listeners: tuple[Listener, ...] = ()
         self._lock = threading.Lock()
         self._cursor = backend.last_event_seq()
@@ -38,9 +42,9 @@ class SqliteBus(Bus):
             for listener in self._listeners:
                 listener(event)
         self._published += len(events)
-        if self._published >= TRIM_EVERY:
+        if self._published >= min(TRIM_EVERY, self.keep_rows):
             self._published = 0
-            self.backend.trim_events(self.backend.last_event_seq() - KEEP_ROWS)
+            self.backend.trim_events(self.backend.last_event_seq() - self.keep_rows)
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         with self._lock:
@@ -57,11 +61,15 @@ class SqliteBus(Bus):
 
     def poll(self) -> None:
         with self._lock:
+            expected = self._cursor + 1
             rows = self.backend.events_after(self._cursor)
             if rows:
                 self._cursor = rows[-1][0]
-        for _, body in rows:
-            event = Event.from_dict(json.loads(body))
+        events = [Event.from_dict(json.loads(body)) for _, body in rows]
+        if rows and rows[0][0] > expected:
+            missed = rows[0][0] - expected
+            events.insert(0, reset_event(f"{missed} event(s) trimmed before this process read them"))
+        for event in events:
             for listener in self._listeners:
                 listener(event)
 

@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ccs.client.codec import decode, encode
+from ccs.protocol.arguments import check_int, check_number
 from ccs.protocol.errors import (
     ConflictError,
     GrantReclaimed,
+    InvalidArgument,
     InvalidIdentifier,
     RetriesExhausted,
     StaleEpoch,
@@ -85,9 +87,12 @@ class Versioned:
     value: Any
     version: int
     epoch: int
+    absent: bool | None = None  # None: absent when there is no value
 
     @property
     def exists(self) -> bool:
+        if self.absent is not None:
+            return not self.absent
         return self.version > 0 and self.value is not None
 
 
@@ -134,10 +139,10 @@ class Agent:
             return entry.value
         return self._value(entry, artifact_id, default)
 
-    def snapshot(self, artifact_id: str) -> Versioned:
-        """Value, version and epoch as the strategy serves them (cache when fresh)."""
-        entry = self.view(artifact_id)
-        return Versioned(self._value(entry, artifact_id, None), entry.version, entry.epoch)
+    def snapshot(self, artifact_id: str, default: Any = MISSING) -> Versioned:
+        """Value, version and epoch as the strategy serves them (cache when fresh). Like ``read``,
+        raises ``UnknownArtifact`` for an absent artifact unless ``default`` is given."""
+        return self._versioned(self.view(artifact_id), artifact_id, default)
 
     def view(self, artifact_id: str, *, fresh: bool = False) -> Entry:
         """The cache entry a read is served from: the cached copy while the strategy serves it
@@ -151,10 +156,14 @@ class Agent:
             return entry
         return self._fetch(artifact_id, acquire=False)
 
-    def read_with_version(self, artifact_id: str) -> Versioned:
-        """Value, version and epoch of the artifact as of a fresh check with the store."""
-        entry = self._fetch(artifact_id, acquire=False)
-        return Versioned(self._value(entry, artifact_id, None), entry.version, entry.epoch)
+    def read_with_version(self, artifact_id: str, default: Any = MISSING) -> Versioned:
+        """Value, version and epoch of the artifact as of a fresh check with the store. Like
+        ``read``, raises ``UnknownArtifact`` for an absent artifact unless ``default`` is given."""
+        return self._versioned(self._fetch(artifact_id, acquire=False), artifact_id, default)
+
+    def _versioned(self, entry: Entry, artifact_id: str, default: Any) -> Versioned:
+        absent = entry.version == 0 or entry.content.digest is None
+        return Versioned(self._value(entry, artifact_id, default), entry.version, entry.epoch, absent)
 
     def _lookup(self, artifact_id: str) -> Entry | None:
         try:
@@ -290,6 +299,7 @@ class Agent:
     def commit_payload(self, artifact_id: str, expected_version: int,
                        payload: tuple[bytes, str] | None, value: Any = None) -> Committed:
         """``commit_cas`` of already encoded content ``(data, kind)``; ``None`` deletes."""
+        check_int("expected_version", expected_version, minimum=0)
         entry = self._lookup(artifact_id)
         epoch = entry.epoch if entry is not None and entry.version == expected_version else None
         c = self._commit(artifact_id, lambda cid: self.coordinator.commit_cas(
@@ -305,8 +315,10 @@ class Agent:
 
         ``fn`` gets ``None`` for an absent artifact and must be safe to call again. Raises
         ``RetriesExhausted`` (with the current version) when every attempt lost its race."""
-        if retries < 0:
-            raise ValueError("retries must be >= 0")
+        check_int("retries", retries, minimum=0)
+        check_number("backoff", backoff, minimum=0)
+        if not callable(fn):
+            raise InvalidArgument(f"fn must be callable, got {type(fn).__name__}", parameter="fn")
         entry = self._lookup(artifact_id)
         if entry is None or not entry.valid or not self.strategy.caches:
             entry = self._fetch(artifact_id, acquire=False)

@@ -14,6 +14,7 @@ from ccs.client.agent import Agent
 from ccs.client.heartbeat import Heartbeater
 from ccs.client.strategies import Strategy, make_strategy
 from ccs.coordinator import Clock, Coordinator, CrashRecoveryConfig, Limits, SystemClock
+from ccs.protocol.arguments import check_int
 from ccs.protocol.errors import BackendUnavailable
 from ccs.protocol.ids import check_agent_id
 from ccs.protocol.messages import Event
@@ -41,6 +42,7 @@ class CoherenceAdapterCore:
         unavailable_retries: int = 3,
         **strategy_params: Any,
     ) -> None:
+        check_int("unavailable_retries", unavailable_retries, minimum=0)
         self.strategy = make_strategy(strategy, **strategy_params)
         self.coordinator = coordinator or Coordinator(
             engine, bus=bus, clock=clock, crash_recovery=crash_recovery, limits=limits)

@@ -15,6 +15,7 @@ A revalidation that finds the version unchanged moves no content.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,7 +63,7 @@ def make_strategy(strategy: str | Strategy = "lazy", **params: Any) -> Strategy:
             strategy=strategy)
     if strategy == "lease":
         ttl = params.get("ttl", 5.0)
-        if not isinstance(ttl, int | float) or isinstance(ttl, bool) or ttl <= 0:
+        if not isinstance(ttl, int | float) or isinstance(ttl, bool) or not 0 < ttl < math.inf:
             raise InvalidStrategyParameter(f"lease ttl must be a positive number of seconds, got {ttl!r}")
         return Strategy("lease", ttl=float(ttl))
     if strategy == "access_count":

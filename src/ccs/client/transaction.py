@@ -32,7 +32,7 @@ class Transaction:
         """Read within the transaction: the first read of an artifact fixes the version the
         commit will be checked against; later reads (and reads of its own writes) repeat it."""
         if artifact_id not in self._values:
-            snap = self.agent.snapshot(artifact_id)
+            snap = self.agent.snapshot(artifact_id, None)
             self.reads.setdefault(artifact_id, (snap.version, snap.epoch))
             self._values[artifact_id] = snap.value
         value = self._values[artifact_id]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ccs.protocol.errors import InvalidRequest
+from ccs.protocol.arguments import check_bool, check_int, check_number
 
 
 @dataclass(frozen=True)
@@ -23,10 +23,10 @@ class CrashRecoveryConfig:
     auto_heartbeat: bool = True
 
     def __post_init__(self) -> None:
-        if self.heartbeat_ttl <= 0 or self.sweep_interval < 0:
-            raise InvalidRequest(
-                f"heartbeat_ttl must be > 0 and sweep_interval >= 0 (got {self.heartbeat_ttl},"
-                f" {self.sweep_interval})")
+        check_bool("enabled", self.enabled)
+        check_number("heartbeat_ttl", self.heartbeat_ttl, positive=True)
+        check_number("sweep_interval", self.sweep_interval, minimum=0)
+        check_bool("auto_heartbeat", self.auto_heartbeat)
 
 
 @dataclass(frozen=True)
@@ -38,5 +38,5 @@ class Limits:
     retain_versions: int = 8
 
     def __post_init__(self) -> None:
-        if self.max_content_bytes <= 0 or self.retain_versions < 0:
-            raise InvalidRequest("max_content_bytes must be > 0 and retain_versions >= 0")
+        check_int("max_content_bytes", self.max_content_bytes, minimum=1)
+        check_int("retain_versions", self.retain_versions, minimum=0)

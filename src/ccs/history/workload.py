@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 def read(agent: Agent, rec: Recorder, aid: str) -> Versioned:
     with rec.record(agent.name, "read", aid) as o:
-        v = agent.read_with_version(aid)
+        v = agent.read_with_version(aid, None)
         rec.ok(o, value=v.value, version=v.version, epoch=v.epoch)
     return v
 
@@ -28,7 +28,7 @@ def reacquire(agent: Agent, rec: Recorder, aid: str) -> Versioned:
     """Take the grant and refresh, recorded as a read of what the next write derives from."""
     with rec.record(agent.name, "read", aid) as o:
         agent.reacquire(aid)
-        v = agent.snapshot(aid)
+        v = agent.snapshot(aid, None)
         rec.ok(o, value=v.value, version=v.version, epoch=v.epoch)
     return v
 

@@ -139,6 +139,11 @@ class InvalidValue(InvalidRequest):
     default_recover = "pass bytes, str, or a JSON-serializable object"
 
 
+class InvalidArgument(InvalidRequest):
+    code = "invalid_argument"
+    default_recover = "pass a value of the documented type and range; nothing was changed"
+
+
 class UnknownStrategy(InvalidRequest):
     code = "unknown_strategy"
     default_recover = "use one of: lazy, eager, lease, access_count, broadcast"

@@ -93,8 +93,14 @@ def _fence(rec: ArtifactRecord, agent: str, epoch: int) -> None:
     )
 
 
+def _matches(rec: ArtifactRecord, base_version: int) -> bool:
+    """Whether a write derived from ``base_version`` is derived from the current state. Version 0
+    means "absent", which a tombstone (a deleted artifact) still is: creating over it loses nothing."""
+    return base_version == rec.version or (base_version == 0 and not rec.exists)
+
+
 def _check_base(rec: ArtifactRecord, agent: str, base_version: int | None) -> None:
-    if base_version is not None and base_version != rec.version:
+    if base_version is not None and not _matches(rec, base_version):
         raise StaleView(
             f"{agent} derived its write from version {base_version} of {rec.artifact_id!r},"
             f" but version {rec.version} was committed since (by {rec.updated_by})",
@@ -260,7 +266,7 @@ def commit_cas(rec: ArtifactRecord | None, artifact_id: str, agent: str, expecte
         return Step(dup)
     if rec is None:
         rec = ArtifactRecord(artifact_id, updated_at=now)
-    if expected_version != rec.version:
+    if not _matches(rec, expected_version):
         raise VersionConflict(
             f"compare-and-set on {artifact_id!r} expected version {expected_version},"
             f" found {rec.version} (committed by {rec.updated_by})",
@@ -313,7 +319,7 @@ def transaction_commit(
     conflicts = []
     for aid, (version, epoch) in sorted(reads.items()):
         rec = recs.get(aid) or ArtifactRecord(aid)
-        if rec.version != version or (epoch is not None and rec.epoch != epoch):
+        if not _matches(rec, version) or (epoch is not None and rec.epoch != epoch):
             conflicts.append({
                 "artifact": aid, "read_version": version, "current_version": rec.version,
                 "read_epoch": epoch, "current_epoch": rec.epoch, "committed_by": rec.updated_by,

@@ -100,7 +100,7 @@ class SimAgent:
         run = self.run
         if self.policy is not None and not fresh:
             fresh = self.policy.mode(aid, run.sizes[aid]) == "validate"
-        snap = self.agent.read_with_version(aid) if fresh else self.agent.snapshot(aid)
+        snap = self.agent.read_with_version(aid, None) if fresh else self.agent.snapshot(aid, None)
         run.book(self.ctx.render(aid, snap.value, snap.version))
         if self.policy is not None:
             self.policy.observe_read(aid, snap.version)

@@ -41,7 +41,8 @@ class ContextAgent:
     def read(self, artifact_id: str, *, fresh: bool = False) -> Rendered:
         """Read through the agent (cache when the strategy says fresh; ``fresh=True`` checks the
         store) and render against what this conversation holds."""
-        snap = self.agent.read_with_version(artifact_id) if fresh else self.agent.snapshot(artifact_id)
+        snap = self.agent.read_with_version(artifact_id, None) if fresh \
+            else self.agent.snapshot(artifact_id, None)
         return self.render(artifact_id, snap.value, snap.version)
 
     def render(self, artifact_id: str, value: Any, version: int, *, name: str | None = None) -> Rendered:

@@ -32,7 +32,7 @@ def check_config(agent: Agent, root: str, managed: tuple[str, ...] | None,
     ``managed=None`` takes whatever the state recorded (``("**",)`` for a new state). Returns
     the globs in force."""
     for _ in range(attempts):
-        current = agent.read_with_version(CONFIG_ID)
+        current = agent.read_with_version(CONFIG_ID, None)
         if current.value is not None:
             stored = current.value.get("managed") if isinstance(current.value, dict) else None
             if managed is None and isinstance(stored, list) and stored:

@@ -201,9 +201,9 @@ class CoherentVolume:
         for _ in range(ADOPT_ATTEMPTS):
             if acquire:
                 self.agent.acquire(aid, None)
-                v = self.agent.snapshot(aid)
+                v = self.agent.snapshot(aid, None)
             else:
-                v = self.agent.read_with_version(aid)
+                v = self.agent.read_with_version(aid, None)
             disk = mat.read_disk(fpath)
             dd, rd = mat.digest(disk), mat.digest(v.value)
             if dd == rd:
@@ -236,7 +236,7 @@ class CoherentVolume:
 
     def _read(self, path: str | os.PathLike[str]) -> tuple[str, Versioned]:
         aid = self._id(path)
-        v = self.agent.snapshot(aid)  # this agent's view: the version a later write derives from
+        v = self.agent.snapshot(aid, None)  # this agent's view: the version a later write derives from
         if mat.read_disk(self._file(aid)) != v.value:
             v = self._fresh(aid)
         return aid, v
@@ -254,7 +254,7 @@ class CoherentVolume:
     def read_with_version(self, path: str | os.PathLike[str]) -> Versioned:
         """Content (``None`` if absent), version and epoch, as of a fresh check with the store."""
         aid = self._id(path)
-        v = self.agent.read_with_version(aid)
+        v = self.agent.read_with_version(aid, None)
         if mat.read_disk(self._file(aid)) != v.value:
             v = self._fresh(aid)
         return Versioned(self._decode(v.value, aid), v.version, v.epoch)
