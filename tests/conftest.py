@@ -1,4 +1,5 @@
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,3 +43,12 @@ def readme_section(heading: str) -> str:
 @pytest.fixture
 def readme():
     return readme_section
+
+
+def pytest_terminal_summary(terminalreporter):
+    """How many faults the fault-injection suite injected in this run (the README quotes it)."""
+    faults = sys.modules.get("conformance.faults")
+    if faults is not None and faults.TOTALS:
+        counts = ", ".join(f"{k} {n}" for k, n in sorted(faults.TOTALS.items()))
+        terminalreporter.write_line(f"faults injected: {sum(faults.TOTALS.values())} ({counts}); "
+                                    f"histories checked: {faults.HISTORIES[0]}")

@@ -15,6 +15,8 @@ def redact_url(url: str) -> str:
     """``url`` with any password replaced by ``***``, safe to put in an error message or a log."""
     try:
         parts = urlsplit(url)
+        if parts.password is None and "password=" not in parts.query.lower():
+            return url  # nothing to hide: as given (urlunsplit would turn "x://" into "x:")
         if parts.password is not None:
             host = parts.netloc.rsplit("@", 1)[1]
             parts = parts._replace(netloc=f"{parts.username or ''}:***@{host}")

@@ -10,7 +10,7 @@ __all__ = ["Bus", "MemoryBus", "default_bus_for", "open_bus"]
 
 
 def open_bus(url: str, backend=None) -> Bus:
-    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    scheme = url.split("://", 1)[0].lower() if isinstance(url, str) and "://" in url else ""
     if scheme == "memory":
         return MemoryBus(url)
     if scheme == "sqlite":
@@ -25,7 +25,9 @@ def open_bus(url: str, backend=None) -> Bus:
     if scheme in {"postgresql", "postgres"}:
         from ccs.bus.postgres import PostgresBus
         return PostgresBus(url)
-    raise UnknownEngine(f"unknown bus {url!r}")
+    from ccs.backends import redact_url
+    shown = redact_url(url) if isinstance(url, str) else repr(url)
+    raise UnknownEngine(f"unknown bus {shown!r}: use redis://, postgresql://, nats:// or memory://")
 
 
 def default_bus_for(backend) -> Bus:

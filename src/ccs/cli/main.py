@@ -5,9 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ccs.protocol.errors import CoherenceError
+
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="ccs", description="agent-coherence command line")
+    parser = argparse.ArgumentParser(
+        prog="ccs", description="agent-coherence command line",
+        epilog="Exit codes: 0 success, 1 a typed error (printed as 'ccs: error [code]: ...' with a "
+               "hint), 2 a usage error.")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="two agents, one artifact: a stale write refused and recovered")
     demo.add_argument("--engine", help="engine URL (default: a temporary SQLite file)")
@@ -28,11 +33,31 @@ def main(argv: list[str] | None = None) -> int:
     si.add_argument("--json", dest="json_out", help="also write the full result as JSON here")
     sub.add_parser("mcp", help="MCP stdio server over workspace files (same as stale-write-guard-fs)",
                    add_help=False)
+    parser.add_argument("--debug", action="store_true", help="show a traceback on errors")
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["mcp"]:
         from ccs.adapters.mcp_server import main as mcp_main
         return mcp_main(argv[1:])
     args = parser.parse_args(argv)
+    try:
+        return _dispatch(parser, args)
+    except CoherenceError as exc:
+        if args.debug:
+            raise
+        print(f"ccs: error [{exc.code}]: {exc.message}", file=sys.stderr)
+        if exc.recover:
+            print(f"  hint: {exc.recover}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        if args.debug:
+            raise
+        print(f"ccs: error [os_error]: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command == "bench":
         from ccs.cli.bench import run as bench
         return bench(args.out, args.quick, not args.no_workloads, args.readme)

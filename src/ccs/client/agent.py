@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ccs import failpoints
 from ccs.client.codec import decode, encode
 from ccs.protocol.arguments import check_int, check_number
 from ccs.protocol.errors import (
@@ -343,6 +344,8 @@ class Agent:
 
     def _commit(self, artifact_id: str, call: Callable[[str], Committed]) -> Committed:
         commit_id = new_commit_id()
+        if failpoints.active:
+            failpoints.hit("client.before_commit", agent=self, artifact=artifact_id)
         try:
             c = self.core.call_with_retry(lambda: call(commit_id))
         except ConflictError:

@@ -59,7 +59,7 @@ class CoherenceAdapterCore:
 
     def agent(self, name: str) -> Agent:
         """The handle of agent ``name`` in this process (the same object on every call)."""
-        agent = self._agents.get(name)
+        agent = self._agents.get(name) if isinstance(name, str) else None
         if agent is None:
             check_agent_id(name)
             with self._lock:

@@ -10,9 +10,11 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any
 
+from ccs import failpoints
 from ccs.client.agent import MISSING, new_commit_id
 from ccs.client.codec import encode
 from ccs.protocol.errors import ConflictError, InvalidRequest, UnknownArtifact
+from ccs.protocol.ids import check_artifact_id
 from ccs.protocol.messages import TxnCommitted
 
 if TYPE_CHECKING:
@@ -31,6 +33,7 @@ class Transaction:
     def read(self, artifact_id: str, default: Any = MISSING) -> Any:
         """Read within the transaction: the first read of an artifact fixes the version the
         commit will be checked against; later reads (and reads of its own writes) repeat it."""
+        check_artifact_id(artifact_id)
         if artifact_id not in self._values:
             snap = self.agent.snapshot(artifact_id, None)
             self.reads.setdefault(artifact_id, (snap.version, snap.epoch))
@@ -44,12 +47,12 @@ class Transaction:
         return copy.deepcopy(value)
 
     def write(self, artifact_id: str, value: Any) -> None:
-        self.writes[artifact_id] = encode(value, artifact_id)
+        self.writes[check_artifact_id(artifact_id)] = encode(value, artifact_id)
         self._base(artifact_id)
         self._values[artifact_id] = copy.deepcopy(value)
 
     def delete(self, artifact_id: str) -> None:
-        self.writes[artifact_id] = None
+        self.writes[check_artifact_id(artifact_id)] = None
         self._base(artifact_id)
         self._values[artifact_id] = None
 
@@ -65,6 +68,8 @@ class Transaction:
         self._done = True
         agent = self.agent
         commit_id = new_commit_id()
+        if failpoints.active:
+            failpoints.hit("client.before_commit", agent=agent, artifact=next(iter(self.writes), ""))
         try:
             self.result = agent.core.call_with_retry(lambda: agent.coordinator.transaction_commit(
                 agent.name, self.reads, self.writes, commit_id))

@@ -12,18 +12,25 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ccs import failpoints
 from ccs.backends import Backend, agent_key, artifact_key, open_backend
 from ccs.bus import Bus, default_bus_for, open_bus
 from ccs.coordinator.clock import Clock, SystemClock
 from ccs.coordinator.config import CrashRecoveryConfig, Limits
 from ccs.protocol import transitions as tr
-from ccs.protocol.errors import CorruptState, PayloadTooLarge
+from ccs.protocol.errors import CorruptState, InvalidArgument, PayloadTooLarge, UnknownEngine
 from ccs.protocol.ids import check_agent_id, check_artifact_id
 from ccs.protocol.messages import Committed, ReclaimNote, Step, TxnCommitted, View
 from ccs.protocol.records import DELETED, AgentRecord, ArtifactRecord, Content
 
 Payload = tuple[bytes, str] | None  # (data, kind); None deletes
 RECENT_RECLAIMS = 1000
+
+
+def _check_type(name: str, value: object, cls: type) -> None:
+    if value is not None and not isinstance(value, cls):
+        raise InvalidArgument(f"{name} must be a {cls.__name__}, got {type(value).__name__}",
+                              parameter=name)
 
 
 class Coordinator:
@@ -36,6 +43,13 @@ class Coordinator:
         crash_recovery: CrashRecoveryConfig | None = None,
         limits: Limits | None = None,
     ) -> None:
+        _check_type("crash_recovery", crash_recovery, CrashRecoveryConfig)
+        _check_type("limits", limits, Limits)
+        if clock is not None and not callable(getattr(clock, "now", None)):
+            raise InvalidArgument(f"clock must have a now() method, got {type(clock).__name__}",
+                                  parameter="clock")
+        if bus is not None and not isinstance(bus, str | Bus):
+            raise UnknownEngine(f"bus must be a URL or a Bus, got {type(bus).__name__}")
         self.backend = engine if isinstance(engine, Backend) else open_backend(engine)
         if bus is None:
             self.bus = default_bus_for(self.backend)
@@ -60,9 +74,19 @@ class Coordinator:
             return changes, step
 
         step = self.backend.transact(keys, transaction)
-        if step.events:
+        if step.events and not (failpoints.active
+                                and failpoints.hit("bus.publish", events=step.events) == "drop"):
             self.bus.publish(step.events)
         return step.reply
+
+    def _run_commit(self, artifact_id: str, keys: list[str], fn: Callable[[dict[str, Any]], Step]
+                    ) -> Any:
+        if failpoints.active:
+            failpoints.hit("coordinator.stored", coordinator=self, artifact=artifact_id)
+        reply = self._run(keys, fn)
+        if failpoints.active:
+            failpoints.hit("coordinator.committed", coordinator=self, artifact=artifact_id, reply=reply)
+        return reply
 
     def _store(self, payload: Payload, artifact_id: str) -> Content:
         if payload is None:
@@ -159,7 +183,7 @@ class Coordinator:
         now = self._now()
         key = artifact_key(artifact_id)
         retain = self.limits.retain_versions
-        return self._run([key], lambda r: tr.commit(
+        return self._run_commit(artifact_id, [key], lambda r: tr.commit(
             r[key], artifact_id, agent, grant_epoch, base_version, content, now,
             commit_id=commit_id, retain=retain))
 
@@ -177,7 +201,7 @@ class Coordinator:
                             commit_id=commit_id, retain=retain)
             return self._note_owner(step, r, artifact_id, agent, now)
 
-        return self._run(self._ownership_keys(artifact_id, agent), fn)
+        return self._run_commit(artifact_id, self._ownership_keys(artifact_id, agent), fn)
 
     def commit_cas(self, agent: str, artifact_id: str, expected_version: int,
                    read_epoch: int | None, payload: Payload,
@@ -188,7 +212,7 @@ class Coordinator:
         now = self._now()
         key = artifact_key(artifact_id)
         retain = self.limits.retain_versions
-        return self._run([key], lambda r: tr.commit_cas(
+        return self._run_commit(artifact_id, [key], lambda r: tr.commit_cas(
             r[key], artifact_id, agent, expected_version, read_epoch, content, now,
             commit_id=commit_id, retain=retain))
 
@@ -202,7 +226,8 @@ class Coordinator:
         now = self._now()
         ids = sorted(set(reads) | set(writes))
         retain = self.limits.retain_versions
-        return self._run([artifact_key(a) for a in ids], lambda r: tr.transaction_commit(
+        keys = [artifact_key(a) for a in ids]
+        return self._run_commit(ids[0] if ids else "", keys, lambda r: tr.transaction_commit(
             {a: r[artifact_key(a)] for a in ids}, agent, reads, contents, now,
             commit_id=commit_id, retain=retain))
 
