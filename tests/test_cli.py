@@ -41,3 +41,22 @@ def test_bench_writes_its_tables_into_the_readme_markers(tmp_path):
     assert "old table" not in text
     assert f"{README_START}\n| new | table |\n{README_END}" in text
     assert text.startswith("intro\n") and text.endswith("outro\n")
+
+
+def test_status_never_creates_a_store(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path}/typo.db"
+    assert main(["status", "--engine", url]) == 1
+    assert main(["sweep", "--engine", url]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("ccs: error [store_not_found]: no store at ") and "hint:" in err
+    assert not (tmp_path / "typo.db").exists()
+
+
+def test_typed_errors_are_one_line_with_a_hint(tmp_path, capsys):
+    assert main(["status", "--engine", "nosuch://"]) == 1
+    assert main(["simulate", "no-such-scenario"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "ccs: error [unknown_engine]: unknown engine 'nosuch' in 'nosuch://'"
+    assert err[2].startswith("ccs: error [invalid_scenario]: no scenario file 'no-such-scenario'; "
+                             "built-in scenarios: ")
+    assert err[1].startswith("  hint: ") and err[3].startswith("  hint: ")

@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
 
+from ccs.backends.sqlite import sqlite_path
 from ccs.coordinator import Coordinator
+from ccs.protocol.errors import StoreNotFound
 from ccs.protocol.records import ArtifactRecord
+
+
+def open_existing(engine: str) -> Coordinator:
+    """A coordinator on a store that must already exist: looking must not create an empty one."""
+    if isinstance(engine, str) and engine.lower().startswith("sqlite:"):
+        path = os.path.abspath(sqlite_path(engine)[0])
+        if not os.path.isfile(path):
+            raise StoreNotFound(f"no store at {path}", path=path)
+    return Coordinator(engine)
 
 
 def describe(rec: ArtifactRecord) -> dict:
@@ -27,7 +39,7 @@ def describe(rec: ArtifactRecord) -> dict:
 
 
 def status(engine: str, prefix: str, as_json: bool, out=print) -> int:
-    coordinator = Coordinator(engine)
+    coordinator = open_existing(engine)
     try:
         rows = [describe(r) for r in sorted(coordinator.artifacts(prefix), key=lambda r: r.artifact_id)]
     finally:
@@ -49,7 +61,7 @@ def status(engine: str, prefix: str, as_json: bool, out=print) -> int:
 
 
 def sweep(engine: str, out=print) -> int:
-    coordinator = Coordinator(engine)
+    coordinator = open_existing(engine)
     try:
         notes = coordinator.sweep()
     finally:

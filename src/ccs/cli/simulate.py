@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 from ccs.sim import ScenarioError, builtin_scenarios, load_scenario, simulate
@@ -14,12 +13,13 @@ COLUMNS = ("strategy", "tokens", "content", "reference", "diff", "signal", "vs f
 
 def run(path: str, strategies: list[str] | None = None, json_out: str | None = None) -> int:
     known = builtin_scenarios()
+    if path not in known and not Path(path).is_file():
+        raise ScenarioError(f"no scenario file {path!r}; built-in scenarios: {', '.join(sorted(known))}")
     try:
         sc = load_scenario(known[path] if path in known and not Path(path).exists() else path)
-        result = simulate(sc, tuple(strategies) if strategies else None)
-    except (ScenarioError, OSError) as exc:
-        print(f"ccs simulate: {exc}", file=sys.stderr)
-        return 2
+    except OSError as exc:
+        raise ScenarioError(f"cannot read scenario {path!r}: {exc}") from exc
+    result = simulate(sc, tuple(strategies) if strategies else None)
     rows = [COLUMNS]
     for name, r in result["runs"].items():
         t = r["tokens"]

@@ -185,6 +185,11 @@ class SchemaTooNew(StateError):
     default_recover = "upgrade agent-coherence to a release that knows this schema"
 
 
+class StoreNotFound(StateError):
+    code = "store_not_found"
+    default_recover = "check the engine URL's path; inspecting a store never creates one"
+
+
 class ConfigurationMismatch(StateError):
     code = "configuration_mismatch"
     default_recover = "open the state with the same configuration it was created with"

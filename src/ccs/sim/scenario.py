@@ -31,11 +31,16 @@ from typing import Any
 
 import yaml
 
+from ccs.protocol.errors import InvalidRequest
+
 STRATEGIES = ("lazy", "eager", "lease", "access_count", "broadcast", "adaptive")
 
 
-class ScenarioError(ValueError):
+class ScenarioError(InvalidRequest, ValueError):
     """A scenario file that does not describe a runnable scenario."""
+
+    code = "invalid_scenario"
+    default_recover = "name a built-in scenario (ccs simulate --help lists them) or a valid YAML file"
 
 
 @dataclass(frozen=True)
