@@ -67,7 +67,7 @@ class Transaction:
         commit_id = new_commit_id()
         try:
             self.result = agent.core.call_with_retry(lambda: agent.coordinator.transaction_commit(
-                agent.name, self.reads, self.writes, commit_id))
+                agent.id, self.reads, self.writes, commit_id))
         except ConflictError:
             agent.stats.conflicts += 1
             for aid in self.reads:
