@@ -31,11 +31,11 @@ def test_two_cores_with_one_agent_name_are_two_agents():
     a_core = CoherenceAdapterCore(coordinator=coordinator)
     b_core = CoherenceAdapterCore(coordinator=coordinator)
     a, b = a_core.agent("worker"), b_core.agent("worker")
-    assert (a.name, b.name) == ("worker", "worker") and a.id != b.id
     a.write("x", 1)
     assert b.read("x") == 1
     b.write("x", 2)  # must invalidate a's copy: a is another agent
     assert a.read("x") == 2
+    assert (a.name, b.name) == ("worker", "worker") and a.id != b.id
     a.write("y", 1)
     old = b.read("y")
     a.write("y", 5)
