@@ -404,9 +404,11 @@ class Agent:
                 self.stats.misses += 1
                 self.stats.bytes_fetched += 0 if data is None else len(data)
 
-    def _on_gap(self, artifact_id: str) -> None:
+    def _on_gap(self, artifact_id: str, missed_up_to: int | None = None) -> None:
+        """Events of the artifact up to ``missed_up_to`` (all, if None) may have been missed:
+        a copy older than that can no longer be trusted to have heard of a commit."""
         entry = self._lookup(artifact_id)
-        if entry is not None:
+        if entry is not None and (missed_up_to is None or entry.seq < missed_up_to):
             entry.valid = False
 
     def __repr__(self) -> str:

@@ -114,9 +114,11 @@ class CoherenceAdapterCore:
             return
         aid = event.artifact
         last = self._seq.get(aid)
-        if last is not None and event.seq > last + 1:
+        if last is None or event.seq > last + 1:
+            # Not every earlier event was seen (none at all, since this core started or its bus
+            # reset): a copy older than the ones missed may have missed its invalidation.
             for agent in list(self._agents.values()):
-                agent._on_gap(aid)
+                agent._on_gap(aid, event.seq - 1)
         if last is None or event.seq > last:
             self._seq[aid] = event.seq
         for target in event.targets:
