@@ -45,3 +45,23 @@ def test_copy_newer_than_the_missed_events_stays_valid(tmp_path):
         editor.read("x")  # downgrades writer: an event addressed to writer only
         bus.poll()
         assert reader.read("x") == "v2" and reader.stats.misses + reader.stats.not_modified == reads
+
+
+def test_eager_prefetch_older_than_a_missed_event_is_not_installed(tmp_path):
+    """eager fetches the new version when an invalidation arrives; if a later invalidation is
+    lost, that prefetched copy is older than the current version and must not be served."""
+    url = f"sqlite:///{tmp_path}/state.db"
+    backend = open_backend(url)
+    bus = SqliteBus(backend, interval=0)
+    with CoherenceAdapterCore(backend, "eager", bus=bus) as here, CoherenceAdapterCore(url) as there:
+        reader, writer, editor = here.agent("reader"), there.agent("writer"), there.agent("editor")
+        writer.write("x", "v1")
+        editor.read("x")
+        assert reader.read("x") == "v1"
+        writer.write("x", "v2")
+        bus.poll()  # reader hears it and prefetches v2 (installed at its next read)
+        writer.write("x", "v3")  # its invalidation to reader is lost
+        backend.trim_events(backend.last_event_seq())
+        editor.write_cas("x", lambda v: "v4")  # later events of x, none addressed to reader
+        bus.poll()
+        assert reader.read("x") == "v4"

@@ -410,6 +410,7 @@ class Agent:
         entry = self._lookup(artifact_id)
         if entry is not None and (missed_up_to is None or entry.seq < missed_up_to):
             entry.valid = False
+            entry.prefetched = None  # eager: fetched before the missed events, maybe older
 
     def __repr__(self) -> str:
         return f"Agent({self.name!r}, strategy={self.strategy.name!r})"
