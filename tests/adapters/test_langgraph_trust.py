@@ -254,16 +254,17 @@ def test_blind_put_of_a_new_node_still_lands_after_churn(subgraphs):
     assert store.get(NS, KEY).value == {"v": 42}
 
 
-def test_views_of_finished_node_invocations_are_released():
-    """Views live as long as their node invocation, not forever: after many runs the store
-    holds at most scope_limit of them (those of subgraphs and the like) plus the running ones."""
+@pytest.mark.parametrize("subgraphs", [False, True])
+def test_views_of_finished_node_invocations_are_released(subgraphs):
+    """Views live as long as their node invocation, not forever: once runs are over the store
+    keeps none of a node's, and at most scope_limit subgraph views."""
     store = CCSStore(scope_limit=LIMIT)
     store.put(NS, KEY, {"v": 1})
-    churn = _wide_graph(store)
+    churn = _wide_graph(store, subgraphs)
     for _ in range(3):
         churn.invoke({"outcomes": []})
     gc.collect()
-    assert len(store._scopes) <= LIMIT
+    assert len(store._scopes) == (LIMIT if subgraphs else 0)
 
 
 @pytest.mark.parametrize("limit", [0, -1])
