@@ -24,6 +24,7 @@ from ccs.protocol.errors import (
     SchemaTooNew,
     UnknownEngine,
 )
+from ccs.protocol.ids import MAX_AGENT_ID, MAX_AGENT_NAME
 from ccs.protocol.records import ArtifactRecord, Content
 
 # The schema as release 1 wrote it, frozen here on purpose: later releases must keep opening it.
@@ -191,14 +192,16 @@ def test_content_over_the_limit_is_refused_and_nothing_is_stored(small_core):
 BAD_IDS = ["", "a\x00b", "line\nbreak", "tab\tbed", "del\x7f", None, 5, b"bytes", ("x",)]
 
 
-@pytest.mark.parametrize("bad", [*BAD_IDS, "x" * 257])
+@pytest.mark.parametrize("bad", [*BAD_IDS, "x" * (MAX_AGENT_NAME + 1)])
 def test_invalid_agent_id(bad):
     core = CoherenceAdapterCore(engine="memory://")
     with pytest.raises(InvalidIdentifier) as e:
         core.agent(bad)
     check_error(e.value, "invalid_id")
+    # the coordinator takes protocol ids (name@instance), a little longer than names
+    bad_id = "x" * (MAX_AGENT_ID + 1) if bad == "x" * (MAX_AGENT_NAME + 1) else bad
     with pytest.raises(InvalidIdentifier):
-        core.coordinator.write(bad, "x", 0, None, (b"v", "str"))
+        core.coordinator.write(bad_id, "x", 0, None, (b"v", "str"))
     assert core.coordinator.artifacts() == []
 
 

@@ -16,6 +16,7 @@ from ccs.history import (
     successful_commits,
     workload,
 )
+from ccs.protocol.ids import agent_name
 
 WAIT = 20.0  # bound on every wait, so a bug shows as a failure and never as a hang
 PAUSE = 0.0005  # up to 0.5 ms between read and commit (sleeping releases the GIL): real interleaving
@@ -160,7 +161,7 @@ def test_paused_grant_holders_are_fenced_after_reclaim():
     try:
         run_threads([lambda: holder("sleepy", "fenced", "commit"), lambda: holder("dozy", "quiet", "write"),
                      controller, *(lambda i=i: worker(i) for i in range(4))])
-        reclaimed = {(n.agent, n.artifact) for n in refused["notes"]}
+        reclaimed = {(agent_name(n.agent), n.artifact) for n in refused["notes"]}
         assert {("sleepy", "fenced"), ("dozy", "quiet")} <= reclaimed
         for name, aid in (("sleepy", "fenced"), ("dozy", "quiet")):
             err = refused.get(name)

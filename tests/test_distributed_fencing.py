@@ -13,6 +13,7 @@ import pytest
 
 from ccs import CoherenceAdapterCore, CrashRecoveryConfig, GrantReclaimed, ManualClock
 from ccs.bus.memory import MemoryBus
+from ccs.protocol.ids import agent_name
 from conformance.conftest import Store
 
 pytestmark = pytest.mark.slow
@@ -55,7 +56,7 @@ def test_paused_writer_reclaimed_by_another_process_cannot_land(engine, tmp_path
         clock = ManualClock(time.time() + 3600)
         sweeper = store.core(clock=clock, crash_recovery=CrashRecoveryConfig(heartbeat_ttl=30.0))
         notes = sweeper.sweep()
-        assert [(n.agent, n.artifact, n.fenced_epoch, n.new_epoch) for n in notes] == [
+        assert [(agent_name(n.agent), n.artifact, n.fenced_epoch, n.new_epoch) for n in notes] == [
             ("victim", "lease", 0, 1)]
         successor = sweeper.agent("successor")
         assert successor.acquire("lease") == "v1 by victim"
@@ -72,7 +73,7 @@ def test_paused_writer_reclaimed_by_another_process_cannot_land(engine, tmp_path
         assert results["write"] == ("refused", "grant_reclaimed")
         assert results["cas"] == ("refused", "version_conflict")
         record = store.coordinator().artifact("lease")
-        assert (record.version, record.epoch, record.updated_by) == (2, 1, "successor")
+        assert (record.version, record.epoch, record.updated_by) == (2, 1, successor.id)
         assert store.core().agent("auditor").read("lease") == "v2 by successor"
     finally:
         if proc.is_alive():
@@ -91,7 +92,7 @@ def test_reclaim_alone_fences_an_unchanged_artifact(engine, tmp_path):
         holder = store.core(bus=None, crash_recovery=cr).agent("holder")
         holder.write("doc", "v1")
         sweeper = store.core(clock=ManualClock(time.time() + 3600), crash_recovery=cr)
-        assert [n.agent for n in sweeper.sweep()] == ["holder"]
+        assert [n.agent for n in sweeper.sweep()] == [holder.id]
         with pytest.raises(GrantReclaimed):
             holder.commit("doc", "after the reclaim")
         assert store.coordinator().artifact("doc").version == 1

@@ -64,6 +64,7 @@ from urllib.parse import urlsplit
 
 from ccs import CoherenceAdapterCore, CrashRecoveryConfig
 from ccs.protocol.errors import BackendUnavailable, CoherenceError, RetriesExhausted
+from ccs.protocol.ids import agent_name
 
 url, ttl = sys.argv[1], float(sys.argv[2])
 deadline = time.monotonic() + 30
@@ -108,10 +109,10 @@ def run(cmd):
                 exhausted += 1
         return [versions, exhausted]
     if op == "sweep":
-        return [[n.agent, n.artifact, n.fenced_epoch, n.new_epoch] for n in core.sweep()]
+        return [[agent_name(n.agent), n.artifact, n.fenced_epoch, n.new_epoch] for n in core.sweep()]
     if op == "record":
         rec = core.coordinator.artifact(aid)
-        return [rec.version, rec.epoch, rec.updated_by]
+        return [rec.version, rec.epoch, agent_name(rec.updated_by)]
     if op == "reachable":
         return reachable()
     raise ValueError(op)

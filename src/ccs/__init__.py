@@ -13,6 +13,7 @@ from ccs.protocol.errors import (
     TransactionConflict,
     UnknownArtifact,
     VersionConflict,
+    ViewExpired,
 )
 from ccs.protocol.records import Mesi
 
@@ -22,5 +23,5 @@ __all__ = [
     "Agent", "CoherenceAdapterCore", "CoherenceError", "ConflictError", "Coordinator",
     "CrashRecoveryConfig", "GrantReclaimed", "Limits", "ManualClock", "Mesi", "NotOwner",
     "RetriesExhausted", "StaleEpoch", "StaleView", "Transaction", "TransactionConflict",
-    "UnknownArtifact", "VersionConflict", "Versioned",
+    "UnknownArtifact", "VersionConflict", "Versioned", "ViewExpired",
 ]

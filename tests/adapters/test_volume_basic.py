@@ -277,7 +277,7 @@ def test_crash_recovery_is_on_by_default_and_fences_a_reclaimed_volume(tmp_path)
     vol = CoherentVolume(tmp_path, managed=("**",), agent="sleeper", crash_recovery=cr, clock=clock)
     vol.write("plan.md", "v1\n")
     clock.advance(6)
-    assert [n.agent for n in vol.coordinator.sweep()] == ["sleeper"]
+    assert [n.agent for n in vol.coordinator.sweep()] == [vol.agent.id]  # "sleeper@<instance>"
     with pytest.raises(GrantReclaimed):
         vol.write("plan.md", "v1\nlate\n")
     assert (tmp_path / "plan.md").read_text() == "v1\n"

@@ -124,7 +124,7 @@ def test_reclaimed_writer_is_fenced_by_the_store(store):
     clock.advance(11)  # the paused writer misses its heartbeats
     other = store.core(clock=clock, crash_recovery=cr)
     notes = other.sweep()
-    assert [(n.agent, n.artifact, n.new_epoch) for n in notes] == [("paused", "lease", 1)]
+    assert [(n.agent, n.artifact, n.new_epoch) for n in notes] == [(paused.id, "lease", 1)]
     assert "no heartbeat" in notes[0].reason
     with pytest.raises(GrantReclaimed) as fenced:
         paused.commit("lease", "late write under the old grant")
@@ -139,7 +139,8 @@ def test_crash_recovery_lets_others_continue(store):
     clock = ManualClock()
     cr = CrashRecoveryConfig(heartbeat_ttl=5, sweep_interval=1)
     crashed_core = store.core(clock=clock, crash_recovery=cr)
-    crashed_core.agent("crashed").write("doc", "half done")
+    crashed = crashed_core.agent("crashed")
+    crashed.write("doc", "half done")
     crashed_core.close()  # the process dies holding the grant
     survivor_core = store.core(clock=clock, crash_recovery=cr)
     clock.advance(6)
@@ -148,9 +149,10 @@ def test_crash_recovery_lets_others_continue(store):
     coord = survivor_core.coordinator
     record = coord.artifact("doc")
     assert record.owner is None and record.epoch == 1
-    assert record.last_reclaim.agent == "crashed" and "no heartbeat" in record.last_reclaim.reason
+    assert record.last_reclaim.agent == crashed.id
+    assert "no heartbeat from crashed " in record.last_reclaim.reason
     assert survivor.write("doc", "finished") == 2
-    assert coord.backend.get("g/crashed") is None
+    assert coord.backend.get(f"g/{crashed.id}") is None
 
 
 def test_read_set_transaction_is_all_or_nothing(store):

@@ -8,6 +8,7 @@ import os
 from ccs.backends.sqlite import sqlite_path
 from ccs.coordinator import Coordinator
 from ccs.protocol.errors import StoreNotFound
+from ccs.protocol.ids import agent_name
 from ccs.protocol.records import ArtifactRecord
 
 
@@ -21,7 +22,15 @@ def open_existing(engine: str) -> Coordinator:
 
 
 def describe(rec: ArtifactRecord) -> dict:
+    """One artifact, agents by readable name (the protocol tracks ``name@instance``; two
+    instances of one name are shown by their full ids)."""
     agents = sorted(set(rec.sharers) | ({rec.owner.agent} if rec.owner else set()))
+    names = [agent_name(a) for a in agents]
+    label = {a: n if names.count(n) == 1 else a for a, n in zip(agents, names, strict=True)}
+
+    def who(agent: str | None) -> str | None:
+        return None if agent is None else label.get(agent) or agent_name(agent)
+
     return {
         "artifact": rec.artifact_id,
         "version": rec.version,
@@ -29,11 +38,11 @@ def describe(rec: ArtifactRecord) -> dict:
         "exists": rec.exists,
         "size": rec.content.size,
         "kind": rec.content.kind,
-        "owner": None if rec.owner is None else rec.owner.agent,
-        "views": {a: rec.view_of(a).value for a in agents},
-        "updated_by": rec.updated_by,
+        "owner": None if rec.owner is None else who(rec.owner.agent),
+        "views": {label[a]: rec.view_of(a).value for a in agents},
+        "updated_by": who(rec.updated_by),
         "last_reclaim": None if rec.last_reclaim is None else {
-            "agent": rec.last_reclaim.agent, "fenced_epoch": rec.last_reclaim.fenced_epoch,
+            "agent": who(rec.last_reclaim.agent), "fenced_epoch": rec.last_reclaim.fenced_epoch,
             "reason": rec.last_reclaim.reason},
     }
 
@@ -67,6 +76,7 @@ def sweep(engine: str, out=print) -> int:
     finally:
         coordinator.close()
     for n in notes:
-        out(f"reclaimed {n.artifact!r} from {n.agent} (epoch {n.fenced_epoch} -> {n.new_epoch}): {n.reason}")
+        out(f"reclaimed {n.artifact!r} from {agent_name(n.agent)} "
+            f"(epoch {n.fenced_epoch} -> {n.new_epoch}): {n.reason}")
     out(f"{len(notes)} grant(s) reclaimed")
     return 0

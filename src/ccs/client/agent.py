@@ -30,7 +30,7 @@ from ccs.protocol.errors import (
     UnknownArtifact,
     VersionConflict,
 )
-from ccs.protocol.ids import check_artifact_id
+from ccs.protocol.ids import check_artifact_id, instance_agent_id
 from ccs.protocol.messages import Committed, Event, View
 from ccs.protocol.records import Content, Mesi
 
@@ -109,9 +109,15 @@ class AgentStats:
 
 
 class Agent:
+    """One agent of one ``CoherenceAdapterCore``. ``name`` is the readable name it was asked for
+    (errors, logs, ``ccs status``); ``id`` is what the coordinator tracks, ``name@<instance
+    token>``, so the same name in two processes (or two cores) is two agents that invalidate each
+    other's copies."""
+
     def __init__(self, core: CoherenceAdapterCore, name: str) -> None:
         self.core = core
         self.name = name
+        self.id = instance_agent_id(name, core.instance)
         self.coordinator = core.coordinator
         self.strategy = core.strategy
         self._plain = core.strategy.caches and core.strategy.ttl is None \
@@ -192,7 +198,7 @@ class Agent:
         old = self._lookup(artifact_id) if self.strategy.caches else None
         known = None if old is None else old.version
         if acquire:
-            view, data = self.coordinator.acquire(self.name, artifact_id, known)
+            view, data = self.coordinator.acquire(self.id, artifact_id, known)
             self.holds_grants = True
         elif (old is not None and old.prefetched is not None
               and self._invalid_after.get(artifact_id, -1) <= old.prefetched[0].seq):
@@ -200,7 +206,7 @@ class Agent:
             self.stats.hits += 1  # the content moved when the invalidation arrived
             return self._install(artifact_id, view, data, old, counted=True)
         else:
-            view, data = self.coordinator.read(self.name, artifact_id, known)
+            view, data = self.coordinator.read(self.id, artifact_id, known)
         return self._install(artifact_id, view, data, old)
 
     def _install(self, artifact_id: str, view: View, data: bytes | None, old: Entry | None,
@@ -252,7 +258,7 @@ class Agent:
         else:
             base_version, base_epoch = entry.version, entry.epoch
         c = self._commit(artifact_id, lambda cid: self.coordinator.write(
-            self.name, artifact_id, base_version, base_epoch, (data, kind), cid))
+            self.id, artifact_id, base_version, base_epoch, (data, kind), cid))
         self._install_commit(artifact_id, c, data, kind, value, owner=True)
         self.holds_grants = True
         return c.version
@@ -261,7 +267,7 @@ class Agent:
         entry = self._lookup(artifact_id)
         base = (0, None) if entry is None else (entry.version, entry.epoch)
         c = self._commit(artifact_id, lambda cid: self.coordinator.write(
-            self.name, artifact_id, base[0], base[1], None, cid))
+            self.id, artifact_id, base[0], base[1], None, cid))
         self._install_commit(artifact_id, c, b"", "deleted", None, owner=True)
         return c.version
 
@@ -287,7 +293,7 @@ class Agent:
         entry = self._lookup(artifact_id)
         epoch, base = (0, 0) if entry is None else (entry.epoch, entry.version)
         c = self._commit(artifact_id, lambda cid: self.coordinator.commit(
-            self.name, artifact_id, epoch, base, (data, kind), cid))
+            self.id, artifact_id, epoch, base, (data, kind), cid))
         self._install_commit(artifact_id, c, data, kind, value, owner=True)
         return c.version
 
@@ -304,7 +310,7 @@ class Agent:
         entry = self._lookup(artifact_id)
         epoch = entry.epoch if entry is not None and entry.version == expected_version else None
         c = self._commit(artifact_id, lambda cid: self.coordinator.commit_cas(
-            self.name, artifact_id, expected_version, epoch, payload, cid))
+            self.id, artifact_id, expected_version, epoch, payload, cid))
         data, kind = (b"", "deleted") if payload is None else payload
         self._install_commit(artifact_id, c, data, kind, data if value is None else value,
                              owner=entry is not None and entry.state is not Mesi.SHARED)
@@ -361,17 +367,17 @@ class Agent:
     # --- grants, liveness, cache ----------------------------------------------------------------
 
     def release(self, artifact_id: str) -> None:
-        self.coordinator.release(self.name, artifact_id)
+        self.coordinator.release(self.id, artifact_id)
         entry = self._lookup(artifact_id)
         if entry is not None:
             entry.state = Mesi.SHARED
 
     def evict(self, artifact_id: str) -> None:
-        self.coordinator.evict(self.name, artifact_id)
+        self.coordinator.evict(self.id, artifact_id)
         self._cache.pop(artifact_id, None)
 
     def heartbeat(self) -> None:
-        self.coordinator.heartbeat(self.name)
+        self.coordinator.heartbeat(self.id)
         self.last_heartbeat = self.core.clock.now()
 
     def state(self, artifact_id: str) -> Mesi:
@@ -408,15 +414,18 @@ class Agent:
         entry.state = Mesi.SHARED
         self.stats.invalidations += 1
         if self.strategy.refetch_on_invalidate and event.kind == "invalidate":
-            view, data = entry.prefetched = self.coordinator.read(self.name, aid, entry.version)
+            view, data = entry.prefetched = self.coordinator.read(self.id, aid, entry.version)
             if view.modified:
                 self.stats.misses += 1
                 self.stats.bytes_fetched += 0 if data is None else len(data)
 
-    def _on_gap(self, artifact_id: str) -> None:
+    def _on_gap(self, artifact_id: str, missed_up_to: int | None = None) -> None:
+        """Events of the artifact up to ``missed_up_to`` (all, if None) may have been missed:
+        a copy older than that can no longer be trusted to have heard of a commit."""
         entry = self._lookup(artifact_id)
-        if entry is not None:
+        if entry is not None and (missed_up_to is None or entry.seq < missed_up_to):
             entry.valid = False
+            entry.prefetched = None  # eager: fetched before the missed events, maybe older
 
     def __repr__(self) -> str:
         return f"Agent({self.name!r}, strategy={self.strategy.name!r})"

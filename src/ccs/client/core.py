@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -16,10 +18,26 @@ from ccs.client.strategies import Strategy, make_strategy
 from ccs.coordinator import Clock, Coordinator, CrashRecoveryConfig, Limits, SystemClock
 from ccs.protocol.arguments import check_int
 from ccs.protocol.errors import BackendUnavailable
-from ccs.protocol.ids import check_agent_id
+from ccs.protocol.ids import INSTANCE_TOKEN_HEX, check_agent_name, instance_agent_id
 from ccs.protocol.messages import Event
+from ccs.protocol.records import Mesi
 
 T = TypeVar("T")
+
+_cores: weakref.WeakSet[CoherenceAdapterCore] = weakref.WeakSet()
+
+
+def _new_token() -> str:
+    return os.urandom(INSTANCE_TOKEN_HEX // 2).hex()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child is another process: its cores must not act as the parent's agents."""
+    for core in list(_cores):
+        core._new_instance()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class CoherenceAdapterCore:
@@ -48,7 +66,10 @@ class CoherenceAdapterCore:
             engine, bus=bus, clock=clock, crash_recovery=crash_recovery, limits=limits)
         self.clock = self.coordinator.clock
         self.unavailable_retries = unavailable_retries
+        # This instance's token: its agents are ``name@instance`` to the coordinator (agent.py).
+        self.instance = _new_token()
         self._agents: dict[str, Agent] = {}
+        self._by_id: dict[str, Agent] = {}
         self._lock = threading.Lock()
         self._seq: dict[str, int] = {}
         self._unsubscribe = self.coordinator.bus.subscribe(self._on_event)
@@ -56,14 +77,21 @@ class CoherenceAdapterCore:
         self.heartbeater = None
         if cr.enabled and cr.auto_heartbeat and isinstance(self.clock, SystemClock):
             self.heartbeater = Heartbeater(self, cr.heartbeat_ttl / 3)
+        _cores.add(self)
 
     def agent(self, name: str) -> Agent:
-        """The handle of agent ``name`` in this process (the same object on every call)."""
+        """The handle of agent ``name`` of this core (the same object on every call). To the
+        coordinator it is ``name@<instance>``: the same name in another core or process is
+        another agent."""
         agent = self._agents.get(name) if isinstance(name, str) else None
         if agent is None:
-            check_agent_id(name)
+            check_agent_name(name)
             with self._lock:
-                agent = self._agents.setdefault(name, Agent(self, name))
+                agent = self._agents.get(name)
+                if agent is None:
+                    agent = Agent(self, name)
+                    self._by_id[agent.id] = agent
+                    self._agents[name] = agent
         return agent
 
     @property
@@ -88,15 +116,33 @@ class CoherenceAdapterCore:
             return
         aid = event.artifact
         last = self._seq.get(aid)
-        if last is not None and event.seq > last + 1:
+        if last is None or event.seq > last + 1:
+            # Not every earlier event was seen (none at all, since this core started or its bus
+            # reset): a copy older than the ones missed may have missed its invalidation.
             for agent in list(self._agents.values()):
-                agent._on_gap(aid)
+                agent._on_gap(aid, event.seq - 1)
         if last is None or event.seq > last:
             self._seq[aid] = event.seq
-        for name in event.targets:
-            agent = self._agents.get(name)
+        for target in event.targets:
+            agent = self._by_id.get(target)
             if agent is not None:
                 agent._on_event(event)
+
+    def _new_instance(self) -> None:
+        """In a forked child: new token, so new agent ids; every cached copy was registered under
+        the parent's ids and grants are the parent's, so each is revalidated before use."""
+        self._lock = threading.Lock()
+        self.instance = _new_token()
+        by_id = {}
+        for agent in list(self._agents.values()):
+            agent.id = instance_agent_id(agent.name, self.instance)
+            agent.holds_grants = False
+            by_id[agent.id] = agent
+            for entry in agent._cache.values():
+                entry.valid = False
+                entry.prefetched = None
+                entry.state = Mesi.SHARED
+        self._by_id = by_id
 
     def _on_bus_reset(self) -> None:
         """The bus (re)connected and may have missed messages: revalidate every cached copy."""

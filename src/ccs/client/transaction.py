@@ -72,7 +72,7 @@ class Transaction:
             failpoints.hit("client.before_commit", agent=agent, artifact=next(iter(self.writes), ""))
         try:
             self.result = agent.core.call_with_retry(lambda: agent.coordinator.transaction_commit(
-                agent.name, self.reads, self.writes, commit_id))
+                agent.id, self.reads, self.writes, commit_id))
         except ConflictError:
             agent.stats.conflicts += 1
             for aid in self.reads:

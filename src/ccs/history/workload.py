@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from ccs.history.recorder import Op, Recorder
 from ccs.protocol.errors import ConflictError, RetriesExhausted
+from ccs.protocol.ids import agent_name
 
 if TYPE_CHECKING:
     from ccs.client.agent import Agent, Versioned
@@ -103,7 +104,7 @@ def sweep(core, rec: Recorder, client: str = "sweeper") -> list:
     started = time.monotonic_ns()
     notes = core.sweep()
     for note in notes:
-        rec.completed(client, "reclaim", note.artifact, {"agent": note.agent}, started,
+        rec.completed(client, "reclaim", note.artifact, {"agent": agent_name(note.agent)}, started,
                       {"fenced_epoch": note.fenced_epoch, "epoch": note.new_epoch})
     return notes
 

@@ -107,6 +107,15 @@ class TransactionConflict(ConflictError):
     default_recover = "re-read every artifact listed in details.conflicts and run the transaction again"
 
 
+class ViewExpired(ConflictError):
+    code = "view_expired"
+    default_recover = (
+        "the record of what this caller read was dropped, so its write cannot be checked against "
+        "it; read the item again, re-derive your change from it, and write again (or use an "
+        "atomic update)"
+    )
+
+
 class RetriesExhausted(ConflictError):
     code = "cas_retries_exhausted"
     default_recover = "contention is high: back off, or raise retries=, or serialize the writers"

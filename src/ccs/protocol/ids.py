@@ -8,7 +8,10 @@ from ccs.protocol.errors import InvalidIdentifier
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MAX_ARTIFACT_ID = 1024
-MAX_AGENT_ID = 256
+MAX_AGENT_NAME = 256
+INSTANCE_TOKEN_HEX = 12
+MAX_AGENT_ID = MAX_AGENT_NAME + 1 + INSTANCE_TOKEN_HEX
+_INSTANCE_SUFFIX = re.compile(rf"@[0-9a-f]{{{INSTANCE_TOKEN_HEX}}}\Z")
 
 
 def check_artifact_id(artifact_id: object) -> str:
@@ -16,11 +19,31 @@ def check_artifact_id(artifact_id: object) -> str:
 
 
 def check_agent_id(agent_id: object) -> str:
+    """An agent id as the protocol tracks it (sharers, owner, liveness, event targets)."""
     return _check(agent_id, "agent id", MAX_AGENT_ID)
 
 
+def check_agent_name(name: object) -> str:
+    """The readable name a client gives an agent (``core.agent("planner")``)."""
+    return _check(name, "agent name", MAX_AGENT_NAME)
+
+
+def instance_agent_id(name: str, token: str) -> str:
+    """The protocol id of agent ``name`` in one client instance: ``name@token``. Two processes
+    (or two cores in one process) running an agent of the same name are two agents: each one's
+    commits invalidate the other's copies, which one shared id would never do."""
+    return f"{name}@{token}"
+
+
+def agent_name(agent_id: str) -> str:
+    """The readable name in an agent id (the id itself if it carries no instance token)."""
+    if len(agent_id) > INSTANCE_TOKEN_HEX + 1 and _INSTANCE_SUFFIX.search(agent_id):
+        return agent_id[:-INSTANCE_TOKEN_HEX - 1]
+    return agent_id
+
+
 # Identifiers already validated, per kind: a hot path checks the same few ids over and over.
-_KNOWN_GOOD: dict[str, set[str]] = {"artifact id": set(), "agent id": set()}
+_KNOWN_GOOD: dict[str, set[str]] = {"artifact id": set(), "agent id": set(), "agent name": set()}
 _KNOWN_GOOD_MAX = 65_536
 
 

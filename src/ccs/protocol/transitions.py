@@ -32,6 +32,7 @@ from ccs.protocol.errors import (
     TransactionConflict,
     VersionConflict,
 )
+from ccs.protocol.ids import agent_name
 from ccs.protocol.messages import Committed, Event, ReclaimNote, Step, TxnCommitted, View
 from ccs.protocol.records import (
     EMPTY,
@@ -74,6 +75,17 @@ def _others(rec: ArtifactRecord, agent: str) -> tuple[str, ...]:
     return tuple(sorted(targets))
 
 
+def _who(agent: str | None, me: str | None = None) -> str | None:
+    """An agent as errors and reasons name it: its readable name (ids are ``name@instance``),
+    marked when it is another instance of the caller's own name."""
+    if agent is None:
+        return None
+    name = agent_name(agent)
+    if me is not None and agent != me and name == agent_name(me):
+        return f"{name} (another instance)"
+    return name
+
+
 def _fence(rec: ArtifactRecord, agent: str, epoch: int) -> None:
     """Refuse a request made under an epoch that crash recovery has since advanced."""
     if epoch == rec.epoch:
@@ -81,7 +93,7 @@ def _fence(rec: ArtifactRecord, agent: str, epoch: int) -> None:
     reclaim = rec.last_reclaim
     if reclaim is not None and reclaim.agent == agent and epoch <= reclaim.fenced_epoch:
         raise GrantReclaimed(
-            f"{agent}'s grant on {rec.artifact_id!r} was reclaimed at epoch {reclaim.fenced_epoch}"
+            f"{_who(agent)}'s grant on {rec.artifact_id!r} was reclaimed at epoch {reclaim.fenced_epoch}"
             f" ({reclaim.reason}); this request was made under epoch {epoch}",
             artifact=rec.artifact_id, current_version=rec.version, current_epoch=rec.epoch,
             reason=reclaim.reason, request_epoch=epoch,
@@ -102,10 +114,10 @@ def _matches(rec: ArtifactRecord, base_version: int) -> bool:
 def _check_base(rec: ArtifactRecord, agent: str, base_version: int | None) -> None:
     if base_version is not None and not _matches(rec, base_version):
         raise StaleView(
-            f"{agent} derived its write from version {base_version} of {rec.artifact_id!r},"
-            f" but version {rec.version} was committed since (by {rec.updated_by})",
+            f"{_who(agent)} derived its write from version {base_version} of {rec.artifact_id!r},"
+            f" but version {rec.version} was committed since (by {_who(rec.updated_by, agent)})",
             artifact=rec.artifact_id, current_version=rec.version, current_epoch=rec.epoch,
-            base_version=base_version, committed_by=rec.updated_by,
+            base_version=base_version, committed_by=_who(rec.updated_by, agent),
         )
 
 
@@ -216,16 +228,16 @@ def commit(rec: ArtifactRecord | None, artifact_id: str, agent: str, grant_epoch
     if dup is not None:
         return Step(dup)
     if rec is None:
-        raise NotOwner(f"{agent} holds no grant on {artifact_id!r}", artifact=artifact_id,
+        raise NotOwner(f"{_who(agent)} holds no grant on {artifact_id!r}", artifact=artifact_id,
                        current_version=0, current_epoch=0)
     _fence(rec, agent, grant_epoch)
     owner = rec.owner
     if owner is None or owner.agent != agent:
-        holder = "nobody" if owner is None else owner.agent
+        holder = "nobody" if owner is None else _who(owner.agent, agent)
         raise NotOwner(
-            f"{agent} no longer holds the grant on {artifact_id!r} (now held by {holder})",
+            f"{_who(agent)} no longer holds the grant on {artifact_id!r} (now held by {holder})",
             artifact=artifact_id, current_version=rec.version, current_epoch=rec.epoch,
-            owner=None if owner is None else owner.agent,
+            owner=None if owner is None else _who(owner.agent, agent),
         )
     _check_base(rec, agent, base_version)
     return _committed_step(*_apply_commit(rec, agent, content, now, commit_id, retain,
@@ -269,7 +281,7 @@ def commit_cas(rec: ArtifactRecord | None, artifact_id: str, agent: str, expecte
     if not _matches(rec, expected_version):
         raise VersionConflict(
             f"compare-and-set on {artifact_id!r} expected version {expected_version},"
-            f" found {rec.version} (committed by {rec.updated_by})",
+            f" found {rec.version} (committed by {_who(rec.updated_by, agent)})",
             artifact=artifact_id, current_version=rec.version, current_epoch=rec.epoch,
             expected_version=expected_version, current_digest=rec.content.digest,
         )
@@ -322,7 +334,7 @@ def transaction_commit(
         if not _matches(rec, version) or (epoch is not None and rec.epoch != epoch):
             conflicts.append({
                 "artifact": aid, "read_version": version, "current_version": rec.version,
-                "read_epoch": epoch, "current_epoch": rec.epoch, "committed_by": rec.updated_by,
+                "read_epoch": epoch, "current_epoch": rec.epoch, "committed_by": _who(rec.updated_by, agent),
             })
     if conflicts:
         first = conflicts[0]
@@ -382,7 +394,7 @@ def sweep_agent(agent_rec: AgentRecord | None, artifacts: Mapping[str, ArtifactR
     if agent_rec is None or not agent_rec.expired(now):
         return Step([])
     overdue = now - agent_rec.expires_at
-    reason = (f"no heartbeat from {agent_rec.agent_id} for {agent_rec.ttl + overdue:.3f}s"
+    reason = (f"no heartbeat from {_who(agent_rec.agent_id)} for {agent_rec.ttl + overdue:.3f}s"
               f" (ttl {agent_rec.ttl:g}s)")
     step = Step([])
     unlocked = frozenset(aid for aid in agent_rec.owned if aid not in artifacts)

@@ -22,7 +22,14 @@ from ccs.adapters.langgraph.ids import ttl_id
 from ccs.adapters.langgraph.query import matches_filter, page_namespaces, rank
 from ccs.adapters.langgraph.views import Seen
 from ccs.client.agent import Agent
-from ccs.protocol.errors import CoherenceError, CorruptState, RetriesExhausted, StaleView, VersionConflict
+from ccs.protocol.errors import (
+    CoherenceError,
+    CorruptState,
+    RetriesExhausted,
+    StaleView,
+    VersionConflict,
+    ViewExpired,
+)
 
 if TYPE_CHECKING:
     from ccs.adapters.langgraph.store import CCSStore
@@ -30,14 +37,18 @@ if TYPE_CHECKING:
 BLIND_RETRIES = 64
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, weakref_slot=True, eq=False)
 class Call:
-    """One caller: its agent (and that agent's lock, see ``bridge``), view scope and views."""
+    """One caller: its agent (and that agent's lock, see ``bridge``), view scope and views.
+    ``expired``: the scope may have had views that were dropped (see ``views.py``), so a write of
+    an item it has not read since cannot be told from a stale one and is refused."""
 
     agent: Agent
     scope: str | None
     views: dict[str, Seen] = field(default_factory=dict)
     lock: Any = None
+    expired: bool = False
+    pinned_by: Any = None
 
     def __post_init__(self) -> None:
         self.lock = bridge.lock_of(self.agent)
@@ -48,6 +59,19 @@ def _log(store: CCSStore, call: Call, op: str, aid: str | None, ns: Any, key: An
     if rec is not None:
         rec.write({"t": store._clock.now(), "agent": call.agent.name, "scope": call.scope, "op": op,
                    "artifact": aid, "namespace": None if ns is None else list(ns), "key": key, **fields})
+
+
+def view_expired(store: CCSStore, call: Call, op: str, aid: str, ns: tuple[str, ...],
+                 key: str) -> ViewExpired:
+    err = ViewExpired(
+        f"{call.agent.name} {op} {tuple(ns)!r}/{key!r} from a view scope whose reads were dropped "
+        f"({call.scope}): it cannot be checked against what was read, so it was not applied",
+        artifact=aid, recover="get() the item again and re-derive the value, or use "
+        "store.update(namespace, key, fn)", namespace=list(ns), key=key, agent=call.agent.name,
+        scope=call.scope)
+    _log(store, call, op, aid, ns, key, seen=None, version=None, outcome="conflict",
+         error=err.to_dict())
+    return err
 
 
 def stale_view(exc: VersionConflict, aid: str, ns: tuple[str, ...], key: str, agent: str,
@@ -151,6 +175,8 @@ class Ops:
                 _log(s, call, "put", aid, ns, key, seen=seen.version, version=None, outcome="conflict",
                      error=err.to_dict())
                 raise err from None
+        elif call.expired:
+            raise view_expired(s, call, "put", aid, ns, key)
         else:
             c, created = self._blind(call, aid, ns, key, value, ttl, vectors, index)
         call.views[aid] = Seen(c.version, created, True)
@@ -207,6 +233,8 @@ class Ops:
                      outcome="conflict", error=err.to_dict())
                 raise err from None
             version = c.version
+        elif call.expired:
+            raise view_expired(s, call, "delete", aid, ns, key)
         else:
             version = None
             for attempt in range(BLIND_RETRIES):

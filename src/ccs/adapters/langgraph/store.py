@@ -217,10 +217,10 @@ class CCSStore(_Handle):
     # --- who is calling -----------------------------------------------------------------------
 
     def _call(self, bound: str | None, session: Session, namespace: tuple[str, ...] | None) -> Call:
-        agent_name, scope = resolve(self._identity, bound, self._default, namespace)
-        if scope is None:
+        agent_name, task = resolve(self._identity, bound, self._default, namespace)
+        if task is None:
             return session.call(agent_name, self._make_call)
-        return self._scopes.call(agent_name, scope, self._make_call)
+        return self._scopes.call(agent_name, task, self._make_call)
 
     def _make_call(self, agent_name: str, scope: str | None) -> Call:
         return Call(self.core.agent(agent_name), scope)
