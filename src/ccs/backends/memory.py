@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterable, Sequence
 
 from ccs.backends.base import Backend, R, Record, TransactFn
+from ccs.failpoints import hit
 
 STRIPES = 64
 
@@ -26,6 +27,7 @@ class MemoryBackend(Backend):
             key = keys[0]
             with self._locks[hash(key) % STRIPES]:
                 changes, result = fn({key: records.get(key)})
+                hit("backend.before_write")
                 self._apply(changes)
             return result
         if len(keys) == 2:  # an artifact and its owner's liveness record: the common pair
@@ -38,6 +40,7 @@ class MemoryBackend(Backend):
             lock.acquire()
         try:
             changes, result = fn({k: records.get(k) for k in keys})
+            hit("backend.before_write")
             self._apply(changes)
         finally:
             for lock in reversed(locks):

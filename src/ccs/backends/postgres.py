@@ -42,6 +42,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ccs.backends import redact_url
 from ccs.backends.base import Backend, R, Record, TransactFn, decode_record, encode_record
+from ccs.failpoints import hit
 from ccs.protocol.errors import BackendUnavailable, CorruptState, SchemaTooNew, UnknownEngine
 
 SCHEMA_VERSION = 2
@@ -215,6 +216,7 @@ class PostgresBackend(Backend):
             if not changes:
                 cur.execute("ROLLBACK")
                 return result
+            hit("backend.before_write")
             now = time.time()
             for d in sorted(lost):  # stored before a server crash, gone after it: store again
                 cur.execute(self._q_put_blob, (d, blobs[d], now))

@@ -46,6 +46,7 @@ from redis.retry import Retry
 
 from ccs.backends import redact_url
 from ccs.backends.base import Backend, R, Record, TransactFn, decode_record, encode_record
+from ccs.failpoints import hit
 from ccs.protocol.errors import BackendUnavailable, CorruptState, SchemaTooNew, UnknownEngine
 
 SCHEMA_VERSION = 1
@@ -184,6 +185,7 @@ class RedisBackend(Backend):
         if not changes:
             self._unwatch(conn)
             return True, result
+        hit("backend.before_write")
         commands: list[tuple[Any, ...]] = [("MULTI",)]
         for d in lost:  # stored before a server crash, gone after it: store again
             commands += [("SET", self._blob + d, blobs[d], "NX"), ("ZADD", self._bt, "NX", time.time(), d)]

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from urllib.parse import parse_qs, urlsplit
 
 from ccs.backends.base import Backend, R, Record, TransactFn, decode_record, encode_record
+from ccs.failpoints import hit
 from ccs.protocol.errors import BackendUnavailable, CorruptState, SchemaTooNew, UnknownEngine
 
 SCHEMA_VERSION = 3
@@ -143,6 +144,7 @@ class SqliteBackend(Backend):
                     f"SELECT key, body FROM ccs_records WHERE key IN ({marks})", list(keys)):
                 records[key] = decode_record(key, body)
             changes, result = fn(records)
+            hit("backend.before_write")
             for key, rec in changes.items():
                 if rec is None:
                     conn.execute("DELETE FROM ccs_records WHERE key=?", (key,))

@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ccs import failpoints
 from ccs.backends import Backend, agent_key, artifact_key, open_backend
 from ccs.bus import Bus, default_bus_for, open_bus
 from ccs.coordinator.clock import Clock, SystemClock
@@ -59,6 +60,7 @@ class Coordinator:
                 changes[agent_key(agent)] = rec
             return changes, step
 
+        failpoints.hit("coordinator.before_transact")
         step = self.backend.transact(keys, transaction)
         if step.events:
             self.bus.publish(step.events)
@@ -282,6 +284,7 @@ class Coordinator:
                     referenced.add(rec.content.digest)
                 referenced.update(d for _, d in rec.history)
         candidates = self.backend.blob_digests(stored_before=time.time() - min_age)
+        failpoints.hit("backend.gc.before_delete")
         return self.backend.delete_blobs(candidates - referenced)
 
     def close(self) -> None:
