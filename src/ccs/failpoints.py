@@ -1,63 +1,95 @@
-"""Named points in the code where tests inject faults: off by default, and free when off.
+"""Named points in the code where a test can run its own code: interleavings and fault injection.
 
-A call site reads ``if failpoints.active: failpoints.hit("name", **context)``, one attribute
-check when nothing is armed. A test arms a point with a callback that may raise (a lost reply, a
-dropped connection), run something in between (``gc()``, a sweep, a peer's commit), kill the
-process, or return a value the call site acts on (``"drop"`` at ``bus.publish``).
+Production code calls ``hit(name)`` at a point worth reaching; with nothing armed that costs one
+check of a module global. A test arms a callback for the duration of a ``with`` block::
 
-Points (see the call sites):
+    with failpoints.arm("backend.before_write", lambda **ctx: coord.gc(min_age=0), times=1):
+        agent.write("plan", "v2")
 
-``client.before_commit``    the agent computed its base version, the commit is not sent yet
-``coordinator.stored``      the content is stored by hash, the record transaction not yet run
-``coordinator.committed``   the record transaction committed and events were published; the
-                            reply has not reached the agent (raising here is a lost reply)
-``bus.publish``             events are about to be published; returning ``"drop"`` loses them
-``engine.before_commit``    inside an engine transaction, the changes are computed, not written
+The callback runs in the thread that reached the point, with the keyword arguments that point
+passes (most pass none); whatever it raises propagates from there, which is how a fault is injected.
+A callback's return value is returned by ``hit`` (``bus.publish`` drops the events when it
+gets ``"drop"``). Points in the code:
+
+``client.before_commit``
+    an agent computed the base of its commit (version, epoch) and has not sent it yet
+``coordinator.before_transact``
+    the coordinator prepared a step (and its content) and is about to hand it to the engine
+``backend.before_write``
+    inside an engine transaction: the records were read and the changes computed, nothing written
+``backend.gc.before_delete``
+    inside garbage collection: the records were scanned, unreferenced content not yet deleted
+``bus.publish``
+    a transaction committed and its events are about to be published
+``coordinator.committed``
+    a commit landed and its events went out; the reply has not reached the agent (raising here
+    is a lost reply, which the agent resolves by the commit's idempotency id)
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
-POINTS = frozenset({
-    "client.before_commit", "coordinator.stored", "coordinator.committed", "bus.publish",
-    "engine.before_commit",
-})
+__all__ = ["arm", "armed", "hit"]
 
-active = False
-_armed: dict[str, Callable[..., Any]] = {}
+_armed: dict[str, Callable[..., Any]] | None = None  # None whenever nothing is armed: the fast path
+_lock = threading.Lock()
 
 
-def hit(name: str, **context: Any) -> Any:
+def hit(name: str, **ctx: Any) -> Any:
+    """Run the callback armed at ``name``, if any, and return what it returns."""
+    if _armed is None:
+        return None
     fn = _armed.get(name)
-    return None if fn is None else fn(**context)
+    return None if fn is None else fn(**ctx)
 
 
-def arm(name: str, fn: Callable[..., Any]) -> None:
-    global active
-    if name not in POINTS:
-        raise ValueError(f"unknown failpoint {name!r}; known: {', '.join(sorted(POINTS))}")
-    _armed[name] = fn
-    active = True
-
-
-def disarm(name: str | None = None) -> None:
-    global active
-    if name is None:
-        _armed.clear()
-    else:
-        _armed.pop(name, None)
-    active = bool(_armed)
+@contextmanager
+def arm(name: str, fn: Callable[..., Any], *, times: int | None = None) -> Iterator[None]:
+    """Run ``fn(**ctx)`` whenever a thread reaches ``name`` inside the block (at most ``times`` times)."""
+    if times is not None:
+        fn = _limited(fn, times)
+    _set(name, fn)
+    try:
+        yield
+    finally:
+        _set(name, None)
 
 
 @contextmanager
 def armed(points: dict[str, Callable[..., Any]]) -> Iterator[None]:
-    for name, fn in points.items():
-        arm(name, fn)
-    try:
+    """``arm`` several points for the duration of one block."""
+    with ExitStack() as stack:
+        for name, fn in points.items():
+            stack.enter_context(arm(name, fn))
         yield
-    finally:
-        for name in points:
-            disarm(name)
+
+
+def _limited(fn: Callable[..., Any], times: int) -> Callable[..., Any]:
+    left = [times]
+    lock = threading.Lock()
+
+    def once(**ctx: Any) -> Any:
+        with lock:
+            if left[0] <= 0:
+                return None
+            left[0] -= 1
+        return fn(**ctx)
+
+    return once
+
+
+def _set(name: str, fn: Callable[..., Any] | None) -> None:
+    global _armed
+    with _lock:
+        armed = dict(_armed or {})
+        if fn is None:
+            armed.pop(name, None)
+        elif name in armed:
+            raise ValueError(f"failpoint {name!r} is already armed")
+        else:
+            armed[name] = fn
+        _armed = armed or None

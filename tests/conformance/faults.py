@@ -24,10 +24,10 @@ HISTORIES = [0]  # histories checked in this session
 
 ACTIONS = {
     "client.before_commit": ("gc", "sweep"),
-    "coordinator.stored": ("gc", "sweep"),
+    "coordinator.before_transact": ("gc", "sweep"),
+    "backend.before_write": ("fail_before_commit",),
     "coordinator.committed": ("lose_reply", "gc"),
     "bus.publish": ("drop_events",),
-    "engine.before_commit": ("fail_before_commit",),
 }
 
 
@@ -90,12 +90,13 @@ class FaultPlan:
         return None
 
     def __enter__(self) -> FaultPlan:
-        for point in self.points:
-            failpoints.arm(point, lambda point=point, **ctx: self._fire(point, **ctx))
+        self._armed = failpoints.armed(
+            {point: lambda point=point, **ctx: self._fire(point, **ctx) for point in self.points})
+        self._armed.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        failpoints.disarm()
+        self._armed.__exit__(*exc)
 
 
 def killed_worker(url: str, name: str, history_path: str, aid: str, ops: int, seconds: float,
@@ -112,5 +113,7 @@ def killed_worker(url: str, name: str, history_path: str, aid: str, ops: int, se
             if hits[0] == nth:
                 os.kill(os.getpid(), signal.SIGKILL)
 
-        failpoints.arm(point, die)
-    workload.process_worker(url, name, history_path, aid, ops, seconds, start)
+        with failpoints.arm(point, die):
+            workload.process_worker(url, name, history_path, aid, ops, seconds, start)
+    else:
+        workload.process_worker(url, name, history_path, aid, ops, seconds, start)

@@ -77,8 +77,8 @@ def test_workload_under_injected_faults(store, seed):
     assert injected > 0, out["counts"]
 
 
-KILL_POINTS = ("client.before_commit", "coordinator.stored", "coordinator.committed",
-               "engine.before_commit")
+KILL_POINTS = ("client.before_commit", "coordinator.before_transact", "backend.before_write",
+               "coordinator.committed")
 
 
 @pytest.mark.slow

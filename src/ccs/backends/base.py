@@ -4,6 +4,24 @@ Keys are strings: ``a/<artifact id>`` for artifact records and ``g/<agent id>`` 
 liveness records. ``transact(keys, fn)`` reads those records, calls ``fn(records)`` which returns
 ``(changes, result)``, and stores the changes only if no other transaction touched the keys
 meanwhile. ``fn`` must be pure: an optimistic engine may call it more than once.
+
+Content is stored by SHA-256 beside the records. The invariant every engine keeps: **content a
+committed record references (as its current version or a retained one) exists.** Two rules make
+it hold while ``collect_garbage`` runs from any process at any time:
+
+1. A record comes to reference content only in the transaction that stores that content: the
+   bytes travel with ``transact(keys, fn, blobs)`` and are written in the same atomic commit as
+   the records (idempotent: the hash names the bytes). A change that would make a record
+   reference content neither passed in ``blobs`` nor referenced by the record it replaces is
+   refused (``new_content``): no caller can rely on content stored earlier, which a collection
+   may have deleted since. A retained version's hash only ever comes from the record it replaces.
+2. ``collect_garbage`` decides and deletes atomically with respect to those transactions: no
+   commit that makes a record reference a blob can land between the scan of the records that
+   found the blob unreferenced and its deletion (each engine's docstring says how).
+
+So a collection either precedes a commit (which then stores its content again, if it was just
+deleted) or follows it (and finds the commit's record). The age guard (``stored_before``) is not
+needed for that; it only spares content stored with ``put_blob`` and not yet referenced.
 """
 
 from __future__ import annotations
@@ -13,12 +31,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from ccs.protocol.errors import CorruptState
+from ccs.protocol.errors import CorruptState, InvalidRequest
 from ccs.protocol.records import AgentRecord, ArtifactRecord
 
 R = TypeVar("R")
 Record = ArtifactRecord | AgentRecord
 TransactFn = Callable[[dict[str, Any]], tuple[Mapping[str, Any], R]]
+Blobs = Mapping[str, bytes]  # content by SHA-256 hex digest
 
 ARTIFACT_PREFIX = "a/"
 AGENT_PREFIX = "g/"
@@ -34,6 +53,43 @@ def agent_key(agent_id: str) -> str:
 
 def encode_record(rec: Record) -> str:
     return json.dumps(rec.to_dict(), separators=(",", ":"))
+
+
+def record_digests(rec: Record | None) -> list[str]:
+    """The content a record references: its current version and every retained one."""
+    if not isinstance(rec, ArtifactRecord):
+        return []
+    found = [d for _, d in rec.history]
+    if rec.content.digest is not None:
+        found.append(rec.content.digest)
+    return found
+
+
+def new_content(records: Mapping[str, Any], changes: Mapping[str, Any], blobs: Blobs | None
+                ) -> dict[str, bytes]:
+    """The content ``changes`` reference, from ``blobs``, for the engine to store with them.
+
+    Refuses (``InvalidRequest``, nothing applied) a change that makes a record reference content
+    that is neither in ``blobs`` nor already referenced by the record it replaces (``records``).
+    """
+    stored: dict[str, bytes] = {}
+    for key, rec in changes.items():
+        if rec.__class__ is not ArtifactRecord:  # an agent record or a deletion: no content
+            continue
+        digest = rec.content.digest
+        if digest is None:
+            continue
+        if blobs and digest in blobs:
+            stored[digest] = blobs[digest]
+            continue
+        old = records.get(key)
+        if old is not None and old.content.digest == digest:  # unchanged: the common case
+            continue
+        if digest not in record_digests(old):
+            raise InvalidRequest(
+                f"record {key!r} would reference content {digest[:12]} that the transaction does "
+                "not store (pass its bytes in blobs)", artifact=key)
+    return stored
 
 
 def decode_record(key: str, text: str | bytes) -> Record:
@@ -52,7 +108,8 @@ class Backend(ABC):
     url: str = ""
 
     @abstractmethod
-    def transact(self, keys: Sequence[str], fn: TransactFn[R]) -> R: ...
+    def transact(self, keys: Sequence[str], fn: TransactFn[R], blobs: Blobs | None = None) -> R:
+        """Run ``fn`` atomically over ``keys``; store the content its changes reference with them."""
 
     @abstractmethod
     def get(self, key: str) -> Record | None:
@@ -62,7 +119,9 @@ class Backend(ABC):
     def keys(self, prefix: str) -> list[str]: ...
 
     @abstractmethod
-    def put_blob(self, digest: str, data: bytes) -> None: ...
+    def put_blob(self, digest: str, data: bytes) -> None:
+        """Store content outside any transaction, refreshing its stored time if present. Nothing
+        makes it durable for a record: a record gets its content through ``transact(blobs=)``."""
 
     @abstractmethod
     def get_blob(self, digest: str) -> bytes | None: ...
@@ -72,7 +131,13 @@ class Backend(ABC):
         """Digests of stored blobs; with ``stored_before`` (epoch seconds) only older ones."""
 
     @abstractmethod
-    def delete_blobs(self, digests: Iterable[str]) -> int: ...
+    def delete_blobs(self, digests: Iterable[str]) -> int:
+        """Delete blobs unconditionally, referenced or not (tests, repairs); GC uses ``collect_garbage``."""
+
+    @abstractmethod
+    def collect_garbage(self, stored_before: float) -> int:
+        """Delete blobs stored before ``stored_before`` (epoch seconds) that no record references,
+        atomically with respect to every transaction; returns how many were deleted."""
 
     def close(self) -> None:
         return None

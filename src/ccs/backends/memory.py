@@ -1,12 +1,30 @@
-"""In-process engine: records in a dict, one lock per key stripe."""
+"""In-process engine: records in a dict, one lock per key stripe.
+
+A transaction holds the stripe locks of its keys; it stores the content its changes reference
+(``blobs``) before the records, under those locks. ``collect_garbage`` holds every stripe lock
+(taken in the same ascending order as transactions, so no deadlock) while it scans the records
+and deletes: no transaction is in flight meanwhile, so it either ran before the collection
+(its record is scanned) or runs after it (and stores its content again if it was collected).
+"""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
-from ccs.backends.base import Backend, R, Record, TransactFn
+from ccs.backends.base import (
+    ARTIFACT_PREFIX,
+    Backend,
+    Blobs,
+    R,
+    Record,
+    TransactFn,
+    new_content,
+    record_digests,
+)
+from ccs.failpoints import hit
 
 STRIPES = 64
 
@@ -18,15 +36,17 @@ class MemoryBackend(Backend):
         self._blobs: dict[str, bytes] = {}
         self._blob_times: dict[str, float] = {}
         self._locks = [threading.Lock() for _ in range(STRIPES)]
-        self._blob_lock = threading.Lock()
+        self._blob_lock = threading.Lock()  # put_blob, delete_blobs and GC, against each other
 
-    def transact(self, keys: Sequence[str], fn: TransactFn[R]) -> R:
+    def transact(self, keys: Sequence[str], fn: TransactFn[R], blobs: Blobs | None = None) -> R:
         records = self._records
         if len(keys) == 1:
             key = keys[0]
             with self._locks[hash(key) % STRIPES]:
-                changes, result = fn({key: records.get(key)})
-                self._apply(changes)
+                read = {key: records.get(key)}
+                changes, result = fn(read)
+                hit("backend.before_write")
+                self._apply(read, changes, blobs)
             return result
         if len(keys) == 2:  # an artifact and its owner's liveness record: the common pair
             a, b = hash(keys[0]) % STRIPES, hash(keys[1]) % STRIPES
@@ -37,14 +57,24 @@ class MemoryBackend(Backend):
         for lock in locks:
             lock.acquire()
         try:
-            changes, result = fn({k: records.get(k) for k in keys})
-            self._apply(changes)
+            read = {k: records.get(k) for k in keys}
+            changes, result = fn(read)
+            hit("backend.before_write")
+            self._apply(read, changes, blobs)
         finally:
             for lock in reversed(locks):
                 lock.release()
         return result
 
-    def _apply(self, changes) -> None:
+    def _apply(self, read: Mapping[str, Any], changes: Mapping[str, Any], blobs: Blobs | None) -> None:
+        if not changes:
+            return
+        content = new_content(read, changes, blobs)
+        if content:  # before the records: a lock-free get() must never see a record without it
+            for digest, data in content.items():
+                if digest not in self._blobs:
+                    self._blob_times[digest] = time.time()
+                    self._blobs[digest] = bytes(data)
         records = self._records
         for key, rec in changes.items():
             if rec is None:
@@ -59,9 +89,10 @@ class MemoryBackend(Backend):
         return [k for k in list(self._records) if k.startswith(prefix)]
 
     def put_blob(self, digest: str, data: bytes) -> None:
-        if digest not in self._blobs:
+        with self._blob_lock:
+            if digest not in self._blobs:
+                self._blobs[digest] = bytes(data)
             self._blob_times[digest] = time.time()
-            self._blobs[digest] = bytes(data)
 
     def get_blob(self, digest: str) -> bytes | None:
         return self._blobs.get(digest)
@@ -71,10 +102,28 @@ class MemoryBackend(Backend):
         return {d for d, t in times.items() if stored_before is None or t < stored_before}
 
     def delete_blobs(self, digests: Iterable[str]) -> int:
-        n = 0
         with self._blob_lock:
-            for d in digests:
-                self._blob_times.pop(d, None)
-                if self._blobs.pop(d, None) is not None:
-                    n += 1
+            return self._delete(digests)
+
+    def _delete(self, digests: Iterable[str]) -> int:
+        n = 0
+        for d in digests:
+            self._blob_times.pop(d, None)
+            if self._blobs.pop(d, None) is not None:
+                n += 1
         return n
+
+    def collect_garbage(self, stored_before: float) -> int:
+        for lock in self._locks:  # ascending, like every transaction: no deadlock
+            lock.acquire()
+        try:
+            with self._blob_lock:
+                doomed = {d for d, t in self._blob_times.items() if t < stored_before}
+                for key, rec in self._records.items():
+                    if doomed and key.startswith(ARTIFACT_PREFIX):
+                        doomed.difference_update(record_digests(rec))
+                hit("backend.gc.before_delete")
+                return self._delete(doomed)
+        finally:
+            for lock in reversed(self._locks):
+                lock.release()

@@ -18,19 +18,28 @@ pipeline mode). A connection failure before the writes were sent is retried on a
 (nothing was applied); a failure after that is reported as ``BackendUnavailable`` because the
 outcome is unknown: callers retry with the same idempotency id, which resolves it.
 
-Blob inserts use ``synchronous_commit=off``, so a commit pays one fsync, not two. That alone would
-be unsafe: a server crash right after ``put_blob`` returned could lose the blob, and the record
-committed after the restart would point at nothing. So each thread remembers the blobs it stored
-since its last transaction, and that transaction checks they still exist (in the same round trip
-as its reads) and re-inserts any that vanished, atomically with the record that references them.
+Content travels with the transaction that first references it (``transact(..., blobs)``): step
+3 also inserts it (``ON CONFLICT DO NOTHING``), so it is exactly as durable as the record — one
+commit, one fsync, no round trip of its own — and a commit that is refused stores nothing.
+
+Garbage collection takes ``pg_advisory_xact_lock(GC)`` for a READ COMMITTED transaction that
+lists old blobs, scans the artifact records and deletes the unreferenced ones. A transaction that
+stores content first takes ``pg_advisory_xact_lock_shared(GC)`` in step 3, before its inserts
+(transactions without content never touch it: they make no record reference anything new). The
+two modes exclude each other and a lock is released only after its commit is visible, so either
+the commit's shared lock came first (the collection waits, then its scan sees the commit's
+record) or the collection's (the commit waits, then inserts its content again if it was just
+deleted). The content the record already referenced (retained versions) is safe meanwhile: the
+committed row, locked since step 1, references it in every scan until this commit replaces it.
+Commits queue behind a waiting collection, so they pause for the length of one scan.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import random
 import re
-import threading
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -41,13 +50,23 @@ import psycopg.errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ccs.backends import redact_url
-from ccs.backends.base import Backend, R, Record, TransactFn, decode_record, encode_record
+from ccs.backends.base import (
+    Backend,
+    Blobs,
+    R,
+    Record,
+    TransactFn,
+    decode_record,
+    encode_record,
+    new_content,
+    record_digests,
+)
+from ccs.failpoints import hit
 from ccs.protocol.errors import BackendUnavailable, CorruptState, SchemaTooNew, UnknownEngine
 
 SCHEMA_VERSION = 2
 APPLICATION = "agent-coherence"
 READ_RETRIES = 4
-PENDING_BLOBS = 64  # blobs a thread remembers until its next transaction
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _OWN_PARAMS = {"schema", "pool_min", "pool_max"}
 
@@ -102,13 +121,17 @@ class PostgresBackend(Backend):
         self._q_delete = f"DELETE FROM {s}.records WHERE key = %s"
         self._q_get = f"SELECT body FROM {s}.records WHERE key = %s"
         self._q_keys = f"SELECT key FROM {s}.records WHERE key >= %s AND key < %s ORDER BY key"
+        self._q_store_blob = (f"INSERT INTO {s}.blobs (digest, data, stored_at) VALUES (%s, %s, %s) "
+                              "ON CONFLICT (digest) DO NOTHING")
         self._q_put_blob = (f"INSERT INTO {s}.blobs (digest, data, stored_at) VALUES (%s, %s, %s) "
-                            "ON CONFLICT (digest) DO NOTHING")
+                            "ON CONFLICT (digest) DO UPDATE SET stored_at = EXCLUDED.stored_at")
         self._q_get_blob = f"SELECT data FROM {s}.blobs WHERE digest = %s"
         self._q_digests = f"SELECT digest FROM {s}.blobs WHERE stored_at < %s"
         self._q_del_blobs = f"DELETE FROM {s}.blobs WHERE digest = ANY(%s)"
-        self._q_have_blobs = f"SELECT digest FROM {s}.blobs WHERE digest = ANY(%s)"
-        self._local = threading.local()
+        # Every artifact record: keys from 'a/' up to 'a0' ('0' follows '/'; the column is "C").
+        self._q_artifacts = f"SELECT key, body FROM {s}.records WHERE key >= 'a/' AND key < 'a0'"
+        self._q_collect = f"DELETE FROM {s}.blobs WHERE digest = ANY(%s) AND stored_at < %s"
+        self._gc_lock = self._lock_id("\0gc")
         try:
             with psycopg.connect(self.conninfo, autocommit=True) as conn:
                 self._prepare_schema(conn)
@@ -167,11 +190,9 @@ class PostgresBackend(Backend):
 
     # --- contract ------------------------------------------------------------------------------
 
-    def transact(self, keys: Sequence[str], fn: TransactFn[R]) -> R:
+    def transact(self, keys: Sequence[str], fn: TransactFn[R], blobs: Blobs | None = None) -> R:
         keys = list(dict.fromkeys(keys))
         locks = sorted({self._lock_id(k) for k in keys})
-        blobs = getattr(self._local, "blobs", None) or {}
-        self._local.blobs = {}
         for attempt in range(READ_RETRIES + 1):
             state = {"sent_writes": False}
             try:
@@ -192,22 +213,20 @@ class PostgresBackend(Backend):
         raise AssertionError("unreachable")
 
     def _transact_once(self, conn: psycopg.Connection, keys: list[str], locks: list[int],
-                       fn: TransactFn[R], state: dict[str, bool], blobs: dict[str, bytes]) -> R:
+                       fn: TransactFn[R], state: dict[str, bool], blobs: Blobs | None) -> R:
         # BEGIN/COMMIT are sent by hand in pipeline mode: two round trips in all, one for the
         # locks and reads, one for the writes and the COMMIT.
-        with conn.pipeline() as pipe, conn.cursor() as cur, conn.cursor() as have:
+        with conn.pipeline() as pipe, conn.cursor() as cur:
             cur.execute("BEGIN")
             try:
                 for lock in locks:
                     cur.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
-                if blobs:
-                    have.execute(self._q_have_blobs, (list(blobs),))
                 cur.execute(self._q_select, (keys,))
                 records: dict[str, Any] = dict.fromkeys(keys)
                 for key, body in cur.fetchall():
                     records[key] = decode_record(key, body)
-                lost = set(blobs) - {r[0] for r in have.fetchall()} if blobs else set()
                 changes, result = fn(records)
+                content = new_content(records, changes, blobs) if changes else None
             except BaseException:
                 if not conn.closed:
                     cur.execute("ROLLBACK")
@@ -215,9 +234,12 @@ class PostgresBackend(Backend):
             if not changes:
                 cur.execute("ROLLBACK")
                 return result
-            now = time.time()
-            for d in sorted(lost):  # stored before a server crash, gone after it: store again
-                cur.execute(self._q_put_blob, (d, blobs[d], now))
+            hit("backend.before_write")
+            if content:  # excluded from a collection's scan and delete (see the module docstring)
+                cur.execute("SELECT pg_advisory_xact_lock_shared(%s)", (self._gc_lock,))
+                now = time.time()
+                for digest in sorted(content):  # one order: two commits never wait on each other
+                    cur.execute(self._q_store_blob, (digest, content[digest], now))
             for key, rec in changes.items():
                 if rec is None:
                     cur.execute(self._q_delete, (key,))
@@ -251,15 +273,8 @@ class PostgresBackend(Backend):
     def put_blob(self, digest: str, data: bytes) -> None:
         for attempt in range(READ_RETRIES + 1):
             try:
-                with self._pool.connection() as conn, conn.pipeline():
-                    conn.execute("BEGIN")
-                    conn.execute("SET LOCAL synchronous_commit = off")
+                with self._pool.connection() as conn:
                     conn.execute(self._q_put_blob, (digest, bytes(data), time.time()))
-                    conn.execute("COMMIT")
-                pending = getattr(self._local, "blobs", None)
-                if pending is None or len(pending) >= PENDING_BLOBS:
-                    pending = self._local.blobs = {}
-                pending[digest] = bytes(data)
                 return
             except (psycopg.OperationalError, PoolTimeout) as exc:
                 if attempt == READ_RETRIES:
@@ -283,6 +298,30 @@ class PostgresBackend(Backend):
                 return conn.execute(self._q_del_blobs, (digests,)).rowcount
         except (psycopg.Error, PoolTimeout) as exc:
             raise _unavailable(self.url, "deleting content failed", exc) from exc
+
+    def collect_garbage(self, stored_before: float) -> int:
+        try:
+            with self._pool.connection() as conn:
+                try:
+                    # READ COMMITTED: each statement below sees every commit that held the
+                    # shared lock before this one was granted (whatever the server's default).
+                    conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._gc_lock,))
+                    doomed = {r[0] for r in conn.execute(self._q_digests, (stored_before,))}
+                    if doomed:
+                        for key, body in conn.execute(self._q_artifacts):
+                            doomed.difference_update(record_digests(decode_record(key, body)))
+                    hit("backend.gc.before_delete")
+                    n = conn.execute(self._q_collect, (list(doomed), stored_before)).rowcount if doomed else 0
+                    conn.execute("COMMIT")
+                    return n
+                except BaseException:
+                    if not conn.closed:
+                        with contextlib.suppress(psycopg.Error):
+                            conn.execute("ROLLBACK")
+                    raise
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise _unavailable(self.url, "collecting garbage failed", exc) from exc
 
     def drop_schema(self) -> None:
         """Delete this store's schema and everything in it (tests and tear-down)."""

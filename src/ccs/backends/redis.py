@@ -20,10 +20,20 @@ any transaction (a read set of several artifacts, the sweep's agent plus its art
 there. The trade-off: one store is served by one shard and cannot spread over the cluster; to use
 several shards, give independent stores different prefixes.
 
-Each thread remembers the blobs it stored since its last transaction; that transaction checks they
-still exist (``EXISTS``, in the same round trip as its reads) and stores any that vanished inside
-its ``MULTI``, so a server that lost recent writes in a crash (``appendfsync everysec``) cannot
-leave a committed record pointing at missing content.
+Content travels with the transaction that first references it (``transact(..., blobs)``): its
+``MULTI`` also writes ``{P}:b:<digest>`` (a plain ``SET``, even when present: see below) and adds
+the digest to ``{P}:bt`` if absent. Record and content land in one ``EXEC``, so a server that
+loses recent writes in a crash loses both or neither, and a refused commit stores nothing.
+
+Garbage collection is optimistic too: it lists old blobs, ``WATCH``es their keys, lists them
+again (keeping those still old) and reads every artifact record, then deletes the unreferenced
+ones in one ``MULTI/EXEC``. A commit that makes a record reference one of them either ran its
+``EXEC`` before the ``WATCH`` (so the scan, which follows, sees its record) or after it, and then
+its ``SET`` of that blob's key aborts the collection's ``EXEC``: it retries, and after
+``GC_RETRIES`` lost races gives up with ``BackendUnavailable(reason="contention")``. Only commits
+of old, unreferenced content conflict with a collection; commits never wait for one, and no
+commit watches anything but its records. Content a record already referenced (its retained
+versions) was there for every scan: the record is watched by the commit that rewrites it.
 
 A connection failure before ``EXEC`` was sent is retried (nothing was applied); a failure after is
 reported as ``BackendUnavailable`` with the outcome unknown: callers retry with the same idempotency
@@ -34,7 +44,6 @@ from __future__ import annotations
 
 import random
 import re
-import threading
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -45,13 +54,25 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from ccs.backends import redact_url
-from ccs.backends.base import Backend, R, Record, TransactFn, decode_record, encode_record
+from ccs.backends.base import (
+    Backend,
+    Blobs,
+    R,
+    Record,
+    TransactFn,
+    decode_record,
+    encode_record,
+    new_content,
+    record_digests,
+)
+from ccs.failpoints import hit
 from ccs.protocol.errors import BackendUnavailable, CorruptState, SchemaTooNew, UnknownEngine
 
 SCHEMA_VERSION = 1
 APPLICATION = "agent-coherence"
 READ_RETRIES = 4
-PENDING_BLOBS = 64  # blobs a thread remembers until its next transaction
+GC_RETRIES = 8  # lost races before a collection gives up (only commits of unreferenced content race it)
+CHUNK = 1000  # keys per WATCH, MGET or DEL command of a collection
 CONTENTION_BUDGET = 30.0  # seconds of lost WATCH races before giving up
 _PREFIX = re.compile(r"^[A-Za-z0-9_.:\-]{1,100}$")
 _ERRORS = (redis.ConnectionError, redis.TimeoutError)
@@ -95,7 +116,6 @@ class RedisBackend(Backend):
         tag = "{" + self.prefix + "}"
         self._meta, self._idx, self._bt = f"{tag}:meta", f"{tag}:idx", f"{tag}:bt"
         self._rec, self._blob = f"{tag}:r:", f"{tag}:b:"
-        self._local = threading.local()
         try:
             self._r.ping()
             self._prepare_schema()
@@ -129,12 +149,10 @@ class RedisBackend(Backend):
 
     # --- contract ------------------------------------------------------------------------------
 
-    def transact(self, keys: Sequence[str], fn: TransactFn[R]) -> R:
+    def transact(self, keys: Sequence[str], fn: TransactFn[R], blobs: Blobs | None = None) -> R:
         keys = list(dict.fromkeys(keys))
         rkeys = [self._rec + k for k in keys]
         deadline = time.monotonic() + CONTENTION_BUDGET
-        blobs = getattr(self._local, "blobs", None) or {}
-        self._local.blobs = {}
         failures = races = 0
         pool = self._r.connection_pool
         while True:
@@ -172,21 +190,20 @@ class RedisBackend(Backend):
             time.sleep(random.uniform(0, 0.0005 * 2 ** min(races + failures, 8)))
 
     def _attempt(self, conn: Any, keys: list[str], rkeys: list[str], fn: TransactFn[R],
-                 blobs: dict[str, bytes]) -> tuple[bool, R | None]:
-        digests = list(blobs)
-        conn.send_packed_command(conn.pack_commands(
-            [("WATCH", *rkeys), ("MGET", *rkeys), *(("EXISTS", self._blob + d) for d in digests)]))
+                 blobs: Blobs | None) -> tuple[bool, R | None]:
+        conn.send_packed_command(conn.pack_commands([("WATCH", *rkeys), ("MGET", *rkeys)]))
         conn.read_response()
         values = conn.read_response()
-        lost = [d for d in digests if not conn.read_response()]
         records = {k: None if v is None else decode_record(k, v) for k, v in zip(keys, values, strict=True)}
         changes, result = fn(records)
         if not changes:
             self._unwatch(conn)
             return True, result
+        content = new_content(records, changes, blobs)
+        hit("backend.before_write")
         commands: list[tuple[Any, ...]] = [("MULTI",)]
-        for d in lost:  # stored before a server crash, gone after it: store again
-            commands += [("SET", self._blob + d, blobs[d], "NX"), ("ZADD", self._bt, "NX", time.time(), d)]
+        for d, data in content.items():  # SET, not SET NX: it must abort a collection watching it
+            commands += [("SET", self._blob + d, data), ("ZADD", self._bt, "NX", time.time(), d)]
         for key, rec in changes.items():
             if rec is None:
                 commands += [("DEL", self._rec + key), ("ZREM", self._idx, key)]
@@ -244,15 +261,11 @@ class RedisBackend(Backend):
     def put_blob(self, digest: str, data: bytes) -> None:
         def put() -> None:
             with self._r.pipeline(transaction=True) as pipe:
-                pipe.set(self._blob + digest, bytes(data), nx=True)
-                pipe.zadd(self._bt, {digest: time.time()}, nx=True)
+                pipe.set(self._blob + digest, bytes(data))
+                pipe.zadd(self._bt, {digest: time.time()})
                 pipe.execute()
 
         self._call("storing content failed", put)
-        pending = getattr(self._local, "blobs", None)
-        if pending is None or len(pending) >= PENDING_BLOBS:
-            pending = self._local.blobs = {}
-        pending[digest] = bytes(data)
 
     def get_blob(self, digest: str) -> bytes | None:
         return self._call("reading content failed", lambda: self._r.get(self._blob + digest))
@@ -275,6 +288,42 @@ class RedisBackend(Backend):
                 return sum(pipe.execute()[:-1])
 
         return self._call("deleting content failed", delete)
+
+    def collect_garbage(self, stored_before: float) -> int:
+        top = f"({stored_before!r}"
+        for attempt in range(GC_RETRIES):
+            try:
+                return self._call("collecting garbage failed", lambda: self._collect(top))
+            except redis.WatchError:
+                time.sleep(random.uniform(0, 0.002 * 2 ** attempt))
+        raise BackendUnavailable(
+            f"{redact_url(self.url)}: garbage collection lost {GC_RETRIES} races with commits of "
+            "the content it was collecting; try again", url=redact_url(self.url), reason="contention")
+
+    def _collect(self, top: str) -> int:
+        old = self._r.zrangebyscore(self._bt, "-inf", top)
+        if not old:
+            return 0
+        with self._r.pipeline(transaction=True) as pipe:
+            for batch in _chunks(old, CHUNK):
+                pipe.watch(*(self._blob.encode() + d for d in batch))
+            # Listed again once watched: content put_blob refreshed meanwhile is no longer old.
+            doomed = set(old) & set(pipe.zrangebyscore(self._bt, "-inf", top))
+            for batch in _chunks(pipe.zrangebylex(self._idx, b"[a/", b"(a0"), CHUNK):  # 'a/' keys
+                for key, body in zip(batch, pipe.mget(*(self._rec.encode() + k for k in batch)),
+                                     strict=True):
+                    if body is not None:
+                        doomed.difference_update(
+                            d.encode() for d in record_digests(decode_record(key.decode(), body)))
+            hit("backend.gc.before_delete")
+            if not doomed:
+                pipe.unwatch()
+                return 0
+            pipe.multi()
+            for batch in _chunks(doomed, CHUNK):
+                pipe.delete(*(self._blob.encode() + d for d in batch))
+            pipe.zrem(self._bt, *doomed)
+            return sum(pipe.execute()[:-1])
 
     def drop_all(self) -> int:
         """Delete every key of this store's prefix (tests and tear-down)."""

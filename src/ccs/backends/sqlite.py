@@ -3,6 +3,13 @@
 WAL mode, ``BEGIN IMMEDIATE`` for every read-modify-write (a deferred transaction that reads and
 then writes fails under contention without waiting), a busy timeout, one connection per thread.
 Content lives in its own table by hash. The schema is versioned and upgraded in place.
+
+Content is written inside the ``BEGIN IMMEDIATE`` transaction of the records that reference it
+(``INSERT OR IGNORE``: present content stays). ``collect_garbage`` scans the records and deletes
+in one ``BEGIN IMMEDIATE`` transaction of its own, which SQLite serializes with every commit of
+every process: a commit lands either before it (its record is scanned) or after it (and stores
+its content again if it was collected). Commits wait for the collection, which reads every
+artifact record once.
 """
 
 from __future__ import annotations
@@ -15,7 +22,18 @@ import time
 from collections.abc import Iterable, Sequence
 from urllib.parse import parse_qs, urlsplit
 
-from ccs.backends.base import Backend, R, Record, TransactFn, decode_record, encode_record
+from ccs.backends.base import (
+    Backend,
+    Blobs,
+    R,
+    Record,
+    TransactFn,
+    decode_record,
+    encode_record,
+    new_content,
+    record_digests,
+)
+from ccs.failpoints import hit
 from ccs.protocol.errors import BackendUnavailable, CorruptState, SchemaTooNew, UnknownEngine
 
 SCHEMA_VERSION = 3
@@ -130,7 +148,7 @@ class SqliteBackend(Backend):
 
     # --- contract ----------------------------------------------------------------------------
 
-    def transact(self, keys: Sequence[str], fn: TransactFn[R]) -> R:
+    def transact(self, keys: Sequence[str], fn: TransactFn[R], blobs: Blobs | None = None) -> R:
         conn = self._conn()
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -143,6 +161,11 @@ class SqliteBackend(Backend):
                     f"SELECT key, body FROM ccs_records WHERE key IN ({marks})", list(keys)):
                 records[key] = decode_record(key, body)
             changes, result = fn(records)
+            hit("backend.before_write")
+            if changes:
+                for digest, data in new_content(records, changes, blobs).items():
+                    conn.execute("INSERT OR IGNORE INTO ccs_blobs (digest, data, stored_at) "
+                                 "VALUES (?, ?, ?)", (digest, data, time.time()))
             for key, rec in changes.items():
                 if rec is None:
                     conn.execute("DELETE FROM ccs_records WHERE key=?", (key,))
@@ -165,7 +188,8 @@ class SqliteBackend(Backend):
         return [r[0] for r in rows]
 
     def put_blob(self, digest: str, data: bytes) -> None:
-        self._conn().execute("INSERT OR IGNORE INTO ccs_blobs (digest, data, stored_at) VALUES (?, ?, ?)",
+        self._conn().execute("INSERT INTO ccs_blobs (digest, data, stored_at) VALUES (?, ?, ?) "
+                             "ON CONFLICT (digest) DO UPDATE SET stored_at = excluded.stored_at",
                              (digest, data, time.time()))
 
     def get_blob(self, digest: str) -> bytes | None:
@@ -183,6 +207,27 @@ class SqliteBackend(Backend):
         for d in digests:
             n += conn.execute("DELETE FROM ccs_blobs WHERE digest=?", (d,)).rowcount
         return n
+
+    def collect_garbage(self, stored_before: float) -> int:
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise BackendUnavailable(f"{self.url}: could not start a collection: {exc}") from exc
+        try:
+            doomed = {r[0] for r in conn.execute(
+                "SELECT digest FROM ccs_blobs WHERE stored_at < ?", (stored_before,))}
+            if doomed:  # every artifact record: keys from 'a/' up to 'a0' ('0' follows '/')
+                for key, body in conn.execute(
+                        "SELECT key, body FROM ccs_records WHERE key >= 'a/' AND key < 'a0'"):
+                    doomed.difference_update(record_digests(decode_record(key, body)))
+            hit("backend.gc.before_delete")
+            conn.executemany("DELETE FROM ccs_blobs WHERE digest = ?", [(d,) for d in doomed])
+            conn.execute("COMMIT")
+            return len(doomed)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
     # --- events table, for the cross-process bus ---------------------------------------------
 

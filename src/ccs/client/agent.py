@@ -350,8 +350,7 @@ class Agent:
 
     def _commit(self, artifact_id: str, call: Callable[[str], Committed]) -> Committed:
         commit_id = new_commit_id()
-        if failpoints.active:
-            failpoints.hit("client.before_commit", agent=self, artifact=artifact_id)
+        failpoints.hit("client.before_commit", agent=self, artifact=artifact_id)
         try:
             c = self.core.call_with_retry(lambda: call(commit_id))
         except ConflictError:

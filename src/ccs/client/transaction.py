@@ -68,8 +68,7 @@ class Transaction:
         self._done = True
         agent = self.agent
         commit_id = new_commit_id()
-        if failpoints.active:
-            failpoints.hit("client.before_commit", agent=agent, artifact=next(iter(self.writes), ""))
+        failpoints.hit("client.before_commit", agent=agent, artifact=next(iter(self.writes), ""))
         try:
             self.result = agent.core.call_with_retry(lambda: agent.coordinator.transaction_commit(
                 agent.id, self.reads, self.writes, commit_id))

@@ -65,7 +65,8 @@ class Coordinator:
 
     # --- plumbing -----------------------------------------------------------------------------
 
-    def _run(self, keys: list[str], fn: Callable[[dict[str, Any]], Step]) -> Any:
+    def _run(self, keys: list[str], fn: Callable[[dict[str, Any]], Step],
+             blobs: dict[str, bytes] | None = None) -> Any:
         def transaction(records: dict[str, Any]) -> tuple[dict[str, Any], Step]:
             step = fn(records)
             changes: dict[str, Any] = {artifact_key(a): r for a, r in step.artifacts.items()}
@@ -73,22 +74,21 @@ class Coordinator:
                 changes[agent_key(agent)] = rec
             return changes, step
 
-        step = self.backend.transact(keys, transaction)
-        if step.events and not (failpoints.active
-                                and failpoints.hit("bus.publish", events=step.events) == "drop"):
+        failpoints.hit("coordinator.before_transact")
+        step = self.backend.transact(keys, transaction, blobs)
+        if step.events and failpoints.hit("bus.publish", events=step.events) != "drop":
             self.bus.publish(step.events)
         return step.reply
 
-    def _run_commit(self, artifact_id: str, keys: list[str], fn: Callable[[dict[str, Any]], Step]
-                    ) -> Any:
-        if failpoints.active:
-            failpoints.hit("coordinator.stored", coordinator=self, artifact=artifact_id)
-        reply = self._run(keys, fn)
-        if failpoints.active:
-            failpoints.hit("coordinator.committed", coordinator=self, artifact=artifact_id, reply=reply)
+    def _run_commit(self, artifact_id: str, keys: list[str], fn: Callable[[dict[str, Any]], Step],
+                    blobs: dict[str, bytes]) -> Any:
+        reply = self._run(keys, fn, blobs)
+        failpoints.hit("coordinator.committed", coordinator=self, artifact=artifact_id, reply=reply)
         return reply
 
-    def _store(self, payload: Payload, artifact_id: str) -> Content:
+    def _content(self, payload: Payload, artifact_id: str, blobs: dict[str, bytes]) -> Content:
+        """Hash ``payload``; its bytes go into ``blobs``, which the engine stores in the same
+        transaction as the record that references them (never earlier: see ``gc``)."""
         if payload is None:
             return DELETED
         data, kind = payload
@@ -98,7 +98,7 @@ class Coordinator:
                 f"{self.limits.max_content_bytes}", artifact=artifact_id, size=len(data),
                 limit=self.limits.max_content_bytes)
         digest = hashlib.sha256(data).hexdigest()
-        self.backend.put_blob(digest, data)
+        blobs[digest] = data
         return Content(digest, len(data), kind)
 
     def fetch(self, content: Content, artifact_id: str = "") -> bytes | None:
@@ -179,19 +179,21 @@ class Coordinator:
                payload: Payload, commit_id: str | None = None) -> Committed:
         check_agent_id(agent)
         check_artifact_id(artifact_id)
-        content = self._store(payload, artifact_id)
+        blobs: dict[str, bytes] = {}
+        content = self._content(payload, artifact_id, blobs)
         now = self._now()
         key = artifact_key(artifact_id)
         retain = self.limits.retain_versions
         return self._run_commit(artifact_id, [key], lambda r: tr.commit(
             r[key], artifact_id, agent, grant_epoch, base_version, content, now,
-            commit_id=commit_id, retain=retain))
+            commit_id=commit_id, retain=retain), blobs)
 
     def write(self, agent: str, artifact_id: str, base_version: int | None,
               base_epoch: int | None, payload: Payload, commit_id: str | None = None) -> Committed:
         check_agent_id(agent)
         check_artifact_id(artifact_id)
-        content = self._store(payload, artifact_id)
+        blobs: dict[str, bytes] = {}
+        content = self._content(payload, artifact_id, blobs)
         now = self._now()
         key = artifact_key(artifact_id)
         retain = self.limits.retain_versions
@@ -201,20 +203,21 @@ class Coordinator:
                             commit_id=commit_id, retain=retain)
             return self._note_owner(step, r, artifact_id, agent, now)
 
-        return self._run_commit(artifact_id, self._ownership_keys(artifact_id, agent), fn)
+        return self._run_commit(artifact_id, self._ownership_keys(artifact_id, agent), fn, blobs)
 
     def commit_cas(self, agent: str, artifact_id: str, expected_version: int,
                    read_epoch: int | None, payload: Payload,
                    commit_id: str | None = None) -> Committed:
         check_agent_id(agent)
         check_artifact_id(artifact_id)
-        content = self._store(payload, artifact_id)
+        blobs: dict[str, bytes] = {}
+        content = self._content(payload, artifact_id, blobs)
         now = self._now()
         key = artifact_key(artifact_id)
         retain = self.limits.retain_versions
         return self._run_commit(artifact_id, [key], lambda r: tr.commit_cas(
             r[key], artifact_id, agent, expected_version, read_epoch, content, now,
-            commit_id=commit_id, retain=retain))
+            commit_id=commit_id, retain=retain), blobs)
 
     def transaction_commit(self, agent: str, reads: Mapping[str, tuple[int, int | None]],
                            writes: Mapping[str, Payload], commit_id: str | None = None
@@ -222,14 +225,15 @@ class Coordinator:
         check_agent_id(agent)
         for aid in [*reads, *writes]:
             check_artifact_id(aid)
-        contents = {aid: self._store(p, aid) for aid, p in writes.items()}
+        blobs: dict[str, bytes] = {}
+        contents = {aid: self._content(p, aid, blobs) for aid, p in writes.items()}
         now = self._now()
         ids = sorted(set(reads) | set(writes))
         retain = self.limits.retain_versions
         keys = [artifact_key(a) for a in ids]
         return self._run_commit(ids[0] if ids else "", keys, lambda r: tr.transaction_commit(
             {a: r[artifact_key(a)] for a in ids}, agent, reads, contents, now,
-            commit_id=commit_id, retain=retain))
+            commit_id=commit_id, retain=retain), blobs)
 
     def release(self, agent: str, artifact_id: str) -> None:
         key = artifact_key(check_artifact_id(artifact_id))
@@ -295,19 +299,15 @@ class Coordinator:
         return None
 
     def gc(self, min_age: float = 3600.0) -> int:
-        """Delete blobs no record references any more and older than ``min_age`` seconds.
+        """Delete content that no record references (current or retained version) and that was
+        stored more than ``min_age`` seconds ago; returns how many blobs were deleted.
 
-        The age guard protects content stored by a commit that has not reached its record yet.
+        Safe from any process at any time, with any ``min_age``, while others commit: a commit
+        stores its content in the same engine transaction as the record that references it, and
+        the engine runs the collection atomically with respect to those transactions (see
+        ``ccs.backends.base``). The age only spares content stored with ``put_blob`` alone.
         """
-        referenced: set[str] = set()
-        for key in self.backend.keys("a/"):
-            rec = self.backend.get(key)
-            if isinstance(rec, ArtifactRecord):
-                if rec.content.digest:
-                    referenced.add(rec.content.digest)
-                referenced.update(d for _, d in rec.history)
-        candidates = self.backend.blob_digests(stored_before=time.time() - min_age)
-        return self.backend.delete_blobs(candidates - referenced)
+        return self.backend.collect_garbage(time.time() - min_age)
 
     def close(self) -> None:
         self.bus.close()
