@@ -31,6 +31,9 @@ ACTIONS = {
 }
 
 
+MAX_FAILURE_STREAK = 2  # injected failures in a row per thread (CoherenceAdapterCore retries 3 times)
+
+
 class InjectedFault(BackendUnavailable):
     """A fault this suite injected: to the client it is an engine call that failed."""
 
@@ -66,6 +69,12 @@ class FaultPlan:
             return None
         if action == "lose_reply" and getattr(context.get("reply"), "duplicate", False):
             return None  # the retry that resolves a lost reply gets through
+        if action == "fail_before_commit":
+            streak = getattr(self._busy, "streak", 0)
+            if streak >= MAX_FAILURE_STREAK:  # the client's retries are bounded: let one through
+                self._busy.streak = 0
+                return None
+            self._busy.streak = streak + 1
         with self._lock:
             self.counts[action] += 1
             TOTALS[action] += 1

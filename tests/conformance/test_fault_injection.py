@@ -27,7 +27,7 @@ from conformance.faults import HISTORIES, TOTALS, FaultPlan
 AGENTS = 3
 OPS = 12  # per agent: increments cycling through write, commit_cas and write_cas
 TTL = 30.0
-SEEDS = range(4)
+SEEDS = range(8)
 
 
 def run_workload(store, seed: int, probability: float) -> tuple[list, dict]:

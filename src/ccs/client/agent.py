@@ -198,7 +198,8 @@ class Agent:
         old = self._lookup(artifact_id) if self.strategy.caches else None
         known = None if old is None else old.version
         if acquire:
-            view, data = self.coordinator.acquire(self.id, artifact_id, known)
+            view, data = self.core.call_with_retry(
+                lambda: self.coordinator.acquire(self.id, artifact_id, known))
             self.holds_grants = True
         elif (old is not None and old.prefetched is not None
               and self._invalid_after.get(artifact_id, -1) <= old.prefetched[0].seq):
@@ -206,7 +207,8 @@ class Agent:
             self.stats.hits += 1  # the content moved when the invalidation arrived
             return self._install(artifact_id, view, data, old, counted=True)
         else:
-            view, data = self.coordinator.read(self.id, artifact_id, known)
+            view, data = self.core.call_with_retry(
+                lambda: self.coordinator.read(self.id, artifact_id, known))
         return self._install(artifact_id, view, data, old)
 
     def _install(self, artifact_id: str, view: View, data: bytes | None, old: Entry | None,
@@ -366,17 +368,17 @@ class Agent:
     # --- grants, liveness, cache ----------------------------------------------------------------
 
     def release(self, artifact_id: str) -> None:
-        self.coordinator.release(self.id, artifact_id)
+        self.core.call_with_retry(lambda: self.coordinator.release(self.id, artifact_id))
         entry = self._lookup(artifact_id)
         if entry is not None:
             entry.state = Mesi.SHARED
 
     def evict(self, artifact_id: str) -> None:
-        self.coordinator.evict(self.id, artifact_id)
+        self.core.call_with_retry(lambda: self.coordinator.evict(self.id, artifact_id))
         self._cache.pop(artifact_id, None)
 
     def heartbeat(self) -> None:
-        self.coordinator.heartbeat(self.id)
+        self.core.call_with_retry(lambda: self.coordinator.heartbeat(self.id))
         self.last_heartbeat = self.core.clock.now()
 
     def state(self, artifact_id: str) -> Mesi:
