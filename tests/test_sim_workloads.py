@@ -69,4 +69,4 @@ def test_simulate_cli_on_a_file(tmp_path, capsys):
     assert "lazy" in text and "broadcast" in text and "fetch every read" in text
     assert set(json.loads(out.read_text())["runs"]) == {"lazy", "broadcast"}
     path.write_text("artifacts: []\n")
-    assert main(["simulate", str(path)]) == 2
+    assert main(["simulate", str(path)]) == 1  # a typed error: one line, exit 1
