@@ -133,6 +133,11 @@ class InvalidIdentifier(InvalidRequest):
     default_recover = "use a non-empty string without control characters, at most 1024 characters"
 
 
+class InvalidNamespace(InvalidRequest):
+    code = "invalid_namespace"
+    default_recover = "use a non-empty tuple of non-empty string labels without '.' or NUL"
+
+
 class UnknownArtifact(InvalidRequest):
     code = "unknown_artifact"
     default_recover = "write the artifact first, or read with a default"

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from ccs.client.codec import check_json_value
 from ccs.protocol.errors import InvalidValue
 
 _LIMIT = 50_000
@@ -58,6 +59,7 @@ def to_datetime(ns: int) -> datetime:
 def encode_doc(value: Any, created_ns: int, updated_ns: int, ttl: float | None,
                expires: float | None, vectors: dict[str, list[float]] | None,
                artifact: str, index: Any = None) -> bytes:
+    check_json_value(value, artifact)
     doc: dict[str, Any] = {"v": value, "c": created_ns, "u": updated_ns, "t": ttl, "e": expires}
     if vectors:
         doc["x"] = vectors

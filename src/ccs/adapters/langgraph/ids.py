@@ -10,11 +10,49 @@ one prefix scan of the engine.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
+from collections.abc import Callable
+from typing import Any
 
-from langgraph.store.base import InvalidNamespaceError
+from langgraph.store.base import InvalidNamespaceError, validate_op_namespace
 
-from ccs.protocol.errors import InvalidIdentifier
+from ccs.protocol.errors import InvalidIdentifier, InvalidNamespace
+
+
+class NamespaceError(InvalidNamespace, InvalidNamespaceError):
+    """A bad namespace: typed like every error of the library (code ``invalid_namespace``), and
+    still a LangGraph ``InvalidNamespaceError`` for code written against ``InMemoryStore``."""
+
+
+def typed_namespace_errors(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method`` (a ``BaseStore`` method that checks namespaces itself) raising ``NamespaceError``
+    where LangGraph raises its plain ``InvalidNamespaceError``."""
+    if inspect.iscoroutinefunction(method):
+        @functools.wraps(method)
+        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await method(*args, **kwargs)
+            except InvalidNamespaceError as exc:
+                raise exc if isinstance(exc, NamespaceError) else NamespaceError(str(exc)) from None
+        return async_wrapper
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except InvalidNamespaceError as exc:
+            raise exc if isinstance(exc, NamespaceError) else NamespaceError(str(exc)) from None
+    return wrapper
+
+
+def validate_namespace(op: Any) -> None:
+    """LangGraph's own checks of an operation's namespace, raising ``NamespaceError``."""
+    try:
+        validate_op_namespace(op)
+    except InvalidNamespaceError as exc:
+        raise NamespaceError(str(exc)) from None
 
 _CACHE_LIMIT = 65536
 
@@ -76,10 +114,10 @@ class IdCodec:
 def check_labels(namespace: tuple[str, ...]) -> None:
     """LangGraph's rules for namespace labels: non-empty strings without '.' or NUL."""
     if not isinstance(namespace, tuple | list):
-        raise InvalidNamespaceError(f"namespace must be a tuple of strings, got {namespace!r}")
+        raise NamespaceError(f"namespace must be a tuple of strings, got {namespace!r}")
     for label in namespace:
         if not isinstance(label, str) or not label or "." in label or "\x00" in label:
-            raise InvalidNamespaceError(
+            raise NamespaceError(
                 f"Invalid namespace label {label!r} in {namespace!r}: labels must be non-empty strings"
                 " without periods or NUL bytes")
 

@@ -11,20 +11,22 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from langgraph.store.base import InvalidNamespaceError, Item, ListNamespacesOp, SearchItem, SearchOp
+from langgraph.store.base import Item, ListNamespacesOp, SearchItem, SearchOp
 
 from ccs.adapters.langgraph import bridge
 from ccs.adapters.langgraph.docs import Doc, copy_value, decode_ttl, encode_doc, encode_ttl
-from ccs.adapters.langgraph.ids import ttl_id
+from ccs.adapters.langgraph.ids import NamespaceError, ttl_id
 from ccs.adapters.langgraph.query import matches_filter, page_namespaces, rank
 from ccs.adapters.langgraph.views import Seen
 from ccs.client.agent import Agent
 from ccs.protocol.errors import (
     CoherenceError,
     CorruptState,
+    InvalidValue,
     RetriesExhausted,
     StaleView,
     VersionConflict,
@@ -160,10 +162,12 @@ class Ops:
             vectors: dict[str, list[float]] | None) -> None:
         s = self.s
         if not ns:
-            raise InvalidNamespaceError("Namespace cannot be empty.")
+            raise NamespaceError("Namespace cannot be empty.")
         aid = s._ids.encode(ns, key)
         if value is None:
             return self.delete(call, ns, key, aid)
+        if not isinstance(value, Mapping):
+            raise InvalidValue(f"store values are dicts, got {type(value).__name__}", artifact=aid)
         value = dict(value)
         seen = call.views.get(aid)
         if seen is not None:

@@ -30,7 +30,6 @@ from langgraph.store.base import (
     BaseStore,
     GetOp,
     IndexConfig,
-    InvalidNamespaceError,
     Item,
     ListNamespacesOp,
     NotProvided,
@@ -40,13 +39,18 @@ from langgraph.store.base import (
     SearchOp,
     TTLConfig,
     ensure_embeddings,
-    validate_op_namespace,
 )
 
 from ccs.adapters.langgraph import bridge
 from ccs.adapters.langgraph.docs import DocCache, HybridClock
 from ccs.adapters.langgraph.identity import GRAPH, IDENTITY_MODES, resolve
-from ccs.adapters.langgraph.ids import IdCodec, check_labels
+from ccs.adapters.langgraph.ids import (
+    IdCodec,
+    NamespaceError,
+    check_labels,
+    typed_namespace_errors,
+    validate_namespace,
+)
 from ccs.adapters.langgraph.inner import InnerLink
 from ccs.adapters.langgraph.ops import Call, Ops
 from ccs.adapters.langgraph.query import index_fields, texts_to_embed
@@ -54,9 +58,15 @@ from ccs.adapters.langgraph.recorder import Recorder
 from ccs.adapters.langgraph.views import ScopeTable, Session
 from ccs.backends.memory import MemoryBackend
 from ccs.client import CoherenceAdapterCore
-from ccs.protocol.errors import InvalidRequest, VersionConflict
+from ccs.protocol.arguments import check_int, check_number
+from ccs.protocol.errors import InvalidArgument, InvalidRequest, VersionConflict
 
 Vectors = dict[int, dict[str, list[float]]]
+
+
+def check_ttl(ttl: Any) -> float | None:
+    """A per-item TTL in minutes: ``None`` (never expires) or a positive finite number."""
+    return None if ttl is None else check_number("ttl", ttl, positive=True)
 
 
 class _Handle(BaseStore):
@@ -67,6 +77,16 @@ class _Handle(BaseStore):
     _root: CCSStore
     _bound: str | None
     _session: Session
+
+    # BaseStore's own methods check namespaces before batching; their errors become typed too.
+    search = typed_namespace_errors(BaseStore.search)
+    asearch = typed_namespace_errors(BaseStore.asearch)
+    delete = typed_namespace_errors(BaseStore.delete)
+    adelete = typed_namespace_errors(BaseStore.adelete)
+    list_namespaces = typed_namespace_errors(BaseStore.list_namespaces)
+    alist_namespaces = typed_namespace_errors(BaseStore.alist_namespaces)
+    aget = typed_namespace_errors(BaseStore.aget)
+    aput = typed_namespace_errors(BaseStore.aput)
 
     @property
     def ttl_config(self) -> TTLConfig | None:  # type: ignore[override]
@@ -101,9 +121,11 @@ class _Handle(BaseStore):
             ttl: float | NotProvided | None = NOT_PROVIDED) -> None:
         root = self._root
         if namespace and namespace[0] == "langgraph":
-            raise InvalidNamespaceError(f'Root label for namespace cannot be "langgraph". Got: {namespace}')
+            raise NamespaceError(f'Root label for namespace cannot be "langgraph". Got: {namespace}')
         if ttl is NOT_PROVIDED:
             ttl = root._default_ttl()
+        else:
+            check_ttl(ttl)
         vectors = None
         if root._embeddings is not None and value is not None:
             check_labels(namespace)
@@ -121,12 +143,13 @@ class _Handle(BaseStore):
         ``retries`` more times, then raises ``RetriesExhausted``. ``fn`` must be safe to repeat.
         Returns the value written (a copy)."""
         root = self._root
-        if retries < 0:
-            raise ValueError("retries must be >= 0")
+        check_int("retries", retries, minimum=0)
+        if not callable(fn):
+            raise InvalidArgument(f"fn must be callable, got {type(fn).__name__}", parameter="fn")
         if not namespace:
-            raise InvalidNamespaceError("Namespace cannot be empty.")
-        validate_op_namespace(GetOp(tuple(namespace), str(key)))
-        ttl_minutes = root._default_ttl() if ttl is NOT_PROVIDED else ttl
+            raise NamespaceError("Namespace cannot be empty.")
+        validate_namespace(GetOp(tuple(namespace), str(key)))
+        ttl_minutes = root._default_ttl() if ttl is NOT_PROVIDED else check_ttl(ttl)
         call = root._call(self._bound, self._session, tuple(namespace))
         embed = root._embed_value if root._embeddings is not None else None
         return root._ops.update(call, tuple(namespace), str(key), fn, retries, ttl_minutes, index, embed)
@@ -234,7 +257,12 @@ class CCSStore(_Handle):
         for i, op in enumerate(ops):
             if not isinstance(op, GetOp | PutOp | SearchOp | ListNamespacesOp):
                 raise ValueError(f"Unknown operation type: {type(op)}")
-            validate_op_namespace(op)
+            validate_namespace(op)
+            if isinstance(op, PutOp) and op.ttl is not NOT_PROVIDED:
+                check_ttl(op.ttl)
+            elif isinstance(op, SearchOp | ListNamespacesOp):
+                check_int("limit", op.limit, minimum=0)
+                check_int("offset", op.offset, minimum=0)
             if self._embeddings is None:
                 continue
             if isinstance(op, PutOp) and op.value is not None:
