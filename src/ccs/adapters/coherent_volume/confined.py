@@ -303,6 +303,16 @@ class Root:
             return any(True for _ in entries)
 
 
+def write_atomic(path: str, data: bytes, *, durable: bool = True) -> None:
+    """``Root.write_atomic`` for one file named by path (benchmark baselines, tools)."""
+    head, name = os.path.split(os.path.abspath(path))
+    root = Root(head)
+    try:
+        root.write_atomic(name, data, durable=durable)
+    finally:
+        root.close()
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
