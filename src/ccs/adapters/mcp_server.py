@@ -9,7 +9,7 @@ Configuration (environment, or the command-line flags of ``main``):
 
 ``SWG_ROOT``     the workspace root (default: the working directory)
 ``SWG_MANAGED``  comma-separated globs of the managed files (default: what the root's state
-                 recorded, ``**`` for a new root)
+                 recorded, ``**`` for a new root; required when the state was lost)
 ``SWG_AGENT``    this session's agent name (default ``host:pid``)
 ``SWG_ENGINE``   engine URL (default ``sqlite:///<root>/.ccs/state.db``)
 
