@@ -20,7 +20,7 @@ import tempfile
 import time
 
 from ccs.adapters.coherent_volume import CoherentVolume
-from ccs.adapters.coherent_volume.materialize import write_atomic
+from ccs.adapters.coherent_volume.confined import write_atomic
 
 CONTENT = "# plan\n" + "- a step of the plan, long enough to look like a real line\n" * 30  # ~2 KB
 

@@ -9,7 +9,7 @@ Configuration (environment, or the command-line flags of ``main``):
 
 ``SWG_ROOT``     the workspace root (default: the working directory)
 ``SWG_MANAGED``  comma-separated globs of the managed files (default: what the root's state
-                 recorded, ``**`` for a new root)
+                 recorded, ``**`` for a new root; required when the state was lost)
 ``SWG_AGENT``    this session's agent name (default ``host:pid``)
 ``SWG_ENGINE``   engine URL (default ``sqlite:///<root>/.ccs/state.db``)
 
@@ -21,29 +21,59 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import logging
 import os
 import sys
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from ccs.adapters.coherent_volume import CoherentVolume
-from ccs.protocol.errors import CoherenceError, InvalidValue
+from ccs.adapters.coherent_volume.boundary import translate
+from ccs.protocol.errors import CoherenceError, InternalError, InvalidRequest, InvalidValue
+
+log = logging.getLogger(__name__)
 
 INSTRUCTIONS = """\
 Files in this workspace are shared with other agents and people. Protocol:
 1. read(path) before you change a file; it returns the content and its version.
 2. write(path, content) commits your change as derived from your last read of that file.
-3. If a call returns ok=false, nothing was written. Follow `recover`: usually reacquire(path)
-   (returns the current content), re-apply your change to it, and write again.
+3. If a call returns ok=false, nothing was written (unless `recover` says the change was
+   committed). Follow `recover`: usually reacquire(path) (returns the current content),
+   re-apply your change to it, and write again.
 write_cas(path, expected_version, content) commits only if the file is still at that version.
 publish(files) commits several files at once: all of them or none.
 """
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` as plain JSON, every string valid UTF-8 (a lone surrogate from a file name or
+    an argument is escaped, not sent: it would fail the transport)."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_json_safe(str(k)): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return _json_safe(str(value))
 
 
 def _deny(exc: CoherenceError) -> dict[str, Any]:
     payload = exc.to_dict()
     payload["ok"] = False
     payload["path"] = payload.pop("artifact")
-    return payload
+    return _json_safe(payload)
+
+
+def _invalid_fields(exc: BaseException) -> list[str] | None:
+    """The argument fields a pydantic ``ValidationError`` behind ``exc`` names, or None."""
+    cause = exc.__cause__
+    errors = getattr(cause, "errors", None)
+    if type(cause).__name__ != "ValidationError" or not callable(errors):
+        return None
+    return sorted({".".join(str(part) for part in err.get("loc", ())) for err in errors()})
 
 
 def _content(data: bytes | None) -> dict[str, Any]:
@@ -55,60 +85,98 @@ def _content(data: bytes | None) -> dict[str, Any]:
         return {"exists": True, "content": base64.b64encode(data).decode("ascii"), "encoding": "base64"}
 
 
-def _payload(content: str, encoding: str) -> bytes:
+def _payload(content: Any, encoding: Any) -> bytes:
+    if not isinstance(content, str):
+        raise InvalidValue(f"content must be a string, got {type(content).__name__}")
     if encoding == "utf-8":
-        return content.encode("utf-8")
+        try:
+            return content.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidValue(f"content is not valid Unicode ({exc.reason})",
+                               recover="send valid UTF-8 text, or bytes as base64") from None
     if encoding == "base64":
         try:
             return base64.b64decode(content, validate=True)
         except ValueError as exc:
             raise InvalidValue(f"content is not valid base64: {exc}") from exc
-    raise InvalidValue(f"encoding must be 'utf-8' or 'base64', not {encoding!r}")
+    raise InvalidValue(f"encoding must be 'utf-8' or 'base64', not {encoding!r:.40}")
 
 
 class Tools:
-    """The tool implementations, independent of the MCP package (each returns a JSON object)."""
+    """The tool implementations, independent of the MCP package (each returns a JSON object).
 
-    def __init__(self, vol: CoherentVolume) -> None:
-        self.vol = vol
+    Every call returns ``{"ok": true, ...}`` or the deny payload (``ok: false``, ``code``,
+    ``path``, ``current_version``, ``recover``, ``retryable``): a ``CoherenceError`` as is, an
+    ``OSError`` or a damaged state as its typed error, anything else as ``internal_error``
+    (logged to stderr, never sent as Python text). The volume is opened on first use, and again
+    on a later call if that failed (``.ccs`` unusable, state lost...): the model gets the typed
+    error instead of a server that never started."""
 
-    def call(self, fn, *args: Any) -> dict[str, Any]:
+    def __init__(self, vol: CoherentVolume | Callable[[], CoherentVolume]) -> None:
+        self._vol = vol if isinstance(vol, CoherentVolume) else None
+        self._open = None if isinstance(vol, CoherentVolume) else vol
+        self._lock = threading.Lock()
+
+    @property
+    def vol(self) -> CoherentVolume:
+        with self._lock:
+            if self._vol is None:
+                assert self._open is not None
+                self._vol = self._open()
+            return self._vol
+
+    def close(self) -> None:
+        if self._vol is not None:
+            self._vol.close()
+
+    def call(self, op: str, path: Any, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         try:
-            return {"ok": True, **fn(*args)}
-        except CoherenceError as exc:
-            return _deny(exc)
+            return _json_safe({"ok": True, **fn()})
+        except Exception as exc:
+            shown = path if isinstance(path, str) else None
+            if isinstance(exc, CoherenceError):
+                return _deny(exc)
+            err = translate(exc, shown, op, getattr(self._vol, "engine", "?"))
+            if err is None:
+                log.exception("stale-write-guard-fs: unexpected error in %s", op)
+                err = InternalError(f"{op} failed unexpectedly ({type(exc).__name__})", artifact=shown)
+            return _deny(err)
 
     def read(self, path: str) -> dict[str, Any]:
         def run() -> dict[str, Any]:
             _, v = self.vol._read(path)
             return {"path": path, "version": v.version, **_content(v.value)}
-        return self.call(run)
+        return self.call("read", path, run)
 
     def write(self, path: str, content: str, encoding: str = "utf-8") -> dict[str, Any]:
-        return self.call(lambda: {"path": path,
-                                  "version": self.vol.write(path, _payload(content, encoding))})
+        return self.call("write", path, lambda: {
+            "path": path, "version": self.vol.write(path, _payload(content, encoding))})
 
     def write_cas(self, path: str, expected_version: int, content: str,
                   encoding: str = "utf-8") -> dict[str, Any]:
-        return self.call(lambda: {"path": path, "version": self.vol.write_cas_at(
+        return self.call("write_cas", path, lambda: {"path": path, "version": self.vol.write_cas_at(
             path, expected_version, _payload(content, encoding))})
 
     def reacquire(self, path: str) -> dict[str, Any]:
         def run() -> dict[str, Any]:
             v = self.vol._fresh(self.vol._id(path), acquire=True, adopt=True)
             return {"path": path, "version": v.version, **_content(v.value)}
-        return self.call(run)
+        return self.call("reacquire", path, run)
 
     def publish(self, files: dict[str, str], expected_versions: dict[str, int] | None = None,
                 encoding: str = "utf-8") -> dict[str, Any]:
-        return self.call(lambda: {"versions": self.vol.publish(
-            {p: _payload(c, encoding) for p, c in files.items()}, expected_versions)})
+        def run() -> dict[str, Any]:
+            if not isinstance(files, dict):
+                raise InvalidValue("files must map paths to contents")
+            payloads = {p: _payload(c, encoding) for p, c in files.items()}
+            return {"versions": self.vol.publish(payloads, expected_versions)}
+        return self.call("publish", None, run)
 
     def status(self, path: str | None = None) -> dict[str, Any]:
-        return self.call(lambda: self.vol.status(path))
+        return self.call("status", path, lambda: self.vol.status(path))
 
 
-def build_server(vol: CoherentVolume):
+def build_server(vol: CoherentVolume | Tools):
     """An ``MCPServer`` (mcp 2.x; ``FastMCP`` on mcp 1.x) exposing the volume's tools."""
     try:
         from mcp.server.mcpserver import MCPServer as Server
@@ -117,13 +185,31 @@ def build_server(vol: CoherentVolume):
     from mcp.types import CallToolResult, TextContent
 
     # Tool functions carry no return annotation: they return a CallToolResult, passed through as is.
-    tools = Tools(vol)
-    server = Server("stale-write-guard-fs", instructions=INSTRUCTIONS)
+    tools = vol if isinstance(vol, Tools) else Tools(vol)
 
     def result(payload: dict[str, Any]) -> CallToolResult:
         text = json.dumps(payload, sort_keys=True, default=str)
         return CallToolResult(content=[TextContent(type="text", text=text)],
                               structuredContent=payload, isError=not payload["ok"])
+
+    class GuardServer(Server):
+        async def call_tool(self, name: str, arguments: dict[str, Any], *args: Any, **kwargs: Any):
+            """Arguments of the wrong type (``expected_version: "abc"``) get the deny payload
+            too, naming the fields, instead of the validator's text."""
+            try:
+                return await super().call_tool(name, arguments, *args, **kwargs)
+            except Exception as exc:
+                fields = _invalid_fields(exc)
+                if fields is None:
+                    raise
+                path = arguments.get("path") if isinstance(arguments, dict) else None
+                return result(_deny(InvalidRequest(
+                    f"{name}: invalid arguments: {', '.join(fields)}", invalid_fields=fields,
+                    artifact=path if isinstance(path, str) else None,
+                    recover="call the tool again with arguments of the types its schema gives; "
+                            "nothing was changed")))
+
+    server = GuardServer("stale-write-guard-fs", instructions=INSTRUCTIONS)
 
     @server.tool()
     def read(path: str):
@@ -182,15 +268,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--agent", help="agent name of this session (default: $SWG_AGENT or host:pid)")
     parser.add_argument("--engine", help="engine URL (default: $SWG_ENGINE or <root>/.ccs/state.db)")
     args = parser.parse_args(argv)
+    tools = Tools(lambda: open_volume(args.root, args.managed, args.agent, args.engine))
     try:
-        vol = open_volume(args.root, args.managed, args.agent, args.engine)
+        tools.vol  # noqa: B018 - open now, so that a bad workspace is reported at start too
     except CoherenceError as exc:
+        # Serve anyway: every call returns this typed error (and retries the open) until fixed.
         print(json.dumps(_deny(exc)), file=sys.stderr)
-        return 2
     try:
-        build_server(vol).run("stdio")
+        build_server(tools).run("stdio")
     finally:
-        vol.close()
+        tools.close()
     return 0
 
 

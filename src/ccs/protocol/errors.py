@@ -220,6 +220,29 @@ class ForeignEdit(ConflictError):
     default_recover = "the file was changed outside the volume; read() it to adopt the edit, then write"
 
 
+class NotAFile(PathOutsideWorkspace):
+    """The path cannot hold a file: a directory, a special file, a symlink loop, or a place below
+    a regular file (``a.txt/b``). A ``PathOutsideWorkspace`` so that callers catching that keep
+    working; its own code says which."""
+    code = "not_a_file"
+    default_recover = (
+        "use a path that names a regular file (or none yet): not a directory, a device, a symlink "
+        "loop, or a path below an existing file; nothing was changed")
+
+
+class FileSystemError(StateError):
+    code = "filesystem_error"
+    default_recover = (
+        "the operating system refused a file operation (details.errno); fix the cause (permissions, "
+        "disk space, read-only mount), then read() or status() the file before writing again")
+
+
+class InternalError(CoherenceError):
+    code = "internal_error"
+    default_recover = (
+        "an unexpected failure; read() or status() the file to see what is current before writing again")
+
+
 def _all_subclasses(cls: type) -> list[type]:
     out = []
     for sub in cls.__subclasses__():
