@@ -80,6 +80,8 @@ VOLUME_CALLS = {
 @pytest.mark.parametrize("call", list(VOLUME_CALLS))
 def test_volume_paths(vol, call, path):
     v, root = vol
+    if call == "publish" and isinstance(ALL_PATHS[path], list | dict):
+        pytest.skip("an unhashable path cannot be a key of publish()'s mapping")
     outside = root.parent / "outside.md"
     before = snapshot(v, root)
     attempt(lambda: VOLUME_CALLS[call](v, ALL_PATHS[path]), before, lambda: snapshot(v, root))
@@ -113,7 +115,7 @@ def test_volume_numbers(vol, tmp_path, arg, value):
 
 
 @pytest.mark.parametrize("arg", [{"durable": "yes"}, {"encoding": 5}, {"encoding": "no-such-codec"},
-                                 {"managed": "**"}, {"managed": ["../**"]}, {"managed": []},
+                                 {"managed": 5}, {"managed": ["../**"]}, {"managed": []},
                                  {"agent": ""}, {"agent": "a\ud800"}, {"engine": "nosuch://"}])
 def test_volume_constructor(tmp_path, arg):
     with pytest.raises(CoherenceError) as err:
@@ -142,7 +144,7 @@ MCP_ARGS = {
     "version negative": ("write_cas", {"path": "existing.md", "expected_version": -1, "content": "x"}),
     "version huge": ("write_cas", {"path": "existing.md", "expected_version": 2 ** 70, "content": "x"}),
     "publish files not a dict": ("publish", {"files": ["a"], "expected_versions": {}}),
-    "publish versions mismatch": ("publish", {"files": {"a.md": "x"}, "expected_versions": {"b.md": 0}}),
+    "publish version negative": ("publish", {"files": {"a.md": "x"}, "expected_versions": {"a.md": -1}}),
     "publish path tricks": ("publish", {"files": {"../a.md": "x"}, "expected_versions": {"../a.md": 0}}),
     "status path trick": ("status", {"path": "/etc/passwd"}),
     "unknown argument": ("read", {"path": "existing.md", "nope": 1}),

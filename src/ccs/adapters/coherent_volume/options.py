@@ -1,4 +1,4 @@
-"""Type checks of ``CoherentVolume``'s arguments: a wrong type is refused with ``InvalidRequest``
+"""Type checks of ``CoherentVolume``'s arguments: a wrong type is refused with ``InvalidArgument``
 before anything is opened, never taken for something else (``lock_timeout='5'``,
 ``crash_recovery=False`` read as "the default, on", ``durable='no'`` read as true)."""
 
@@ -10,12 +10,12 @@ import os
 from typing import Any
 
 from ccs.coordinator import CrashRecoveryConfig, Limits
-from ccs.protocol.errors import InvalidRequest
+from ccs.protocol.errors import InvalidArgument, InvalidRequest
 
 
-def _refuse(name: str, value: Any, want: str) -> InvalidRequest:
-    return InvalidRequest(f"CoherentVolume({name}=...) must be {want}, got {value!r:.80}",
-                          option=name, recover=f"pass {name}= as {want}; nothing was opened")
+def _refuse(name: str, value: Any, want: str) -> InvalidArgument:
+    return InvalidArgument(f"CoherentVolume({name}=...) must be {want}, got {value!r:.80}",
+                           parameter=name, recover=f"pass {name}= as {want}; nothing was opened")
 
 
 def _number(name: str, value: Any, *, positive: bool = False) -> None:
@@ -40,8 +40,8 @@ def check_options(root: Any, *, engine: Any, agent: Any, encoding: Any, durable:
         raise InvalidRequest(f"volume root {root_s!r} is not a directory", path=root_s)
     if engine is not None and not isinstance(engine, str):
         raise _refuse("engine", engine, "an engine URL (str) or None")
-    if agent is not None and not isinstance(agent, str):
-        raise _refuse("agent", agent, "an agent name (str) or None")
+    if agent is not None and (not isinstance(agent, str) or not agent):
+        raise _refuse("agent", agent, "a non-empty agent name (str) or None")
     if encoding is not None:
         if not isinstance(encoding, str):
             raise _refuse("encoding", encoding, "a text encoding name (str) or None for bytes")
@@ -54,12 +54,9 @@ def check_options(root: Any, *, engine: Any, agent: Any, encoding: Any, durable:
     _number("lock_timeout", lock_timeout)
     if not isinstance(strategy, str):
         raise _refuse("strategy", strategy, "a strategy name (str)")
-    if crash_recovery is not None:
-        if not isinstance(crash_recovery, CrashRecoveryConfig):
-            raise _refuse("crash_recovery", crash_recovery,
-                          "a CrashRecoveryConfig (CrashRecoveryConfig(enabled=False) opts out) or None")
-        _number("crash_recovery.heartbeat_ttl", crash_recovery.heartbeat_ttl, positive=True)
-        _number("crash_recovery.sweep_interval", crash_recovery.sweep_interval)
+    if crash_recovery is not None and not isinstance(crash_recovery, CrashRecoveryConfig):
+        raise _refuse("crash_recovery", crash_recovery,
+                      "a CrashRecoveryConfig (CrashRecoveryConfig(enabled=False) opts out) or None")
     if limits is not None and not isinstance(limits, Limits):
         raise _refuse("limits", limits, "a Limits or None")
     return root_s
