@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import inspect
 import json
 import logging
 import os
@@ -195,7 +196,17 @@ def build_server(vol: CoherentVolume | Tools):
     class GuardServer(Server):
         async def call_tool(self, name: str, arguments: dict[str, Any], *args: Any, **kwargs: Any):
             """Arguments of the wrong type (``expected_version: "abc"``) get the deny payload
-            too, naming the fields, instead of the validator's text."""
+            too, naming the fields, instead of the validator's text. So do unknown arguments: a
+            misspelt ``encodng: "base64"`` would otherwise write the base64 text itself."""
+            unknown = sorted(set(arguments) - params[name]) \
+                if isinstance(arguments, dict) and name in params else []
+            if unknown:
+                path = arguments.get("path")
+                return result(_deny(InvalidRequest(
+                    f"{name}: unknown argument(s): {', '.join(unknown)}", unknown_arguments=unknown,
+                    artifact=path if isinstance(path, str) else None,
+                    recover=f"call {name} with only its arguments: {', '.join(sorted(params[name]))}; "
+                            "nothing was changed")))
             try:
                 return await super().call_tool(name, arguments, *args, **kwargs)
             except Exception as exc:
@@ -210,39 +221,44 @@ def build_server(vol: CoherentVolume | Tools):
                             "nothing was changed")))
 
     server = GuardServer("stale-write-guard-fs", instructions=INSTRUCTIONS)
+    params: dict[str, set[str]] = {}
 
-    @server.tool()
+    def tool(fn: Any) -> Any:
+        params[fn.__name__] = set(inspect.signature(fn).parameters)
+        return server.tool()(fn)
+
+    @tool
     def read(path: str):
         """Read a file (path relative to the workspace root). Returns content and version; your
         next write of this file is checked against this read."""
         return result(tools.read(path))
 
-    @server.tool()
+    @tool
     def write(path: str, content: str, encoding: str = "utf-8"):
         """Write a file, derived from your last read of it. Refused (ok=false, nothing written)
         if someone else changed it since: follow `recover`."""
         return result(tools.write(path, content, encoding))
 
-    @server.tool()
+    @tool
     def write_cas(path: str, expected_version: int, content: str,
                   encoding: str = "utf-8"):
         """Write a file only if it is still at expected_version (0: must not exist yet)."""
         return result(tools.write_cas(path, expected_version, content, encoding))
 
-    @server.tool()
+    @tool
     def reacquire(path: str):
         """After a refused write: fetch the current content and version (adopting an edit made
         outside the volume); re-apply your change to it and write again."""
         return result(tools.reacquire(path))
 
-    @server.tool()
+    @tool
     def publish(files: dict[str, str], expected_versions: dict[str, int] | None = None,
                 encoding: str = "utf-8"):
         """Write several files at once: all land or none. Each is checked against your last read
         of it, or against expected_versions[path] when given."""
         return result(tools.publish(files, expected_versions, encoding))
 
-    @server.tool()
+    @tool
     def status(path: str | None = None):
         """Versions and disk state of the managed files (or of one path)."""
         return result(tools.status(path))
