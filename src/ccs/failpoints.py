@@ -8,7 +8,9 @@ check of a module global. A test arms a callback for the duration of a ``with`` 
 
 The callback runs in the thread that reached the point, with the keyword arguments that point
 passes (most pass none); whatever it raises propagates from there, which is how a fault is injected.
-A callback's return value is returned by ``hit`` (``bus.publish`` drops the events when it
+A callback's return value is returned by ``hit`` (``coordinator.before_fetch``
+    a read or acquire has its view (from the record) and is about to fetch the content
+``bus.publish`` drops the events when it
 gets ``"drop"``). Points in the code:
 
 ``client.before_commit``
@@ -19,6 +21,8 @@ gets ``"drop"``). Points in the code:
     inside an engine transaction: the records were read and the changes computed, nothing written
 ``backend.gc.before_delete``
     inside garbage collection: the records were scanned, unreferenced content not yet deleted
+``coordinator.before_fetch``
+    a read or acquire has its view (from the record) and is about to fetch the content
 ``bus.publish``
     a transaction committed and its events are about to be published
 ``coordinator.committed``

@@ -25,6 +25,8 @@ from ccs.protocol.records import DELETED, AgentRecord, ArtifactRecord, Content
 
 Payload = tuple[bytes, str] | None  # (data, kind); None deletes
 RECENT_RECLAIMS = 1000
+FETCH_ATTEMPTS = 8
+_SUPERSEDED = object()
 
 
 def _check_type(name: str, value: object, cls: type) -> None:
@@ -106,8 +108,7 @@ class Coordinator:
             return None
         data = self.backend.get_blob(content.digest)
         if data is None:
-            raise CorruptState(f"content {content.digest[:12]} of {artifact_id!r} is missing",
-                               artifact=artifact_id)
+            raise self._missing(content, artifact_id)
         return data
 
     def _now(self) -> float:
@@ -144,19 +145,23 @@ class Coordinator:
              ) -> tuple[View, bytes | None]:
         check_agent_id(agent)
         check_artifact_id(artifact_id)
-        now = self._now()
         key = artifact_key(artifact_id)
-        snapshot = self.backend.get(key)
-        if snapshot is not None and (
-                snapshot.owner.agent == agent if snapshot.owner is not None
-                else snapshot.sharers.get(agent) == snapshot.version):
-            # Already a sharer at the current version (or the owner): nothing to record.
-            view = View(artifact_id, snapshot.version, snapshot.epoch, snapshot.seq,
-                        snapshot.content, snapshot.view_of(agent), known_version != snapshot.version)
-        else:
-            view = self._run([key], lambda r: tr.read(r[key], artifact_id, agent, known_version, now))
-        data = self.fetch(view.content, artifact_id) if view.modified else None
-        return view, data
+        for _ in range(FETCH_ATTEMPTS):
+            now = self._now()
+            snapshot = self.backend.get(key)
+            if snapshot is not None and (
+                    snapshot.owner.agent == agent if snapshot.owner is not None
+                    else snapshot.sharers.get(agent) == snapshot.version):
+                # Already a sharer at the current version (or the owner): nothing to record.
+                view = View(artifact_id, snapshot.version, snapshot.epoch, snapshot.seq,
+                            snapshot.content, snapshot.view_of(agent), known_version != snapshot.version)
+            else:
+                view = self._run([key], lambda r, now=now: tr.read(r[key], artifact_id, agent,
+                                                                   known_version, now))
+            data = self._fetch_view(view, artifact_id)
+            if data is not _SUPERSEDED:
+                return view, data
+        raise self._missing(view.content, artifact_id)
 
     def acquire(self, agent: str, artifact_id: str, known_version: int | None = None
                 ) -> tuple[View, bytes | None]:
@@ -171,9 +176,33 @@ class Coordinator:
                 return step
             return self._note_owner(step, r, artifact_id, agent, now)
 
-        view = self._run(self._ownership_keys(artifact_id, agent), fn)
-        data = self.fetch(view.content, artifact_id) if view.modified else None
-        return view, data
+        for _ in range(FETCH_ATTEMPTS):
+            view = self._run(self._ownership_keys(artifact_id, agent), fn)
+            data = self._fetch_view(view, artifact_id)
+            if data is not _SUPERSEDED:
+                return view, data
+        raise self._missing(view.content, artifact_id)
+
+    def _fetch_view(self, view: View, artifact_id: str) -> Any:
+        """The content a view needs (None if the caller's copy is current), or ``_SUPERSEDED``:
+        newer commits and a ``gc()`` removed the viewed version's content between the record read
+        and the content read, so the caller must look again. Content missing from the *current*
+        record is damage, reported as ``corrupt_state``."""
+        if not view.modified or view.content.digest is None:
+            return None
+        failpoints.hit("coordinator.before_fetch", artifact=artifact_id, view=view)
+        data = self.backend.get_blob(view.content.digest)
+        if data is not None:
+            return data
+        current = self.artifact(artifact_id)
+        if current is not None and current.content.digest != view.content.digest:
+            return _SUPERSEDED
+        raise self._missing(view.content, artifact_id)
+
+    @staticmethod
+    def _missing(content: Content, artifact_id: str) -> CorruptState:
+        return CorruptState(f"content {(content.digest or '')[:12]} of {artifact_id!r} is missing",
+                            artifact=artifact_id)
 
     def commit(self, agent: str, artifact_id: str, grant_epoch: int, base_version: int,
                payload: Payload, commit_id: str | None = None) -> Committed:
