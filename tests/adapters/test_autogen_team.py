@@ -17,13 +17,13 @@ import pytest
 pytest.importorskip("autogen_agentchat")
 pytest.importorskip("autogen_ext.models.replay")
 
-from autogen_agentchat.agents import AssistantAgent  # noqa: E402
-from autogen_agentchat.teams import RoundRobinGroupChat  # noqa: E402
-from autogen_core.tools import FunctionTool  # noqa: E402
-from autogen_script import model, read_then_write, tool_results  # noqa: E402
+from autogen_agentchat.agents import AssistantAgent
+from autogen_agentchat.teams import RoundRobinGroupChat
+from autogen_core.tools import FunctionTool
+from autogen_script import model, read_then_write, tool_results
 
-from ccs.adapters import CoherenceAdapterCore  # noqa: E402
-from ccs.adapters.autogen import SharedArtifacts  # noqa: E402
+from ccs.adapters import CoherenceAdapterCore
+from ccs.adapters.autogen import SharedArtifacts
 
 BASE = "# plan\n"
 LINES = {"alice": "- alice: intro\n", "bob": "- bob: tests\n", "carol": "- carol: deploy\n",
