@@ -205,3 +205,24 @@ def test_importing_ccs_adapters_does_not_import_autogen():
             "assert not any(m.startswith('autogen') for m in sys.modules), "
             "[m for m in sys.modules if m.startswith('autogen')]")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_component_config_round_trip(tmp_path):
+    url = f"sqlite:///{tmp_path / 'team.db'}"
+    shared = SharedArtifacts(url, ["plan.md"])
+    try:
+        shared.agent("setup").write("plan.md", PLAN)
+        dumped = shared.memory_for("writer").dump_component()
+        assert dumped.config["engine"] == url and dumped.config["agent"] == "writer"
+        loaded = Memory.load_component(dumped)
+        assert isinstance(loaded, CoherentMemory) and loaded.agent_name == "writer"
+        results = asyncio.run(loaded.query("plan.md")).results
+        assert results[0].content == PLAN
+        asyncio.run(loaded.close())
+    finally:
+        shared.close()
+    with pytest.raises(Exception, match="password"):
+        from ccs.adapters.autogen.memory import CoherentMemory as CM
+        memory = CM(shared_with_plan(), "w")
+        memory.shared.core.coordinator.backend.url = "postgresql://u:secret@h/db"
+        memory.dump_component()

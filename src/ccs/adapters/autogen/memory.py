@@ -19,13 +19,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from autogen_core import CancellationToken
+from autogen_core import CancellationToken, Component
 from autogen_core.memory import Memory, MemoryContent, MemoryQueryResult, UpdateContextResult
 from autogen_core.model_context import ChatCompletionContext
 from autogen_core.models import SystemMessage
+from pydantic import BaseModel
 
 from ccs.adapters.autogen.content import memory_content, value_of
 from ccs.adapters.autogen.shared import PRIVATE_PREFIX, SharedArtifacts, private_artifact
+from ccs.backends import redact_url
 from ccs.client import CoherenceAdapterCore
 from ccs.client.agent import Agent
 from ccs.protocol.errors import InvalidArgument
@@ -37,15 +39,32 @@ HEADER = ("Shared artifacts, as you ({agent}) see them now. Writes are checked: 
 NOTES = "your-memory"
 
 
-class CoherentMemory(Memory):
+class CoherentMemoryConfig(BaseModel):
+    """What ``dump_component()`` writes. Loading it opens the engine again: for ``memory://``
+    that is a new, empty store (only a shared engine such as SQLite or PostgreSQL comes back
+    with its artifacts). Strategy parameters other than the name are not kept."""
+
+    engine: str
+    agent: str
+    artifacts: list[str]
+    strategy: str = "lazy"
+    retries: int = 8
+    name: str | None = None
+
+
+class CoherentMemory(Memory, Component[CoherentMemoryConfig]):
     """``CoherentMemory(core_or_shared, "writer", artifacts=["plan.md"])``: replaces
-    ``ListMemory()`` in ``AssistantAgent(..., memory=[...])`` for the agent named here."""
+    ``ListMemory()`` in ``AssistantAgent(..., memory=[...])`` for the agent named here. Given an
+    engine URL instead, it opens (and ``close()`` closes) a core of its own."""
 
     component_type = "memory"
+    component_config_schema = CoherentMemoryConfig
+    component_provider_override = "ccs.adapters.autogen.CoherentMemory"
 
     def __init__(self, source: SharedArtifacts | CoherenceAdapterCore | str, agent: str, *,
                  artifacts: Iterable[str] | None = None, name: str | None = None,
                  counter: TokenCounter | None = None, diffs: bool = True) -> None:
+        self._owns_shared = not isinstance(source, SharedArtifacts)
         self.shared = source if isinstance(source, SharedArtifacts) \
             else SharedArtifacts(source, artifacts or ())
         self.agent_name = check_agent_name(agent)
@@ -143,7 +162,33 @@ class CoherentMemory(Memory):
         self._injected.clear()
 
     async def close(self) -> None:
-        """Nothing to release: the core belongs to the ``SharedArtifacts`` (``shared.close()``)."""
+        """Closes the core only if this memory opened it (from an engine URL or a config);
+        a shared one belongs to its ``SharedArtifacts`` (``shared.close()``)."""
+        if self._owns_shared:
+            self.shared.close()
+
+    # --- component config ------------------------------------------------------------------------
+
+    def _to_config(self) -> CoherentMemoryConfig:
+        url = getattr(self.shared.core.coordinator.backend, "url", None)
+        if not isinstance(url, str):
+            raise InvalidArgument("this engine has no URL to write into a config",
+                                  parameter="engine")
+        if redact_url(url) != url:
+            raise InvalidArgument("the engine URL carries a password; a dumped config would "
+                                  "too. Use a URL without one (e.g. a .pgpass or env setting)",
+                                  parameter="engine")
+        return CoherentMemoryConfig(engine=url, agent=self.agent_name, artifacts=self.artifacts,
+                                    strategy=self.shared.core.strategy.name,
+                                    retries=self.shared.retries, name=self.name)
+
+    @classmethod
+    def _from_config(cls, config: CoherentMemoryConfig) -> CoherentMemory:
+        shared = SharedArtifacts(config.engine, config.artifacts, strategy=config.strategy,
+                                 retries=config.retries)
+        memory = cls(shared, config.agent, name=config.name)
+        memory._owns_shared = True
+        return memory
 
 
 def _note_text(note: dict[str, Any]) -> str:
