@@ -143,3 +143,28 @@ def test_sqlite_engine_team(tmp_path):
             LINES[n].strip() for n in ("alice", "bob", "carol"))
     finally:
         shared.close()
+
+
+def test_two_teams_on_two_cores_over_one_sqlite_file_concurrently(tmp_path):
+    """Two teams, each with its own core (as two processes would have), on one SQLite file,
+    run as concurrent asyncio tasks with engine calls in worker threads: nothing lost."""
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    first, second = SharedArtifacts(url, ["plan.md"]), SharedArtifacts(url, ["plan.md"])
+    try:
+        first.agent("setup").write("plan.md", BASE)
+
+        async def both():
+            return await asyncio.gather(
+                team(("alice", "bob"), first.tools_for, rounds=12).run(task="plan"),
+                team(("carol", "dave"), second.tools_for, rounds=12).run(task="plan"))
+
+        results = asyncio.run(both())
+        messages = [m for r in results for m in r.messages]
+        landed = [w for w in tool_results(messages, "write_artifact") if w["ok"]]
+        snap = second.agent("check").read_with_version("plan.md")
+        assert snap.version == 1 + len(landed) == 5
+        assert sorted(snap.value.splitlines()[1:]) == sorted(
+            LINES[n].strip() for n in ("alice", "bob", "carol", "dave"))
+    finally:
+        first.close()
+        second.close()
