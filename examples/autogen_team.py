@@ -5,7 +5,7 @@ it read plus its own line: the lost-update shape. Run twice with the same script
 
 * over a plain dict behind the same tools: every write "succeeds" and only the last line survives;
 * over ``SharedArtifacts``: a write derived from a stale read comes back ``ok: false`` with
-  ``code: stale_view``; the model re-reads, re-derives and writes again, and every line lands.
+  ``code: version_conflict``; the model re-reads, re-derives and writes again, and every line lands.
 
     python examples/autogen_team.py [sqlite:///team.db]
 """

@@ -37,7 +37,7 @@ def test_snippets_execute(capsys):
     for block in _blocks():
         exec(compile(block, "README.md", "exec", dont_inherit=True), namespace)
     out = capsys.readouterr().out
-    assert "False stale_view 2" in out
+    assert "False version_conflict 2" in out
     assert "'ok': True" in out and "'version': 3" in out
     assert namespace["shared"].agent("check").read("plan.md") == "# plan\n- review\n- draft\n"
     from autogen_agentchat.agents import AssistantAgent
@@ -54,7 +54,7 @@ def test_example_runs_and_loses_nothing(engine, tmp_path, capsys, monkeypatch):
     lines = module["LINES"].values()
     assert sum(line in baseline for line in lines) == 1                  # the dict lost two
     assert all(line in plan for line in lines)                           # the adapter none
-    assert "REFUSED stale_view" in out and "-> lost: nothing" in out
+    assert "REFUSED version_conflict" in out and "-> lost: nothing" in out
 
 
 def test_example_runs_as_a_script():
@@ -66,4 +66,4 @@ def test_example_runs_as_a_script():
     out = subprocess.run([sys.executable, str(EXAMPLE)], check=True, capture_output=True,
                          text=True, env=env, timeout=120).stdout
     assert "-> lost: alice, bob" in out and "-> lost: nothing" in out
-    assert out.count("REFUSED stale_view") == 3
+    assert out.count("REFUSED version_conflict") == 3

@@ -20,7 +20,7 @@ from autogen_core.memory import ListMemory, Memory, MemoryContent
 from autogen_core.model_context import BufferedChatCompletionContext, UnboundedChatCompletionContext
 from autogen_script import call, model, say
 
-from ccs import StaleView, VersionConflict
+from ccs import VersionConflict
 from ccs.adapters import CoherenceAdapterCore
 from ccs.adapters.autogen import CoherentMemory, SharedArtifacts
 from ccs.tokens import CharCounter
@@ -115,7 +115,7 @@ def test_add_to_an_artifact_is_a_checked_write():
     async def run():
         await memory.update_context(context)                      # the writer is shown v1
         shared.agent("reviewer").write_cas("plan.md", lambda p: p + "- reviewer\n")   # v2
-        with pytest.raises(StaleView) as err:
+        with pytest.raises(VersionConflict) as err:
             await memory.add(MemoryContent(content=PLAN + "- writer\n", mime_type="text/markdown",
                                            metadata={"artifact": "plan.md"}))
         assert err.value.current_version == 2

@@ -46,10 +46,12 @@ def dict_tools(store: dict[str, str]) -> list[FunctionTool]:
             FunctionTool(write_artifact, description="Replace a shared artifact's content.")]
 
 
-def team(names, tools_for, *, recover="reread", rounds=6):
+def team(names, tools_for, *, recover="reread", rounds=6, memory_for=None):
     agents = [AssistantAgent(n, model_client=model(*[read_then_write(LINES[n], recover=recover)]
                                                    * (rounds + 1)),
-                             tools=tools_for(n)) for n in names]
+                             tools=tools_for(n),
+                             memory=None if memory_for is None else [memory_for(n)])
+              for n in names]
     return RoundRobinGroupChat(agents, max_turns=rounds * len(names))
 
 
@@ -79,13 +81,32 @@ def test_adapter_refuses_stale_writes_and_nothing_is_lost(names, recover):
     # the first writer lands; every other first write was derived from a stale read
     assert [w["agent"] for w in refusals[:len(names) - 1]] == list(names[1:])
     for r in refusals:
-        assert r["code"] == "stale_view" and r["artifact"] == "plan.md"
+        assert r["code"] == "version_conflict" and r["artifact"] == "plan.md"
         assert r["current_version"] >= 2 and r["recover"] and "read_artifact" in r["hint"]
     # every landed write carries a version, one commit per agent after the setup write
     landed = [w for w in tool_results(result.messages) if w["tool"] != "read_artifact" and w["ok"]]
     assert sorted(w["version"] for w in landed) == list(range(2, 2 + len(names)))
     if recover == "update":
         assert {w["tool"] for w in landed[1:]} == {"update_artifact"}
+
+
+def test_with_memory_too_a_refresh_does_not_let_an_older_read_land():
+    """The README's configuration (memory and tools): each agent's memory shows the peer's
+    change at the start of its writing turn, and the scripted model ignores it and writes what
+    it derived from its older read_artifact. That write is still refused."""
+    shared = SharedArtifacts("memory://", ["plan.md"])
+    shared.agent("setup").write("plan.md", BASE)
+    names = ("alice", "bob", "carol")
+    result = asyncio.run(team(names, shared.tools_for, memory_for=shared.memory_for)
+                         .run(task="extend the plan"))
+    final = shared.agent("check").read("plan.md")
+    assert sorted(final.splitlines()[1:]) == sorted(LINES[n].strip() for n in names)
+    refusals = [w for w in tool_results(result.messages, "write_artifact") if not w["ok"]]
+    assert [r["agent"] for r in refusals[:2]] == ["bob", "carol"]
+    # ...and the memory had shown bob alice's line before bob's refused write
+    shown = [m for m in result.messages if type(m).__name__ == "MemoryQueryEvent"
+             and m.source == "bob"]
+    assert shown[1].content[0].metadata["version"] == 2
 
 
 def test_blind_retry_of_the_same_stale_content_is_refused_again():
@@ -102,7 +123,7 @@ def test_blind_retry_of_the_same_stale_content_is_refused_again():
 
     first, second = asyncio.run(run())
     assert not first["ok"] and not second["ok"]
-    assert second["code"] == "stale_view" and second["current_version"] == 2
+    assert second["code"] == "version_conflict" and second["current_version"] == 2
     assert shared.agent("check").read("plan.md") == BASE + LINES["alice"]
 
 
@@ -135,7 +156,7 @@ def test_sqlite_engine_team(tmp_path):
         shared.agent("setup").write("plan.md", BASE)
         result = asyncio.run(team(("alice", "bob", "carol"), shared.tools_for).run(task="plan"))
         refused = [w for w in tool_results(result.messages, "write_artifact") if not w["ok"]]
-        assert {r["code"] for r in refused} == {"stale_view"} and len(refused) >= 2
+        assert {r["code"] for r in refused} == {"version_conflict"} and len(refused) >= 2
         other = CoherenceAdapterCore(f"sqlite:///{tmp_path / 'state.db'}")  # another "process"
         final = other.agent("check").read("plan.md")
         other.close()

@@ -85,7 +85,7 @@ def test_a_never_read_artifact_is_created_and_a_second_creator_is_refused():
     shared = SharedArtifacts("memory://")
     assert run(tools(shared, "a")["write_artifact"], artifact="new.md", content="x")["ok"]
     second = run(tools(shared, "b")["write_artifact"], artifact="new.md", content="y")
-    assert not second["ok"] and second["code"] == "stale_view"
+    assert not second["ok"] and second["code"] == "version_conflict"
 
 
 def test_operations():

@@ -5,12 +5,12 @@ message carrying each shared artifact as this agent should see it now, rendered 
 ``ccs.tokens.ContextAgent`` against what its conversation already holds: the content the first
 time, a one-line reference when unchanged, a diff when a peer changed it. If the model context
 dropped an earlier injection (a buffered context, ``clear()`` on reset), everything is sent whole
-again. Reading refreshes the agent's view: its later writes are checked against the version
-it was shown.
+again.
 
-``add`` with ``metadata={"artifact": id}`` is a checked write of that artifact (``StaleView``
-etc. if a peer committed since this agent's view; ``metadata["expected_version"]`` makes it a
-compare-and-set against that version). ``add`` without an artifact appends to this agent's own
+``add`` with ``metadata={"artifact": id}`` is a checked write of that artifact: a
+compare-and-set against ``metadata["expected_version"]``, else against the version this agent
+was last shown (its tools' last read first, see ``shared.py``); ``VersionConflict`` if a peer
+committed since. ``add`` without an artifact appends to this agent's own
 entries (private: other agents' memories never show them), like ``ListMemory``.
 """
 
@@ -103,6 +103,7 @@ class CoherentMemory(Memory, Component[CoherentMemoryConfig]):
         found, notes = await self.shared.call(self.agent_name, self._read_all)
         parts, results = [], []
         for aid, value, version in found:
+            self.shared.shown_by_memory(self.agent_name, aid, version)
             rendered = self.context.render(aid, value, version)
             parts.append(rendered.text)
             results.append(memory_content(aid, value, version, rendered=rendered.kind))
@@ -148,10 +149,12 @@ class CoherentMemory(Memory, Component[CoherentMemoryConfig]):
                                   parameter="metadata.artifact")
         value = value_of(content.content, content.mime_type)
         expected = meta.get("expected_version")
-        if expected is None:
-            await self.shared.call(self.agent_name, lambda a: a.write(aid, value))
-        else:
-            await self.shared.call(self.agent_name, lambda a: a.commit_cas(aid, expected, value))
+
+        def write(a: Agent) -> int:
+            base = self.shared.base(self.agent_name, aid) if expected is None else expected
+            return a.commit_cas(aid, base, value)
+
+        await self.shared.call(self.agent_name, write)
 
     async def clear(self) -> None:
         """Forget this agent's own entries and what its conversation holds. Shared artifacts

@@ -4,6 +4,14 @@ AutoGen never tells a memory or a tool which agent is calling, so identity is ca
 object: ``shared.memory_for("writer")`` and ``shared.tools_for("writer")`` act as agent
 ``writer``. Nothing here imports AutoGen; ``memory_for``/``tools_for`` import it when called.
 
+What a write is checked against. A model derives a write from what it was shown, and it may
+have been shown an artifact twice: by ``read_artifact`` some turns ago and by its memory at the
+start of this turn. The stricter of the two is taken: a write (tool or ``memory.add``) is a
+compare-and-set against the version the agent's last ``read_artifact`` (or landed
+``write_artifact``) returned; only an artifact its tools never read is checked against the
+version its memory last showed; one it was never shown is expected absent (a create). A memory
+refresh therefore never makes a write derived from an older tool read land.
+
 The agent API is synchronous and an engine call (SQLite, PostgreSQL, Redis) may block, so
 ``call`` runs it in a worker thread (``asyncio.to_thread``); the in-memory engine is a dict
 behind a lock and runs inline, on the loop. One lock per agent keeps an agent's own concurrent
@@ -68,6 +76,21 @@ class SharedArtifacts:
         self.offload = not isinstance(backend, MemoryBackend) if offload is None else offload
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self._read: dict[tuple[str, str], int] = {}   # (agent, artifact) -> version its tools read
+        self._shown: dict[tuple[str, str], int] = {}  # ... -> version its memory last showed
+
+    def read_by_tool(self, agent: str, artifact: str, version: int) -> None:
+        self._read[agent, artifact] = version
+
+    def shown_by_memory(self, agent: str, artifact: str, version: int) -> None:
+        self._shown[agent, artifact] = version
+
+    def base(self, agent: str, artifact: str) -> int:
+        """The version a write by ``agent`` of ``artifact`` is taken to be derived from."""
+        version = self._read.get((agent, artifact))
+        if version is None:
+            version = self._shown.get((agent, artifact), 0)
+        return version
 
     def agent(self, name: str) -> Agent:
         return self.core.agent(name)

@@ -3,8 +3,8 @@
 Every tool returns a JSON object for the model to read; none raises. A refusal is
 ``{"ok": false, "code": "stale_view", "artifact": ..., "current_version": ..., "recover": ...,
 "hint": ...}``: nothing was written, and the model can re-read and re-derive, or use
-``update_artifact``. A write is checked against the version this agent was last shown (by
-``read_artifact`` or its ``CoherentMemory``), or against ``expected_version`` when given.
+``update_artifact``. A write is a compare-and-set against ``expected_version`` when given, else
+against the version this agent's last ``read_artifact`` returned (see ``shared.py`` for the rule).
 """
 
 from __future__ import annotations
@@ -95,6 +95,7 @@ def artifact_tools(shared: SharedArtifacts, agent: str) -> list[FunctionTool]:
     def _read(a: Agent, artifact: str) -> str:
         _check_access(a, artifact)
         snap = a.snapshot(artifact, None)
+        shared.read_by_tool(agent, artifact, snap.version)
         if not snap.exists:
             return ok(artifact=artifact, version=snap.version, exists=False, content=None)
         return ok(artifact=artifact, version=snap.version, exists=True,
@@ -110,10 +111,9 @@ def artifact_tools(shared: SharedArtifacts, agent: str) -> list[FunctionTool]:
     def _write(a: Agent, artifact: str, content: str, expected_version: int | None) -> str:
         _check_access(a, artifact)
         value = _parse(a, artifact, content)
-        if expected_version is None:
-            version = a.write(artifact, value)
-        else:
-            version = a.commit_cas(artifact, expected_version, value)
+        base = shared.base(agent, artifact) if expected_version is None else expected_version
+        version = a.commit_cas(artifact, base, value)
+        shared.read_by_tool(agent, artifact, version)  # it holds what it wrote
         return ok(artifact=artifact, version=version)
 
     async def write_artifact(artifact: str, content: str,
