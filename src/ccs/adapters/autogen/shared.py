@@ -10,7 +10,8 @@ start of this turn. The stricter of the two is taken: a write (tool or ``memory.
 compare-and-set against the version the agent's last ``read_artifact`` (or landed
 ``write_artifact``) returned; only an artifact its tools never read is checked against the
 version its memory last showed; one it was never shown is expected absent (a create). A memory
-refresh therefore never makes a write derived from an older tool read land.
+refresh therefore never makes a write derived from an older tool read land. ``update_artifact``
+does not move the base either: it edits the current version, which the model has not seen.
 
 The agent API is synchronous and an engine call (SQLite, PostgreSQL, Redis) may block, so
 ``call`` runs it in a worker thread (``asyncio.to_thread``); the in-memory engine is a dict
