@@ -41,7 +41,8 @@ class SharedArtifacts:
         self.diffs = diffs
         self.events: list[dict[str, Any]] = []  # what happened, in order: landed, refused, ...
         self._contexts: dict[str, ContextAgent] = {}
-        self._held: dict[str, dict[str, int]] = {}  # agent -> artifact -> version its prompt holds
+        self._held: dict[str, dict[str, int]] = {}  # agent -> artifact -> version of its view
+        self._shown: dict[str, dict[str, int]] = {}  # agent -> artifact -> version its prompt has
         self._lock = threading.Lock()
 
     # --- who is calling ----------------------------------------------------------------------
@@ -67,6 +68,7 @@ class SharedArtifacts:
                 if ctx is None:
                     ctx = self._contexts[name] = ContextAgent(self.core.agent(name), diffs=self.diffs)
                     self._held[name] = {}
+                    self._shown[name] = {}
         return ctx
 
     def _event(self, name: str, op: str, artifact: str, **fields: Any) -> None:
@@ -144,9 +146,10 @@ class SharedArtifacts:
         """Artifacts this agent's prompt holds that changed since: each rendered against the
         version held (a diff when cheaper than the content). ``adopt=True`` makes the rendering a
         read (the view moves to the new version); by default the view stays, so a write derived
-        from the old version is still refused until the agent reads again."""
+        from the old version is still refused until the agent reads again. A version already
+        shown is not shown again."""
         ctx = self.context(name)
-        held = self._held[name]
+        held, shown = self._held[name], self._shown[name]
         out = []
         for artifact_id, version in list(held.items()):
             try:
@@ -154,9 +157,10 @@ class SharedArtifacts:
                     if adopt else self._peek(ctx, artifact_id)
             except CoherenceError:
                 continue
-            if snap.version == version:
+            if snap.version == version or shown.get(artifact_id) == snap.version:
                 continue
             out.append(ctx.render(artifact_id, snap.value, snap.version))
+            shown[artifact_id] = snap.version
             if adopt:
                 held[artifact_id] = snap.version
             self._event(name, "changed", artifact_id, held=version, version=snap.version,
