@@ -6,6 +6,7 @@ here."""
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 
@@ -13,9 +14,10 @@ pytest.importorskip("agents")
 
 from agents import Agent, Runner, SQLiteSession, set_tracing_disabled
 
-from ccs import CoherenceAdapterCore, StaleView
+from ccs import CoherenceAdapterCore, StaleView, failpoints
 from ccs.adapters.openai_agents import CoherentSession
 from ccs.adapters.openai_agents.testing import ScriptedModel, say
+from ccs.client.agent import Agent as CcsAgent
 
 set_tracing_disabled(True)
 
@@ -192,3 +194,40 @@ def test_a_session_carries_history_between_runs_and_supports_the_undo_recipe():
     assert seen[1] == ["first", "answer 1", "second"]
     assert texts(popped) == ["answer 2", "second"]
     assert texts(items) == ["first", "answer 1"] and texts(tail) == ["answer 1"]
+
+
+def test_the_refusals_depend_on_the_view_check(monkeypatch):
+    """Mutation check: a session whose caller's view is always "current" (no check) pops B's item
+    and clears it away, exactly like ``SQLiteSession`` above."""
+    monkeypatch.setattr(CoherentSession, "view", lambda self, wrapper=None: self._read()[1])
+    a, b = coherent_pair()
+    assert asyncio.run(undo_race(a, b))["content"] == "B: deploy now"
+    a, b = coherent_pair()
+    asyncio.run(summarize_race(a, b))
+    assert texts(asyncio.run(b.get_items())) == ["summary of 2 items"]
+
+
+def appends_racing_at_the_commit_point(n: int = 4) -> list[str]:
+    """``n`` runs append at once, and every one has read the transcript before any commits (a
+    barrier at the client's commit point, in the worker threads the session uses)."""
+    core = CoherenceAdapterCore()
+    sessions = [CoherentSession("team", core=core, agent=f"run{i}") for i in range(n)]
+    barrier = threading.Barrier(n, timeout=10)
+
+    async def go():
+        await asyncio.gather(*(s.add_items([user(f"run{i}")]) for i, s in enumerate(sessions)))
+        return await sessions[0].get_items()
+
+    with failpoints.arm("client.before_commit", lambda **_: barrier.wait(), times=n):
+        return texts(asyncio.run(go()))
+
+
+def test_appends_racing_at_the_commit_point_all_land():
+    assert sorted(appends_racing_at_the_commit_point()) == [f"run{i}" for i in range(4)]
+
+
+def test_appends_without_compare_and_set_would_lose_items(monkeypatch):
+    """Mutation check: the same race with the append written blind loses all but one batch."""
+    monkeypatch.setattr(CcsAgent, "commit_cas",
+                        lambda self, aid, expected, value: self.write(aid, value, blind=True))
+    assert len(appends_racing_at_the_commit_point()) == 1
