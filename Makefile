@@ -2,7 +2,7 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-EXTRAS ?= test,langgraph,redis,postgres,nats,mcp,tokens
+EXTRAS ?= test,all
 
 .PHONY: venv demo test lint bench check-models clean
 
