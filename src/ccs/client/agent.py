@@ -22,6 +22,7 @@ from ccs.protocol.errors import (
     ConflictError,
     GrantReclaimed,
     InvalidIdentifier,
+    OutcomeUnknown,
     RetriesExhausted,
     StaleEpoch,
     UnknownArtifact,
@@ -333,8 +334,8 @@ class Agent:
         commit_id = new_commit_id()
         try:
             c = self.core.call_with_retry(lambda: call(commit_id))
-        except ConflictError:
-            self.stats.conflicts += 1
+        except (ConflictError, OutcomeUnknown) as exc:  # unknown: ours may have landed, revalidate
+            self.stats.conflicts += isinstance(exc, ConflictError)
             entry = self._lookup(artifact_id)
             if entry is not None:
                 entry.valid = False
