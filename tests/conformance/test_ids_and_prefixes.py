@@ -8,6 +8,8 @@ every engine and one byte more is ``InvalidIdentifier``, never an outage.
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from ccs import CrashRecoveryConfig, ManualClock
@@ -45,10 +47,15 @@ def test_sweep_reclaims_a_dead_agent_named_with_the_last_code_point(store):
         assert coord.artifact(n.artifact).owner is None and coord.artifact(n.artifact).epoch == 1
 
 
+def _four_byte_chars(n: int, seed: int) -> str:
+    rng = random.Random(seed)  # incompressible, so PostgreSQL's index cannot squeeze it
+    return "".join(chr(rng.randrange(0x10000, 0x110000)) for _ in range(n))
+
+
 def test_longest_valid_ids_work_on_every_engine(store):
     """4-byte characters up to the byte limit: the keys fit every engine's index."""
-    aid = TOP * (MAX_ARTIFACT_ID // 4)
-    name = "\U0001f600" * (MAX_AGENT_ID // 4)
+    aid = TOP + _four_byte_chars(MAX_ARTIFACT_ID // 4 - 1, 1)
+    name = _four_byte_chars(MAX_AGENT_ID // 4, 2)
     core = store.core()
     agent = core.agent(name)
     assert agent.write(aid, "v1") == 1
@@ -59,6 +66,7 @@ def test_longest_valid_ids_work_on_every_engine(store):
 
 
 @pytest.mark.parametrize("bad", [
+    _four_byte_chars(1024, 3),  # 1024 characters, 4096 bytes: was within the old limit
     TOP * (MAX_ARTIFACT_ID // 4 + 1),  # 1028 bytes, 257 characters
     "é" * (MAX_ARTIFACT_ID // 2 + 1),  # 1026 bytes, 513 characters
     "x" * (MAX_ARTIFACT_ID + 1),
