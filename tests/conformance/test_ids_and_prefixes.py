@@ -96,7 +96,10 @@ def test_too_long_or_invalid_agent_id_is_refused_before_any_io(store, bad):
         core.agent(bad)
     with pytest.raises(InvalidIdentifier):
         core.coordinator.write(bad, "doc", 0, None, (b"v", "bytes"))
-    with pytest.raises(InvalidIdentifier):
-        core.coordinator.heartbeat(bad)
+    coord = core.coordinator
+    for call in (lambda: coord.heartbeat(bad), lambda: coord.release(bad, "doc"),
+                 lambda: coord.evict(bad, "doc")):
+        with pytest.raises(InvalidIdentifier):
+            call()
     backend = store.backend()
     assert backend.keys("") == [] and backend.blob_digests() == set()

@@ -227,12 +227,14 @@ class Coordinator:
             commit_id=commit_id, retain=retain), commit_id, commits=True)
 
     def release(self, agent: str, artifact_id: str) -> None:
+        check_agent_id(agent)
         key = artifact_key(check_artifact_id(artifact_id))
-        self._run([key], lambda r: tr.release(r[key], check_agent_id(agent)))
+        self._run([key], lambda r: tr.release(r[key], agent))
 
     def evict(self, agent: str, artifact_id: str) -> None:
+        check_agent_id(agent)
         key = artifact_key(check_artifact_id(artifact_id))
-        self._run([key], lambda r: tr.evict(r[key], check_agent_id(agent)))
+        self._run([key], lambda r: tr.evict(r[key], agent))
 
     def heartbeat(self, agent: str) -> AgentRecord:
         check_agent_id(agent)
