@@ -44,6 +44,9 @@ from ccs.protocol.records import (
     Reclaim,
 )
 
+# Commit ids each record remembers. Raising it needs care: _may_have_forgotten takes a list
+# shorter than this as proof that no id was ever dropped, which a record trimmed to the old
+# length would break.
 RECENT_COMMIT_IDS = 32
 
 
