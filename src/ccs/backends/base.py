@@ -22,16 +22,23 @@ it hold while ``collect_garbage`` runs from any process at any time:
 So a collection either precedes a commit (which then stores its content again, if it was just
 deleted) or follows it (and finds the commit's record). The age guard (``stored_before``) is not
 needed for that; it only spares content stored with ``put_blob`` and not yet referenced.
+
+No driver exception leaves an engine: each engine names its driver's exception classes in
+``_driver_errors`` and turns one into a typed ``CoherenceError`` in ``_typed_error``; every public
+method of an engine class (and its constructor) is wrapped to do that (``__init_subclass__``).
+Where the outcome of a commit matters, ``transact`` decides it itself before the wrapper sees it.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from ccs.protocol.errors import CorruptState, InvalidRequest
+from ccs.protocol.errors import CoherenceError, CorruptState, EngineError, InvalidRequest
 from ccs.protocol.records import AgentRecord, ArtifactRecord
 
 R = TypeVar("R")
@@ -49,6 +56,22 @@ def artifact_key(artifact_id: str) -> str:
 
 def agent_key(agent_id: str) -> str:
     return AGENT_PREFIX + agent_id
+
+
+def prefix_upper_bound(prefix: str) -> str | None:
+    """The least string above every string that starts with ``prefix`` (``None``: no bound).
+
+    Code-point order is the byte order of UTF-8, the order of SQLite's BINARY and PostgreSQL's
+    "C" collation, so ``prefix <= key < bound`` selects exactly the keys with the prefix and an
+    index serves it: the last code point below U+10FFFF is incremented, U+10FFFF ones dropped.
+    """
+    chars = prefix.rstrip("\U0010ffff")
+    if not chars:
+        return None
+    nxt = ord(chars[-1]) + 1
+    if 0xD800 <= nxt <= 0xDFFF:  # surrogates are not characters: skip to the next one
+        nxt = 0xE000
+    return chars[:-1] + chr(nxt)
 
 
 def encode_record(rec: Record) -> str:
@@ -106,6 +129,20 @@ class Backend(ABC):
     """A transactional record store plus a content-addressed blob store."""
 
     url: str = ""
+    _driver_errors: tuple[type[BaseException], ...] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls._driver_errors:
+            return
+        for name, fn in list(vars(cls).items()):
+            if inspect.isfunction(fn) and (name == "__init__" or not name.startswith("_")) \
+                    and name != "close":
+                setattr(cls, name, _typed(fn))
+
+    def _typed_error(self, exc: BaseException, operation: str) -> CoherenceError:
+        """The typed error for a driver exception that escaped ``operation``."""
+        return EngineError(f"{operation} failed: {type(exc).__name__}: {exc}", operation=operation)
 
     @abstractmethod
     def transact(self, keys: Sequence[str], fn: TransactFn[R], blobs: Blobs | None = None) -> R:
@@ -147,3 +184,14 @@ class Backend(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _typed(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def method(self: Backend, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(self, *args, **kwargs)
+        except self._driver_errors as exc:
+            raise self._typed_error(exc, fn.__name__) from exc
+
+    return method

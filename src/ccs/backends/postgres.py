@@ -15,8 +15,11 @@ schema (default ``ccs``), so several independent stores can share one database.
 
 Steps 1-2 travel in one round trip and step 3's writes plus ``COMMIT`` in another (psycopg
 pipeline mode). A connection failure before the writes were sent is retried on a fresh connection
-(nothing was applied); a failure after that is reported as ``BackendUnavailable`` because the
-outcome is unknown: callers retry with the same idempotency id, which resolves it.
+(nothing was applied); a failure after that is reported as ``OutcomeUnknown``: callers retry with
+the same idempotency id, which resolves it. An error the server reports for the transaction (with
+an SQLSTATE, the connection alive) means it was rolled back: nothing was applied.
+
+Every option of the URL (ours and libpq's) is checked before the first connection is made.
 
 Content travels with the transaction that first references it (``transact(..., blobs)``): step
 3 also inserts it (``ON CONFLICT DO NOTHING``), so it is exactly as durable as the record — one
@@ -47,6 +50,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 import psycopg.errors
+from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ccs.backends import redact_url
@@ -59,10 +63,21 @@ from ccs.backends.base import (
     decode_record,
     encode_record,
     new_content,
+    prefix_upper_bound,
     record_digests,
 )
 from ccs.failpoints import hit
-from ccs.protocol.errors import BackendUnavailable, CorruptState, SchemaTooNew, UnknownEngine
+from ccs.protocol.errors import (
+    BackendUnavailable,
+    CoherenceError,
+    CorruptState,
+    EngineError,
+    InvalidEngineOption,
+    OutcomeUnknown,
+    SchemaTooNew,
+    StorageFull,
+    UnknownEngine,
+)
 
 SCHEMA_VERSION = 2
 APPLICATION = "agent-coherence"
@@ -84,7 +99,10 @@ _MIGRATIONS = {
 
 def parse_postgres_url(url: str) -> tuple[str, str, dict[str, str]]:
     """Split a URL into (libpq conninfo URL, schema, our own options)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise UnknownEngine(f"malformed URL {redact_url(url)!r}: {exc}") from None
     if parts.scheme not in {"postgresql", "postgres"}:
         raise UnknownEngine(f"not a PostgreSQL URL: {redact_url(url)!r}")
     query = parse_qsl(parts.query, keep_blank_values=True)
@@ -97,20 +115,78 @@ def parse_postgres_url(url: str) -> tuple[str, str, dict[str, str]]:
         raise UnknownEngine(f"schema={schema!r} in {redact_url(url)!r} must be a lower-case SQL "
                             "identifier (letters, digits, _)")
     conninfo = urlunsplit(parts._replace(scheme="postgresql", query=urlencode(rest)))
+    _check_options(url, conninfo, own)
     return conninfo, schema, own
 
 
-def _unavailable(url: str, what: str, exc: BaseException) -> BackendUnavailable:
+def _check_options(url: str, conninfo: str, own: dict[str, str]) -> None:
+    """Refuse a malformed option with ``InvalidEngineOption`` before any connection is made."""
+    def bad(option: str, shown: str, why: str) -> InvalidEngineOption:
+        password = urlsplit(url).password
+        if password:
+            why = why.replace(password, "***")
+        return InvalidEngineOption(f"{shown} in {redact_url(url)!r}: {why}", option=option)
+
+    sizes = {}
+    for name, default, least in (("pool_min", "1", 0), ("pool_max", "8", 1)):
+        value = own.get(name, default)
+        if not value.isdigit() or int(value) < least:
+            raise bad(name, f"{name}={value!r}", f"must be a whole number >= {least}")
+        sizes[name] = int(value)
+    if sizes["pool_min"] > sizes["pool_max"]:
+        raise bad("pool_min", f"pool_min={sizes['pool_min']}",
+                  f"must not exceed pool_max={sizes['pool_max']}")
+    try:
+        params = conninfo_to_dict(conninfo)  # libpq's own parser: no I/O
+    except psycopg.Error as exc:
+        raise bad("url", "an option", str(exc).strip() or type(exc).__name__) from None
+    for port in str(params.get("port") or "").split(","):
+        if port and not (port.isdigit() and 0 < int(port) < 65536):
+            raise bad("port", f"port {port!r}", "must be a number from 1 to 65535")
+    timeout = str(params.get("connect_timeout", "5"))
+    if not timeout.lstrip("-").isdigit():
+        raise bad("connect_timeout", f"connect_timeout={timeout!r}", "must be a whole number of seconds")
+
+
+def _trouble(exc: BaseException) -> bool:
+    """A connection problem (retry on a fresh connection), not a refusal by the server."""
+    if isinstance(exc, PoolTimeout):
+        return True
+    state = getattr(exc, "sqlstate", None)
+    if state is None:
+        return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))
+    return state[:2] in ("08", "57") or state == "53300"  # connection, shutdown, too many clients
+
+
+def _outcome_unknown(exc: BaseException) -> bool:
+    """After COMMIT was sent: only an error the server sent for this transaction, on a live
+    connection, proves it rolled back; anything else (a lost connection, a crash) proves nothing."""
+    state = getattr(exc, "sqlstate", None)
+    return state is None or state[:2] in ("08", "57", "58", "XX")
+
+
+def _unavailable(url: str, what: str, exc: BaseException, *, applied: bool | None = None
+                 ) -> BackendUnavailable:
+    """``applied=False``: the failure is known to have changed nothing, and the hint says so."""
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    state = getattr(exc, "sqlstate", None) or ""
+    if state in ("53100", "53200"):  # disk full, out of memory
+        return StorageFull(f"{redact_url(url)}: {what}: {reason}", url=redact_url(url), sqlstate=state,
+                           recover="the database server is out of disk or memory: free some, then "
+                                   "retry" + ("; nothing was applied" if applied is False else ""))
     auth = isinstance(exc, psycopg.OperationalError) and (
         "authentication" in reason or "role" in reason or "password" in reason)
+    recover = "check the user name and password in the URL" if auth else \
+        "check that the PostgreSQL server is reachable, then retry"
     return BackendUnavailable(
         f"{redact_url(url)}: {what}: {reason}", url=redact_url(url),
         reason="authentication" if auth else "connection",
-        recover="check the user name and password in the URL" if auth else None)
+        recover=recover + ("; nothing was applied" if applied is False else ""))
 
 
 class PostgresBackend(Backend):
+    _driver_errors = (psycopg.Error, PoolTimeout)
+
     def __init__(self, url: str) -> None:
         self.url = url
         self.conninfo, self.schema, own = parse_postgres_url(url)
@@ -123,6 +199,7 @@ class PostgresBackend(Backend):
         self._q_keys = f"SELECT key FROM {s}.records WHERE key >= %s AND key < %s ORDER BY key"
         self._q_store_blob = (f"INSERT INTO {s}.blobs (digest, data, stored_at) VALUES (%s, %s, %s) "
                               "ON CONFLICT (digest) DO NOTHING")
+        self._q_keys_from = f"SELECT key FROM {s}.records WHERE key >= %s ORDER BY key"
         self._q_put_blob = (f"INSERT INTO {s}.blobs (digest, data, stored_at) VALUES (%s, %s, %s) "
                             "ON CONFLICT (digest) DO UPDATE SET stored_at = EXCLUDED.stored_at")
         self._q_get_blob = f"SELECT data FROM {s}.blobs WHERE digest = %s"
@@ -136,11 +213,11 @@ class PostgresBackend(Backend):
             with psycopg.connect(self.conninfo, autocommit=True) as conn:
                 self._prepare_schema(conn)
         except psycopg.Error as exc:
-            raise _unavailable(url, "cannot open the store", exc) from exc
+            raise self._typed_error(exc, "cannot open the store") from exc
         try:
             self._pool = ConnectionPool(
-                self.conninfo, min_size=int(own.get("pool_min", 1)),
-                max_size=int(own.get("pool_max", 8)), kwargs={"autocommit": True},
+                self.conninfo, min_size=int(own.get("pool_min", "1")),
+                max_size=int(own.get("pool_max", "8")), kwargs={"autocommit": True},
                 name=f"ccs-{self.schema}", timeout=10.0, open=True)
         except (psycopg.Error, PoolTimeout) as exc:
             raise _unavailable(url, "cannot open a connection pool", exc) from exc
@@ -184,6 +261,13 @@ class PostgresBackend(Backend):
                 version += 1
             conn.execute(f"UPDATE {s}.meta SET value = %s WHERE key = 'schema_version'", (str(version),))
 
+    def _typed_error(self, exc: BaseException, operation: str) -> CoherenceError:
+        if _trouble(exc) or getattr(exc, "sqlstate", "") in ("53100", "53200"):
+            return _unavailable(self.url, operation, exc)
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return EngineError(f"{redact_url(self.url)}: {operation}: {reason}", url=redact_url(self.url),
+                           sqlstate=getattr(exc, "sqlstate", None))
+
     def _lock_id(self, key: str) -> int:
         digest = hashlib.blake2b(f"{self.schema}\0{key}".encode(), digest_size=8).digest()
         return int.from_bytes(digest, "big", signed=True)
@@ -200,14 +284,19 @@ class PostgresBackend(Backend):
                     return self._transact_once(conn, keys, locks, fn, state, blobs)
             except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as exc:
                 if attempt == READ_RETRIES:
-                    raise _unavailable(self.url, "transaction kept failing", exc) from exc
+                    raise _unavailable(self.url, "transaction kept failing", exc, applied=False) from exc
             except (psycopg.Error, PoolTimeout) as exc:
-                if state["sent_writes"]:
-                    raise _unavailable(
-                        self.url, "connection lost while committing (outcome unknown; retry with "
-                        "the same commit id)", exc) from exc
+                if state["sent_writes"] and _outcome_unknown(exc):
+                    raise OutcomeUnknown(
+                        f"{redact_url(self.url)}: connection lost while committing (outcome unknown; "
+                        f"retry with the same commit id): {str(exc).strip() or type(exc).__name__}",
+                        url=redact_url(self.url), reason="connection") from exc
+                if not _trouble(exc):  # the server refused the transaction: it rolled back
+                    err = self._typed_error(exc, "the server refused the transaction")
+                    err.recover += "; nothing was applied"
+                    raise err from exc
                 if attempt == READ_RETRIES:
-                    raise _unavailable(self.url, "transaction failed", exc) from exc
+                    raise _unavailable(self.url, "transaction failed", exc, applied=False) from exc
                 self._pool.check()
             time.sleep(random.uniform(0, 0.002 * 2 ** attempt))
         raise AssertionError("unreachable")
@@ -257,8 +346,8 @@ class PostgresBackend(Backend):
                 with self._pool.connection() as conn:
                     return conn.execute(sql, params).fetchall()
             except (psycopg.OperationalError, PoolTimeout) as exc:
-                if attempt == READ_RETRIES:
-                    raise _unavailable(self.url, what, exc) from exc
+                if attempt == READ_RETRIES or not _trouble(exc):
+                    raise self._typed_error(exc, what) from exc
                 self._pool.check()
                 time.sleep(random.uniform(0, 0.002 * 2 ** attempt))
         raise AssertionError("unreachable")
@@ -268,7 +357,10 @@ class PostgresBackend(Backend):
         return None if not rows else decode_record(key, rows[0][0])
 
     def keys(self, prefix: str) -> list[str]:
-        return [r[0] for r in self._query(self._q_keys, (prefix, prefix + "\U0010ffff"), "listing failed")]
+        upper = prefix_upper_bound(prefix)
+        if upper is None:
+            return [r[0] for r in self._query(self._q_keys_from, (prefix,), "listing failed")]
+        return [r[0] for r in self._query(self._q_keys, (prefix, upper), "listing failed")]
 
     def put_blob(self, digest: str, data: bytes) -> None:
         for attempt in range(READ_RETRIES + 1):

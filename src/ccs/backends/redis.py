@@ -36,8 +36,11 @@ commit watches anything but its records. Content a record already referenced (it
 versions) was there for every scan: the record is watched by the commit that rewrites it.
 
 A connection failure before ``EXEC`` was sent is retried (nothing was applied); a failure after is
-reported as ``BackendUnavailable`` with the outcome unknown: callers retry with the same idempotency
-id, which resolves it. redis-py's own retries are off so it never re-sends a transaction itself.
+reported as ``OutcomeUnknown``: callers retry with the same idempotency id, which resolves it.
+redis-py's own retries are off so it never re-sends a transaction itself. A transaction the server
+refuses (``OOM`` at ``maxmemory`` with ``noeviction``: ``StorageFull``) applied nothing.
+
+The URL's options are checked, and a connection object built from them, before any I/O.
 """
 
 from __future__ import annotations
@@ -66,7 +69,17 @@ from ccs.backends.base import (
     record_digests,
 )
 from ccs.failpoints import hit
-from ccs.protocol.errors import BackendUnavailable, CorruptState, SchemaTooNew, UnknownEngine
+from ccs.protocol.errors import (
+    BackendUnavailable,
+    CoherenceError,
+    CorruptState,
+    EngineError,
+    InvalidEngineOption,
+    OutcomeUnknown,
+    SchemaTooNew,
+    StorageFull,
+    UnknownEngine,
+)
 
 SCHEMA_VERSION = 1
 APPLICATION = "agent-coherence"
@@ -80,7 +93,10 @@ _ERRORS = (redis.ConnectionError, redis.TimeoutError)
 
 def parse_redis_url(url: str) -> tuple[str, str]:
     """Split a URL into (redis-py URL, key prefix)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise UnknownEngine(f"malformed URL {redact_url(url)!r}: {exc}") from None
     if parts.scheme not in {"redis", "rediss"}:
         raise UnknownEngine(f"not a Redis URL: {redact_url(url)!r}")
     query = parse_qsl(parts.query, keep_blank_values=True)
@@ -92,24 +108,47 @@ def parse_redis_url(url: str) -> tuple[str, str]:
 
 
 def connect(url: str) -> tuple[redis.Redis, str]:
-    """A redis-py client without automatic retries, and the key prefix, for ``url``."""
+    """A redis-py client without automatic retries, and the key prefix, for ``url``.
+
+    No I/O: a malformed option (``socket_timeout=abc``, a port that is not a number, an option
+    redis-py does not know) is ``InvalidEngineOption`` here, not a ``ValueError`` later."""
     client_url, prefix = parse_redis_url(url)
-    client = redis.Redis.from_url(client_url, retry=Retry(NoBackoff(), 0), socket_connect_timeout=5,
-                                  socket_timeout=30, health_check_interval=0)
+    try:
+        client = redis.Redis.from_url(client_url, retry=Retry(NoBackoff(), 0), socket_connect_timeout=5,
+                                      socket_timeout=30, health_check_interval=0)
+        pool = client.connection_pool
+        pool.connection_class(**pool.connection_kwargs)  # builds, does not connect
+    except (ValueError, TypeError) as exc:
+        raise InvalidEngineOption(f"{redact_url(url)}: {_redacted(str(exc), url)}",
+                                  url=redact_url(url)) from exc
     return client, prefix
 
 
-def unavailable(url: str, what: str, exc: BaseException) -> BackendUnavailable:
-    reason = str(exc).strip() or type(exc).__name__
+def _redacted(text: str, url: str) -> str:
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        password = None
+    return text.replace(password, "***") if password else text
+
+
+def unavailable(url: str, what: str, exc: BaseException, *, applied: bool | None = None
+                ) -> BackendUnavailable:
+    """``applied=False``: the failure is known to have changed nothing, and the hint says so."""
+    reason = _redacted(str(exc).strip() or type(exc).__name__, url)
     auth = isinstance(exc, redis.AuthenticationError) or any(
         w in reason for w in ("WRONGPASS", "NOAUTH", "AUTH", "NOPERM"))
+    recover = "check the user name and password in the URL" if auth else \
+        "check that the Redis server is reachable, then retry"
     return BackendUnavailable(
         f"{redact_url(url)}: {what}: {reason}", url=redact_url(url),
         reason="authentication" if auth else "connection",
-        recover="check the user name and password in the URL" if auth else None)
+        recover=recover + ("; nothing was applied" if applied is False else ""))
 
 
 class RedisBackend(Backend):
+    _driver_errors = (redis.RedisError,)
+
     def __init__(self, url: str) -> None:
         self.url = url
         self._r, self.prefix = connect(url)
@@ -121,7 +160,7 @@ class RedisBackend(Backend):
             self._prepare_schema()
         except redis.RedisError as exc:
             self._r.close()
-            raise unavailable(url, "cannot open the store", exc) from exc
+            raise self._typed_error(exc, "cannot open the store") from exc
         except BaseException:
             self._r.close()
             raise
@@ -147,6 +186,18 @@ class RedisBackend(Backend):
         if version < 1:
             raise CorruptState(f"{where}: prefix {self.prefix!r} has no valid schema_version", url=where)
 
+    def _typed_error(self, exc: BaseException, operation: str) -> CoherenceError:
+        where = redact_url(self.url)
+        if isinstance(exc, redis.exceptions.OutOfMemoryError):
+            return StorageFull(
+                f"{where}: {operation}: {_redacted(str(exc), self.url)}", url=where,
+                recover="Redis is at maxmemory and refuses writes (maxmemory-policy noeviction): "
+                        "free memory or raise maxmemory, then retry; nothing was applied")
+        if isinstance(exc, (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ReadOnlyError)):
+            return unavailable(self.url, operation, exc)
+        return EngineError(f"{where}: {operation}: {type(exc).__name__}: "
+                           f"{_redacted(str(exc), self.url)}", url=where)
+
     # --- contract ------------------------------------------------------------------------------
 
     def transact(self, keys: Sequence[str], fn: TransactFn[R], blobs: Blobs | None = None) -> R:
@@ -161,7 +212,7 @@ class RedisBackend(Backend):
             except _ERRORS as exc:
                 failures += 1
                 if failures > READ_RETRIES:
-                    raise unavailable(self.url, "cannot connect", exc) from exc
+                    raise unavailable(self.url, "cannot connect", exc, applied=False) from exc
                 time.sleep(random.uniform(0, 0.002 * 2 ** failures))
                 continue
             try:
@@ -172,16 +223,20 @@ class RedisBackend(Backend):
                 if time.monotonic() > deadline:
                     raise BackendUnavailable(
                         f"{redact_url(self.url)}: gave up after {races} lost WATCH races in "
-                        f"{CONTENTION_BUDGET:.0f}s", url=redact_url(self.url), reason="contention")
+                        f"{CONTENTION_BUDGET:.0f}s", url=redact_url(self.url), reason="contention",
+                        recover="contention is high: back off and retry; nothing was applied")
             except _SentExec as exc:
                 conn.disconnect()
-                raise unavailable(self.url, "connection lost while committing (outcome unknown; retry "
-                                  "with the same commit id)", exc.__cause__ or exc) from exc.__cause__
+                cause = exc.__cause__ or exc
+                raise OutcomeUnknown(
+                    f"{redact_url(self.url)}: connection lost while committing (outcome unknown; "
+                    f"retry with the same commit id): {_redacted(str(cause), self.url)}",
+                    url=redact_url(self.url), reason="connection") from exc.__cause__
             except _ERRORS as exc:
                 conn.disconnect()
                 failures += 1
                 if failures > READ_RETRIES:
-                    raise unavailable(self.url, "transaction failed", exc) from exc
+                    raise unavailable(self.url, "transaction failed", exc, applied=False) from exc
             except BaseException:
                 self._unwatch(conn)
                 raise
@@ -224,10 +279,20 @@ class RedisBackend(Backend):
                     replies.append(exc)
         except _ERRORS as exc:
             raise _SentExec() from exc
-        if refused is not None:
-            raise unavailable(self.url, "the server refused the transaction", refused)
+        if refused is not None:  # MULTI was discarded; do not reuse a connection in doubt
+            conn.disconnect()
+            err = self._typed_error(refused, "the server refused the transaction")
+            if "nothing was applied" not in err.recover:
+                err.recover += "; nothing was applied"
+            raise err from refused
         if replies[-1] is None:  # a watched key changed: nothing was applied
             return False, None
+        failed = [r for r in replies[-1] if isinstance(r, Exception)]
+        if failed:  # MULTI has no rollback: a key of ours was changed by someone else
+            raise CorruptState(f"{redact_url(self.url)}: a commit was applied in part ({failed[0]}): "
+                               f"prefix {self.prefix!r} holds keys agent-coherence did not write",
+                               url=redact_url(self.url),
+                               recover="the store was modified outside agent-coherence; inspect it")
         return True, result
 
     def _unwatch(self, conn: Any) -> None:

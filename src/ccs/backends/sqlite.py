@@ -10,11 +10,17 @@ in one ``BEGIN IMMEDIATE`` transaction of its own, which SQLite serializes with 
 every process: a commit lands either before it (its record is scanned) or after it (and stores
 its content again if it was collected). Commits wait for the collection, which reads every
 artifact record once.
+
+``sqlite:///path/state.db?busy_timeout=30&synchronous=NORMAL``: both options are checked before
+the file is touched. A damaged file is ``CorruptState`` from whichever operation meets the damage;
+a full disk is ``StorageFull``; an error on ``COMMIT`` itself leaves the outcome unknown
+(``OutcomeUnknown``), an error before it rolled the transaction back (nothing was applied).
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sqlite3
 import threading
@@ -22,6 +28,7 @@ import time
 from collections.abc import Iterable, Sequence
 from urllib.parse import parse_qs, urlsplit
 
+from ccs.backends import redact_url
 from ccs.backends.base import (
     Backend,
     Blobs,
@@ -31,10 +38,21 @@ from ccs.backends.base import (
     decode_record,
     encode_record,
     new_content,
+    prefix_upper_bound,
     record_digests,
 )
 from ccs.failpoints import hit
-from ccs.protocol.errors import BackendUnavailable, CorruptState, SchemaTooNew, UnknownEngine
+from ccs.protocol.errors import (
+    BackendUnavailable,
+    CoherenceError,
+    CorruptState,
+    EngineError,
+    InvalidEngineOption,
+    OutcomeUnknown,
+    SchemaTooNew,
+    StorageFull,
+    UnknownEngine,
+)
 
 SCHEMA_VERSION = 3
 APPLICATION = "agent-coherence"
@@ -45,6 +63,11 @@ CREATE TABLE ccs_records (key TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWI
 CREATE TABLE ccs_blobs (digest TEXT PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;
 """
 
+SYNCHRONOUS = {"OFF", "NORMAL", "FULL", "EXTRA"}
+# Primary result codes (https://sqlite.org/rescode.html) and what they mean for a caller.
+_CORRUPT, _NOTADB, _FULL = 11, 26, 13
+_TRANSIENT = {5, 6, 7, 10, 14, 15}  # BUSY, LOCKED, NOMEM, IOERR, CANTOPEN, PROTOCOL
+
 # Each migration takes the schema from version N to N+1.
 _MIGRATIONS = {
     1: "CREATE TABLE ccs_events (seq INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL)",
@@ -54,26 +77,47 @@ _MIGRATIONS = {
 
 def sqlite_path(url: str) -> tuple[str, dict[str, str]]:
     """``sqlite:///rel/state.db`` is relative, ``sqlite:////abs/state.db`` is absolute."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise UnknownEngine(f"malformed URL {redact_url(url)!r}: {exc}") from None
     if parts.scheme != "sqlite" or not url.startswith("sqlite:///"):
         raise UnknownEngine(f"not a sqlite URL: {url!r} (expected sqlite:///path/state.db)")
     path = url[len("sqlite:///"):].split("?", 1)[0]
     if not path:
         raise UnknownEngine(f"sqlite URL without a path: {url!r}")
     params = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    check_options(url, params.get("busy_timeout"), params.get("synchronous"))
     return path, params
 
 
+def check_options(url: str, busy_timeout: object, synchronous: object) -> None:
+    """Refuse a malformed ``busy_timeout`` or ``synchronous`` before anything is opened."""
+    if busy_timeout is not None:
+        try:
+            seconds = float(busy_timeout)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            seconds = -1.0
+        if not (math.isfinite(seconds) and seconds >= 0):
+            raise InvalidEngineOption(f"busy_timeout={busy_timeout!r} in {url!r} must be a number of "
+                                      "seconds >= 0", option="busy_timeout")
+    if synchronous is not None and str(synchronous).upper() not in SYNCHRONOUS:
+        raise InvalidEngineOption(f"synchronous={synchronous!r} in {url!r} is not a SQLite setting "
+                                  f"(one of {', '.join(sorted(SYNCHRONOUS))})", option="synchronous")
+
+
 class SqliteBackend(Backend):
+    _driver_errors = (sqlite3.Error,)
+
     def __init__(self, url: str, *, busy_timeout: float | None = None,
                  synchronous: str | None = None) -> None:
         path, params = sqlite_path(url)
+        check_options(url, busy_timeout, synchronous)
         self.url = url
         self.path = os.path.abspath(path)
-        self.busy_timeout = float(busy_timeout or params.get("busy_timeout", 30.0))
-        self.synchronous = (synchronous or params.get("synchronous", "NORMAL")).upper()
-        if self.synchronous not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
-            raise UnknownEngine(f"synchronous={self.synchronous!r} is not a SQLite setting")
+        self.busy_timeout = float(busy_timeout if busy_timeout is not None
+                                  else params.get("busy_timeout", 30.0))
+        self.synchronous = str(synchronous or params.get("synchronous", "NORMAL")).upper()
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
@@ -98,26 +142,19 @@ class SqliteBackend(Backend):
                 conn = sqlite3.connect(self.path, timeout=self.busy_timeout,
                                        isolation_level=None, check_same_thread=False)
                 conn.execute(f"PRAGMA synchronous={self.synchronous}")
-            except sqlite3.DatabaseError as exc:
-                raise CorruptState(f"{self.path} is not a usable SQLite database: {exc}",
-                                   path=self.path) from exc
+            except sqlite3.Error as exc:
+                if conn is not None:
+                    conn.close()
+                raise self._typed_error(exc, "open") from exc
             self._local.conn = conn
             with self._all_lock:
                 self._all.append(conn)
         return conn
 
     def _prepare_schema(self, conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.DatabaseError as exc:
-            raise CorruptState(f"{self.path} is not a usable SQLite database: {exc}",
-                               path=self.path) from exc
-        try:
-            try:
-                tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            except sqlite3.DatabaseError as exc:
-                raise CorruptState(f"{self.path} is not a usable SQLite database: {exc}",
-                                   path=self.path) from exc
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             if not tables:
                 for stmt in _SCHEMA_V1.strip().split(";"):
                     if stmt.strip():
@@ -132,7 +169,9 @@ class SqliteBackend(Backend):
             meta = dict(conn.execute("SELECT key, value FROM ccs_meta"))
             if meta.get("application") != APPLICATION:
                 raise CorruptState(f"{self.path} is not an {APPLICATION} store", path=self.path)
-            version = int(meta.get("schema_version", "0"))
+            version = int(meta["schema_version"]) if str(meta.get("schema_version")).isdigit() else 0
+            if version < 1:
+                raise CorruptState(f"{self.path} has no valid schema_version", path=self.path)
             if version > SCHEMA_VERSION:
                 raise SchemaTooNew(
                     f"{self.path} has schema version {version}; this release supports up to "
@@ -143,8 +182,23 @@ class SqliteBackend(Backend):
             conn.execute("UPDATE ccs_meta SET value=? WHERE key='schema_version'", (str(version),))
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            _rollback(conn)
             raise
+
+    def _typed_error(self, exc: BaseException, operation: str) -> CoherenceError:
+        primary = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+        what = f"{self.path}: {operation}: {exc}"
+        if primary in (_CORRUPT, _NOTADB):
+            return CorruptState(f"{self.path} is not a usable SQLite database ({operation}: {exc})",
+                                path=self.path)
+        if primary == _FULL:
+            return StorageFull(what, path=self.path, recover="the disk (or the database's size limit) "
+                               "is full: free space, then retry; nothing was applied")
+        if primary in _TRANSIENT:
+            return BackendUnavailable(what, path=self.path, reason=getattr(exc, "sqlite_errorname", ""),
+                                      recover="check the file and its directory, then retry; "
+                                              "nothing was applied")
+        return EngineError(what, path=self.path, reason=getattr(exc, "sqlite_errorname", None))
 
     # --- contract ----------------------------------------------------------------------------
 
@@ -153,7 +207,11 @@ class SqliteBackend(Backend):
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
-            raise BackendUnavailable(f"{self.url}: could not start a transaction: {exc}") from exc
+            if (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF not in (5, 6):
+                raise
+            raise BackendUnavailable(f"{self.url}: could not start a transaction: {exc}",
+                                     recover="another process held the write lock for the whole "
+                                             "busy timeout: retry; nothing was applied") from exc
         try:
             records = {k: None for k in keys}
             marks = ",".join("?" * len(keys))
@@ -172,19 +230,30 @@ class SqliteBackend(Backend):
                 else:
                     conn.execute("INSERT OR REPLACE INTO ccs_records VALUES (?, ?)",
                                  (key, encode_record(rec)))
-            conn.execute("COMMIT")
-            return result
         except BaseException:
-            conn.execute("ROLLBACK")
+            _rollback(conn)
             raise
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:  # the transaction is still open: undo it, nothing applied
+                _rollback(conn)
+                raise
+            raise OutcomeUnknown(f"{self.path}: COMMIT failed ({exc}); it may or may not have "
+                                 "landed", path=self.path) from exc
+        return result
 
     def get(self, key: str) -> Record | None:
         row = self._conn().execute("SELECT body FROM ccs_records WHERE key=?", (key,)).fetchone()
         return None if row is None else decode_record(key, row[0])
 
     def keys(self, prefix: str) -> list[str]:
-        rows = self._conn().execute(
-            "SELECT key FROM ccs_records WHERE key >= ? AND key < ?", (prefix, prefix + "\U0010ffff"))
+        upper = prefix_upper_bound(prefix)
+        if upper is None:
+            rows = self._conn().execute("SELECT key FROM ccs_records WHERE key >= ?", (prefix,))
+        else:
+            rows = self._conn().execute(
+                "SELECT key FROM ccs_records WHERE key >= ? AND key < ?", (prefix, upper))
         return [r[0] for r in rows]
 
     def put_blob(self, digest: str, data: bytes) -> None:
@@ -253,3 +322,10 @@ class SqliteBackend(Backend):
                     conn.close()
             self._all.clear()
         self._local = threading.local()
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Undo the open transaction, if SQLite has not already (it does after some errors)."""
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")

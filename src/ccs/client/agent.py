@@ -25,6 +25,7 @@ from ccs.protocol.errors import (
     GrantReclaimed,
     InvalidArgument,
     InvalidIdentifier,
+    OutcomeUnknown,
     RetriesExhausted,
     StaleEpoch,
     UnknownArtifact,
@@ -355,8 +356,8 @@ class Agent:
         failpoints.hit("client.before_commit", agent=self, artifact=artifact_id)
         try:
             c = self.core.call_with_retry(lambda: call(commit_id))
-        except ConflictError:
-            self.stats.conflicts += 1
+        except (ConflictError, OutcomeUnknown) as exc:  # unknown: ours may have landed, revalidate
+            self.stats.conflicts += isinstance(exc, ConflictError)
             entry = self._lookup(artifact_id)
             if entry is not None:
                 entry.valid = False

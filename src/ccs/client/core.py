@@ -17,7 +17,7 @@ from ccs.client.heartbeat import Heartbeater
 from ccs.client.strategies import Strategy, make_strategy
 from ccs.coordinator import Clock, Coordinator, CrashRecoveryConfig, Limits, SystemClock
 from ccs.protocol.arguments import check_int
-from ccs.protocol.errors import BackendUnavailable
+from ccs.protocol.errors import BackendUnavailable, CoherenceError, ConflictError, OutcomeUnknown
 from ccs.protocol.ids import INSTANCE_TOKEN_HEX, check_agent_name, instance_agent_id
 from ccs.protocol.messages import Event
 from ccs.protocol.records import Mesi
@@ -100,14 +100,36 @@ class CoherenceAdapterCore:
 
     def call_with_retry(self, call: Callable[[], T]) -> T:
         """Retry an engine call that failed before a reply arrived. Commits carry an idempotency
-        id, so a commit that did land and lost its reply is reported once, not applied twice."""
+        id, so a commit that did land and lost its reply is reported once, not applied twice.
+
+        Once an attempt's outcome was unknown, only a success or a refusal that proves the id
+        never landed (``id_forgotten`` False) settles it; any other end (retries exhausted, a
+        refusal from a record that may have forgotten the id, ...) is ``OutcomeUnknown``."""
+        unknown: OutcomeUnknown | None = None
         for attempt in range(self.unavailable_retries + 1):
             try:
                 return call()
-            except BackendUnavailable:
-                if attempt == self.unavailable_retries:
+            except OutcomeUnknown as exc:
+                unknown = last = exc
+            except BackendUnavailable as exc:
+                if not exc.retryable:
+                    if unknown is not None:
+                        raise _unsettled(unknown, exc) from exc
                     raise
-                time.sleep(0.05 * 2 ** attempt)
+                last = exc
+            except ConflictError as exc:
+                if unknown is not None and exc.details.get("id_forgotten") is not False:
+                    raise _unsettled(unknown, exc) from exc
+                raise
+            except CoherenceError as exc:
+                if unknown is not None:
+                    raise _unsettled(unknown, exc) from exc
+                raise
+            if attempt == self.unavailable_retries:
+                if unknown is not None and last is not unknown:
+                    raise _unsettled(unknown, last) from last
+                raise last
+            time.sleep(0.05 * 2 ** attempt)
         raise AssertionError("unreachable")
 
     def _on_event(self, event: Event) -> None:
@@ -165,3 +187,12 @@ class CoherenceAdapterCore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _unsettled(unknown: OutcomeUnknown, last: CoherenceError) -> OutcomeUnknown:
+    """The unknown outcome, still unknown after ``last`` (which did not settle it)."""
+    details = {k: v for k, v in unknown.details.items() if k != "last_error"}
+    return OutcomeUnknown(f"{unknown.message}; a retry did not settle it: {last.message}",
+                          artifact=unknown.artifact, current_version=last.current_version,
+                          current_epoch=last.current_epoch, recover=unknown.recover,
+                          last_error=last.to_dict(), **details)

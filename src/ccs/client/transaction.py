@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ccs import failpoints
 from ccs.client.agent import MISSING, new_commit_id
 from ccs.client.codec import encode
-from ccs.protocol.errors import ConflictError, InvalidRequest, UnknownArtifact
+from ccs.protocol.errors import ConflictError, InvalidRequest, OutcomeUnknown, UnknownArtifact
 from ccs.protocol.ids import check_artifact_id
 from ccs.protocol.messages import TxnCommitted
 
@@ -72,8 +72,8 @@ class Transaction:
         try:
             self.result = agent.core.call_with_retry(lambda: agent.coordinator.transaction_commit(
                 agent.id, self.reads, self.writes, commit_id))
-        except ConflictError:
-            agent.stats.conflicts += 1
+        except (ConflictError, OutcomeUnknown) as exc:  # unknown: it may have landed, revalidate
+            agent.stats.conflicts += isinstance(exc, ConflictError)
             for aid in self.reads:
                 entry = agent._cache.get(aid)
                 if entry is not None:

@@ -18,7 +18,15 @@ from ccs.bus import Bus, default_bus_for, open_bus
 from ccs.coordinator.clock import Clock, SystemClock
 from ccs.coordinator.config import CrashRecoveryConfig, Limits
 from ccs.protocol import transitions as tr
-from ccs.protocol.errors import CorruptState, InvalidArgument, PayloadTooLarge, UnknownEngine
+from ccs.protocol.errors import (
+    BackendUnavailable,
+    CorruptState,
+    InvalidArgument,
+    InvalidIdentifier,
+    OutcomeUnknown,
+    PayloadTooLarge,
+    UnknownEngine,
+)
 from ccs.protocol.ids import check_agent_id, check_artifact_id
 from ccs.protocol.messages import Committed, ReclaimNote, Step, TxnCommitted, View
 from ccs.protocol.records import DELETED, AgentRecord, ArtifactRecord, Content
@@ -68,7 +76,12 @@ class Coordinator:
     # --- plumbing -----------------------------------------------------------------------------
 
     def _run(self, keys: list[str], fn: Callable[[dict[str, Any]], Step],
-             blobs: dict[str, bytes] | None = None) -> Any:
+             blobs: dict[str, bytes] | None = None, commit_id: str | None = None, *,
+             commits: bool = False) -> Any:
+        """Run ``fn`` as one engine transaction, storing ``blobs`` with its records. An operation
+        that ``commits`` content and lost its reply is ``OutcomeUnknown`` naming its
+        ``commit_id``; any other (a read's registration, acquire, release, heartbeat, sweep) has
+        the same effect when repeated, so it is a plain ``BackendUnavailable``: retry it."""
         def transaction(records: dict[str, Any]) -> tuple[dict[str, Any], Step]:
             step = fn(records)
             changes: dict[str, Any] = {artifact_key(a): r for a, r in step.artifacts.items()}
@@ -77,14 +90,23 @@ class Coordinator:
             return changes, step
 
         failpoints.hit("coordinator.before_transact")
-        step = self.backend.transact(keys, transaction, blobs)
+        try:
+            step = self.backend.transact(keys, transaction, blobs)
+        except OutcomeUnknown as exc:
+            if not commits:
+                raise BackendUnavailable(exc.message, **exc.details, recover=(
+                    "retry: this operation has the same effect when repeated")) from exc.__cause__
+            if commit_id is None:
+                raise
+            raise _with_commit_id(exc, commit_id, [k[2:] for k in keys if k.startswith("a/")]) \
+                from exc.__cause__
         if step.events and failpoints.hit("bus.publish", events=step.events) != "drop":
             self.bus.publish(step.events)
         return step.reply
 
     def _run_commit(self, artifact_id: str, keys: list[str], fn: Callable[[dict[str, Any]], Step],
-                    blobs: dict[str, bytes]) -> Any:
-        reply = self._run(keys, fn, blobs)
+                    blobs: dict[str, bytes], commit_id: str | None) -> Any:
+        reply = self._run(keys, fn, blobs, commit_id, commits=True)
         failpoints.hit("coordinator.committed", coordinator=self, artifact=artifact_id, reply=reply)
         return reply
 
@@ -215,7 +237,7 @@ class Coordinator:
         retain = self.limits.retain_versions
         return self._run_commit(artifact_id, [key], lambda r: tr.commit(
             r[key], artifact_id, agent, grant_epoch, base_version, content, now,
-            commit_id=commit_id, retain=retain), blobs)
+            commit_id=commit_id, retain=retain), blobs, commit_id)
 
     def write(self, agent: str, artifact_id: str, base_version: int | None,
               base_epoch: int | None, payload: Payload, commit_id: str | None = None) -> Committed:
@@ -232,7 +254,8 @@ class Coordinator:
                             commit_id=commit_id, retain=retain)
             return self._note_owner(step, r, artifact_id, agent, now)
 
-        return self._run_commit(artifact_id, self._ownership_keys(artifact_id, agent), fn, blobs)
+        return self._run_commit(artifact_id, self._ownership_keys(artifact_id, agent), fn, blobs,
+                                commit_id)
 
     def commit_cas(self, agent: str, artifact_id: str, expected_version: int,
                    read_epoch: int | None, payload: Payload,
@@ -246,7 +269,7 @@ class Coordinator:
         retain = self.limits.retain_versions
         return self._run_commit(artifact_id, [key], lambda r: tr.commit_cas(
             r[key], artifact_id, agent, expected_version, read_epoch, content, now,
-            commit_id=commit_id, retain=retain), blobs)
+            commit_id=commit_id, retain=retain), blobs, commit_id)
 
     def transaction_commit(self, agent: str, reads: Mapping[str, tuple[int, int | None]],
                            writes: Mapping[str, Payload], commit_id: str | None = None
@@ -262,15 +285,17 @@ class Coordinator:
         keys = [artifact_key(a) for a in ids]
         return self._run_commit(ids[0] if ids else "", keys, lambda r: tr.transaction_commit(
             {a: r[artifact_key(a)] for a in ids}, agent, reads, contents, now,
-            commit_id=commit_id, retain=retain), blobs)
+            commit_id=commit_id, retain=retain), blobs, commit_id)
 
     def release(self, agent: str, artifact_id: str) -> None:
+        check_agent_id(agent)
         key = artifact_key(check_artifact_id(artifact_id))
-        self._run([key], lambda r: tr.release(r[key], check_agent_id(agent)))
+        self._run([key], lambda r: tr.release(r[key], agent))
 
     def evict(self, agent: str, artifact_id: str) -> None:
+        check_agent_id(agent)
         key = artifact_key(check_artifact_id(artifact_id))
-        self._run([key], lambda r: tr.evict(r[key], check_agent_id(agent)))
+        self._run([key], lambda r: tr.evict(r[key], agent))
 
     def heartbeat(self, agent: str) -> AgentRecord:
         check_agent_id(agent)
@@ -308,6 +333,11 @@ class Coordinator:
     def artifacts(self, prefix: str = "") -> list[ArtifactRecord]:
         """Records of every artifact whose id starts with ``prefix`` (including deleted ones and
         ones only read so far, version 0): callers filter on ``exists``."""
+        try:
+            prefix.encode("utf-8")
+        except (AttributeError, UnicodeEncodeError):
+            raise InvalidIdentifier(f"prefix must be a string of valid Unicode, got {prefix!r}"
+                                    ) from None
         out = []
         for key in self.backend.keys("a/" + prefix):
             rec = self.backend.get(key)
@@ -341,3 +371,14 @@ class Coordinator:
     def close(self) -> None:
         self.bus.close()
         self.backend.close()
+
+
+def _with_commit_id(exc: OutcomeUnknown, commit_id: str, artifacts: list[str]) -> OutcomeUnknown:
+    """``exc`` naming the commit whose outcome is unknown, so the caller can look it up."""
+    details = {k: v for k, v in exc.details.items() if k not in ("commit_id", "artifacts")}
+    return OutcomeUnknown(
+        f"{exc.message} [commit id {commit_id!r}]", artifact=artifacts[0] if artifacts else None,
+        commit_id=commit_id, artifacts=artifacts, **details,
+        recover=f"the commit may or may not have landed: read the artifact before retrying "
+                f"(Coordinator.artifact(id).committed({commit_id!r}) is the version it landed at, "
+                f"if it did), or retry with the same commit id")

@@ -130,7 +130,8 @@ class InvalidRequest(CoherenceError):
 
 class InvalidIdentifier(InvalidRequest):
     code = "invalid_id"
-    default_recover = "use a non-empty string without control characters, at most 1024 characters"
+    default_recover = ("use a non-empty string of valid Unicode (no control characters, no lone "
+                       "surrogates): artifact ids up to 1024 bytes of UTF-8, agent ids up to 256")
 
 
 class InvalidNamespace(InvalidRequest):
@@ -173,6 +174,12 @@ class UnknownEngine(InvalidRequest):
     default_recover = "use memory://, sqlite:///path/state.db, redis://host:port/db or postgresql://..."
 
 
+class InvalidEngineOption(UnknownEngine):
+    code = "invalid_engine_option"
+    default_recover = ("fix the option in the engine URL (the README lists each engine's options); "
+                       "nothing was opened or changed")
+
+
 class PathOutsideWorkspace(InvalidRequest):
     code = "path_outside_workspace"
     default_recover = "use a relative path inside the workspace root (no '..', no symlink escape)"
@@ -212,7 +219,35 @@ class ConfigurationMismatch(StateError):
 class BackendUnavailable(StateError):
     code = "backend_unavailable"
     retryable = True
-    default_recover = "check that the engine's server is reachable, then retry; nothing was applied"
+    default_recover = "check that the engine's server is reachable, then retry"
+
+
+class OutcomeUnknown(BackendUnavailable):
+    """The connection failed after a commit was sent: it may or may not have landed.
+
+    ``details["commit_id"]`` is its idempotency id. Retrying with that same id is safe (the store
+    answers with the original result if it landed); retrying under a new id may apply it twice,
+    which is why this error is not ``retryable`` as such."""
+
+    code = "outcome_unknown"
+    retryable = False
+    default_recover = ("the commit may or may not have landed: read the artifact before retrying "
+                       "(Coordinator.artifact(id).committed(commit_id) is the version it landed at), "
+                       "or retry with the same commit id")
+
+
+class StorageFull(BackendUnavailable):
+    code = "storage_full"
+    retryable = False
+    default_recover = "the engine is out of memory or disk: free space (or raise maxmemory), then retry"
+
+
+class EngineError(StateError):
+    """The engine refused an operation for a reason that is neither bad input nor an outage
+    (a permission, a server-side limit, a driver error): ``details`` carry its own words."""
+
+    code = "engine_error"
+    default_recover = "see the message: the engine refused the operation; fix the cause, then retry"
 
 
 class ForeignEdit(ConflictError):

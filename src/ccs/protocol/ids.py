@@ -1,4 +1,9 @@
-"""Validation of agent and artifact identifiers (pure)."""
+"""Validation of agent and artifact identifiers (pure).
+
+Limits are in bytes of UTF-8, the unit every engine stores: the same id is valid on all of them.
+An artifact's record key is ``a/<id>`` and an agent's ``g/<id>``; at 1026 bytes the longest key
+stays far below PostgreSQL's b-tree entry limit (about 2700 bytes), and Redis and SQLite take it.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,10 @@ import re
 from ccs.protocol.errors import InvalidIdentifier
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-MAX_ARTIFACT_ID = 1024
-MAX_AGENT_NAME = 256
+MAX_ARTIFACT_ID = 1024  # bytes of UTF-8
+MAX_AGENT_NAME = 256  # bytes of UTF-8
 INSTANCE_TOKEN_HEX = 12
-MAX_AGENT_ID = MAX_AGENT_NAME + 1 + INSTANCE_TOKEN_HEX
+MAX_AGENT_ID = MAX_AGENT_NAME + 1 + INSTANCE_TOKEN_HEX  # name@token
 _INSTANCE_SUFFIX = re.compile(rf"@[0-9a-f]{{{INSTANCE_TOKEN_HEX}}}\Z")
 
 
@@ -61,8 +66,21 @@ def _validate(value: object, what: str, limit: int) -> None:
     if not isinstance(value, str):
         raise InvalidIdentifier(f"{what} must be a string, got {type(value).__name__}",
                                 artifact=None, value=repr(value)[:80])
-    if not value or len(value) > limit or _CONTROL.search(value):
+    try:
+        size = len(value.encode("utf-8"))
+        problem = None
+    except UnicodeEncodeError:
+        size, problem = 0, "a lone surrogate (not valid Unicode)"
+    if problem is None and not value:
+        problem = "empty"
+    elif problem is None and size > limit:
+        problem = f"{size} bytes of UTF-8; the limit is {limit}"
+    elif problem is None and _CONTROL.search(value):
+        problem = "a control character"
+    if problem is not None:
+        shown = value[:80].encode("utf-8", "backslashreplace").decode("utf-8")
         raise InvalidIdentifier(
-            f"invalid {what} {value[:80]!r}: must be 1..{limit} characters without control characters",
-            artifact=value[:80] if what == "artifact id" else None,
-        )
+            f"invalid {what} {shown!r}: {problem}",
+            artifact=shown if what == "artifact id" else None, limit_bytes=limit,
+            recover=f"use a non-empty string of valid Unicode without control characters, at most "
+                    f"{limit} bytes of UTF-8; nothing was changed")

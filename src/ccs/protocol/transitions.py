@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from ccs.protocol.errors import (
+    ConflictError,
     GrantReclaimed,
     NotOwner,
     StaleEpoch,
@@ -44,6 +45,9 @@ from ccs.protocol.records import (
     Reclaim,
 )
 
+# Commit ids each record remembers. Raising it needs care: _may_have_forgotten takes a list
+# shorter than this as proof that no id was ever dropped, which a record trimmed to the old
+# length would break.
 RECENT_COMMIT_IDS = 32
 
 
@@ -138,6 +142,23 @@ def _duplicate(rec: ArtifactRecord | None, agent: str, commit_id: str | None) ->
                      superseded=superseded)
 
 
+def _may_have_forgotten(rec: ArtifactRecord | None, version: int | None) -> bool:
+    """Whether ``rec`` may have dropped a commit id that produced ``version`` (any version when
+    ``None``): only the latest RECENT_COMMIT_IDS are kept. When it may not, an id's absence proves
+    that commit never landed here."""
+    if rec is None or len(rec.commits) < RECENT_COMMIT_IDS:
+        return False
+    return version is None or rec.commits[0][1] > version
+
+
+def _refusing(err: ConflictError, commit_id: str | None, forgotten: bool) -> ConflictError:
+    """Tell a retry whether this refusal settles its earlier attempt under the same id:
+    ``id_forgotten=False`` proves that attempt never landed; True leaves its outcome open."""
+    if commit_id is not None:
+        err.details["id_forgotten"] = forgotten
+    return err
+
+
 def _apply_commit(
     rec: ArtifactRecord, agent: str, content: Content, now: float, commit_id: str | None,
     retain: int, *, take_ownership: bool,
@@ -227,19 +248,22 @@ def commit(rec: ArtifactRecord | None, artifact_id: str, agent: str, grant_epoch
     dup = _duplicate(rec, agent, commit_id)
     if dup is not None:
         return Step(dup)
-    if rec is None:
-        raise NotOwner(f"{_who(agent)} holds no grant on {artifact_id!r}", artifact=artifact_id,
-                       current_version=0, current_epoch=0)
-    _fence(rec, agent, grant_epoch)
-    owner = rec.owner
-    if owner is None or owner.agent != agent:
-        holder = "nobody" if owner is None else _who(owner.agent, agent)
-        raise NotOwner(
-            f"{_who(agent)} no longer holds the grant on {artifact_id!r} (now held by {holder})",
-            artifact=artifact_id, current_version=rec.version, current_epoch=rec.epoch,
-            owner=None if owner is None else _who(owner.agent, agent),
-        )
-    _check_base(rec, agent, base_version)
+    try:
+        if rec is None:
+            raise NotOwner(f"{_who(agent)} holds no grant on {artifact_id!r}", artifact=artifact_id,
+                           current_version=0, current_epoch=0)
+        _fence(rec, agent, grant_epoch)
+        owner = rec.owner
+        if owner is None or owner.agent != agent:
+            holder = "nobody" if owner is None else _who(owner.agent, agent)
+            raise NotOwner(
+                f"{_who(agent)} no longer holds the grant on {artifact_id!r} (now held by {holder})",
+                artifact=artifact_id, current_version=rec.version, current_epoch=rec.epoch,
+                owner=None if owner is None else _who(owner.agent, agent),
+            )
+        _check_base(rec, agent, base_version)
+    except ConflictError as err:
+        raise _refusing(err, commit_id, _may_have_forgotten(rec, base_version + 1)) from None
     return _committed_step(*_apply_commit(rec, agent, content, now, commit_id, retain,
                                           take_ownership=True))
 
@@ -257,13 +281,17 @@ def write(rec: ArtifactRecord | None, artifact_id: str, agent: str, base_version
         return Step(dup)
     if rec is None:
         rec = ArtifactRecord(artifact_id, updated_at=now)
-    if base_epoch is not None:
-        try:
-            _fence(rec, agent, base_epoch)
-        except StaleEpoch:
-            _check_base(rec, agent, base_version)  # a moved version is the clearer message
-            raise
-    _check_base(rec, agent, base_version)
+    try:
+        if base_epoch is not None:
+            try:
+                _fence(rec, agent, base_epoch)
+            except StaleEpoch:
+                _check_base(rec, agent, base_version)  # a moved version is the clearer message
+                raise
+        _check_base(rec, agent, base_version)
+    except ConflictError as err:
+        landing = None if base_version is None else base_version + 1
+        raise _refusing(err, commit_id, _may_have_forgotten(rec, landing)) from None
     return _committed_step(*_apply_commit(rec, agent, content, now, commit_id, retain,
                                           take_ownership=True))
 
@@ -278,15 +306,18 @@ def commit_cas(rec: ArtifactRecord | None, artifact_id: str, agent: str, expecte
         return Step(dup)
     if rec is None:
         rec = ArtifactRecord(artifact_id, updated_at=now)
-    if not _matches(rec, expected_version):
-        raise VersionConflict(
-            f"compare-and-set on {artifact_id!r} expected version {expected_version},"
-            f" found {rec.version} (committed by {_who(rec.updated_by, agent)})",
-            artifact=artifact_id, current_version=rec.version, current_epoch=rec.epoch,
-            expected_version=expected_version, current_digest=rec.content.digest,
-        )
-    if read_epoch is not None:
-        _fence(rec, agent, read_epoch)
+    try:
+        if not _matches(rec, expected_version):
+            raise VersionConflict(
+                f"compare-and-set on {artifact_id!r} expected version {expected_version},"
+                f" found {rec.version} (committed by {_who(rec.updated_by, agent)})",
+                artifact=artifact_id, current_version=rec.version, current_epoch=rec.epoch,
+                expected_version=expected_version, current_digest=rec.content.digest,
+            )
+        if read_epoch is not None:
+            _fence(rec, agent, read_epoch)
+    except ConflictError as err:
+        raise _refusing(err, commit_id, _may_have_forgotten(rec, expected_version + 1)) from None
     return _committed_step(*_apply_commit(rec, agent, content, now, commit_id, retain,
                                           take_ownership=False))
 
@@ -326,7 +357,13 @@ def transaction_commit(
     """
     if commit_id is not None and writes:
         dups = {aid: _duplicate(recs.get(aid), agent, commit_id) for aid in writes}
-        if all(d is not None for d in dups.values()):
+        if any(d is not None for d in dups.values()):  # all or nothing: one proves them all
+            for aid, d in dups.items():
+                if d is None:  # landed, but this record has forgotten the id since
+                    rec = recs.get(aid) or ArtifactRecord(aid)
+                    version = reads[aid][0] + 1 if aid in reads else rec.version
+                    dups[aid] = Committed(aid, version, rec.epoch, rec.seq, rec.content,
+                                          duplicate=True, superseded=True)
             return Step(TxnCommitted(dups, duplicate=True))  # type: ignore[arg-type]
     conflicts = []
     for aid, (version, epoch) in sorted(reads.items()):
@@ -338,13 +375,15 @@ def transaction_commit(
             })
     if conflicts:
         first = conflicts[0]
-        raise TransactionConflict(
+        forgotten = all(_may_have_forgotten(recs.get(aid), reads[aid][0] + 1 if aid in reads else None)
+                        for aid in writes)
+        raise _refusing(TransactionConflict(
             f"{len(conflicts)} artifact(s) read by this transaction changed before it committed: "
             + ", ".join(f"{c['artifact']!r} v{c['read_version']}->v{c['current_version']}"
                         for c in conflicts),
             artifact=first["artifact"], current_version=first["current_version"],
             current_epoch=first["current_epoch"], conflicts=conflicts,
-        )
+        ), commit_id if writes else None, forgotten)
     step = Step(None)
     versions = {}
     for aid, content in sorted(writes.items()):
