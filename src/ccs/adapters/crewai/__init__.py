@@ -6,6 +6,7 @@ needs it; using a name below does.
 - ``install(core)`` / ``CoherentMemoryStorage(core)``: a CrewAI ``StorageBackend`` whose records
   live in a shared ``CoherenceAdapterCore``; ``update``/``delete``/consolidation writes are checked
   against the version the record was read at (``ccs_version`` in its metadata).
+- ``CoherentMemory``: CrewAI's ``Memory``, with ``agent_role`` passed on to the storage.
 - ``artifact_tools(core, role)``: ``read_artifact``, ``write_artifact``, ``update_artifact``
   CrewAI tools bound to an agent's role; a refused write is a structured tool result.
 - ``SharedField(core, artifact)``: a value parallel Flow listeners update without losing writes.
@@ -17,8 +18,8 @@ from typing import Any
 
 from ccs.adapters.crewai.identity import acting_as, current_role, role_from_scope
 
-__all__ = ["CoherentMemoryStorage", "SharedField", "acting_as", "artifact_tools", "current_role",
-           "install", "role_from_scope", "uninstall"]
+__all__ = ["CoherentMemory", "CoherentMemoryStorage", "SharedField", "acting_as", "artifact_tools",
+           "current_role", "install", "role_from_scope", "uninstall"]
 
 
 def __getattr__(name: str) -> Any:
@@ -28,6 +29,9 @@ def __getattr__(name: str) -> Any:
     if name == "artifact_tools":
         from ccs.adapters.crewai.tools import artifact_tools
         return artifact_tools
+    if name == "CoherentMemory":
+        from ccs.adapters.crewai.memory import CoherentMemory
+        return CoherentMemory
     if name == "SharedField":
         from ccs.adapters.crewai.flow import SharedField
         return SharedField
