@@ -144,7 +144,7 @@ def test_storage_api_matches_crewai_semantics(core):
     mem.remember("budget is 10k", scope="/team/agent/writer", categories=["money"], importance=0.4)
     mem.remember("unrelated", scope="/other", categories=["misc"], importance=0.1)
     matches = mem.recall("the plan is A", scope="/team", limit=5, depth="shallow")
-    assert [m.record.content for m in matches][0] == "the plan is A"
+    assert matches[0].record.content == "the plan is A"
     assert {m.record.content for m in matches} == {"the plan is A", "budget is 10k"}
     assert storage.list_scopes("/") == ["/other", "/team"]
     assert storage.list_scopes("/team") == ["/team/agent"]
@@ -167,11 +167,15 @@ def test_storage_api_matches_crewai_semantics(core):
 def commits_by_agent(core):
     """``{record id: agent name}`` of every commit from now on, as the coordinator saw it."""
     seen = {}
-    for op in ("write", "commit_cas"):
-        def wrapped(agent, artifact, *args, _op=getattr(core.coordinator, op), **kw):
+
+    def spy(op):
+        def wrapped(agent, artifact, *args, **kw):
             seen[artifact.rsplit("/", 1)[1]] = agent.split("@")[0]
-            return _op(agent, artifact, *args, **kw)
-        setattr(core.coordinator, op, wrapped)
+            return op(agent, artifact, *args, **kw)
+        return wrapped
+
+    for name in ("write", "commit_cas"):
+        setattr(core.coordinator, name, spy(getattr(core.coordinator, name)))
     return seen
 
 
