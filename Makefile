@@ -26,7 +26,7 @@ test: venv
 # $${CCS_CACHE_DIR:-~/.cache/agent-coherence} and reused by fresh clones; see .ci/crewai-env.sh.
 test-crewai:
 	@venv="$$(bash .ci/crewai-env.sh)" && \
-	CREWAI_DISABLE_TELEMETRY=true OTEL_SDK_DISABLED=true CREWAI_TRACING_ENABLED=false \
+	PYTHONPATH="$(CURDIR)/src" CREWAI_DISABLE_TELEMETRY=true OTEL_SDK_DISABLED=true CREWAI_TRACING_ENABLED=false \
 	"$$venv/bin/python" -m pytest tests/crewai $(CREWAI_PYTEST_ARGS)
 
 lint: venv

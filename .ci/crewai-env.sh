@@ -6,7 +6,8 @@
 # ${CCS_CACHE_DIR:-~/.cache/agent-coherence}, named by a hash of what decides its contents (the
 # core dependencies, the crewai and test extras, this script), so fresh clones on this machine
 # (CI runs on one) reuse it; a change to any of those builds a new one beside it. The project
-# itself is installed editable from the current checkout on every call (seconds, no resolution).
+# itself is installed editable from the current checkout when it points elsewhere (seconds, no
+# resolution).
 # Progress goes to stderr; stdout is only the venv path.
 set -euo pipefail
 checkout="$(cd "$(dirname "$0")/.." && pwd)"
@@ -34,8 +35,13 @@ if [ ! -f "$venv/.ready" ]; then
   "$venv/bin/pip" install -q -e "$checkout[crewai,test]" >&2
   touch "$venv/.ready"
   echo "crewai-env: built in $(( $(date +%s) - start )) s" >&2
-else
-  # Point the editable install at this checkout (its own deps are already in the venv).
+elif ! grep -qxF "$checkout/src" "$venv"/lib/python*/site-packages/_editable_impl_agent_coherence.pth 2>/dev/null; then
+  # Point the editable install at this checkout (its deps are already in the venv). `make
+  # test-crewai` also puts this checkout's src first on PYTHONPATH, so two checkouts sharing the
+  # venv at once each test their own code.
   "$venv/bin/pip" install -q --no-deps -e "$checkout" >&2
 fi
+touch "$venv/.ready"   # last use: venvs of other hashes unused for a week are removed
+find "$cache" -maxdepth 2 -path "$cache/venv-crewai-*/.ready" -mtime +7 2>/dev/null |
+  while read -r stale; do rm -rf "$(dirname "$stale")" "$(dirname "$stale").lock"; done
 echo "$venv"

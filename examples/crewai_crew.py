@@ -20,11 +20,13 @@ os.environ.setdefault("CREWAI_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("OTEL_SDK_DISABLED", "true")
 os.environ.setdefault("CREWAI_TRACING_ENABLED", "false")
 
+from crewai.agent import Agent
+from crewai.crew import Crew
 from crewai.llms.base_llm import BaseLLM
+from crewai.task import Task
 
 from ccs.adapters import CoherenceAdapterCore
 from ccs.adapters.crewai import artifact_tools
-from crewai import Agent, Crew, Task
 
 logging.getLogger("crewai.llms.base_llm").setLevel(logging.ERROR)  # "approximate token count"
 BOTH_READ = threading.Barrier(2)

@@ -13,6 +13,12 @@ import pytest
 from ccs import CoherenceAdapterCore
 
 
+def pytest_configure(config):
+    # CrewAI's own deprecation noise (hundreds per run), not ours.
+    config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning:crewai")
+    config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning:lancedb")
+
+
 @pytest.fixture(params=["memory", "sqlite"])
 def shared_core(request, tmp_path):
     """The core the crew shares, on each engine; the SQLite one is a file other processes could open."""

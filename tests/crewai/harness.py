@@ -10,12 +10,15 @@ import re
 import threading
 from typing import Any
 
+from crewai.agent import Agent
+from crewai.crew import Crew
 from crewai.llms.base_llm import BaseLLM
+from crewai.process import Process
+from crewai.task import Task
 from crewai.tools import BaseTool
 from pydantic import BaseModel, PrivateAttr
 
 from ccs.adapters.crewai.tools import ReadArgs, WriteArgs
-from crewai import Agent, Crew, Process, Task
 
 
 def embed(texts: list[str]) -> list[list[float]]:

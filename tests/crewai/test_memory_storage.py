@@ -5,15 +5,17 @@ default storage (LanceDB) is the baseline: the same races lose a change there, s
 import threading
 
 import pytest
+from crewai.agent import Agent
+from crewai.crew import Crew
 from crewai.memory import Memory
 from crewai.memory.storage.backend import StorageBackend
 from crewai.memory.storage.lancedb_storage import LanceDBStorage
 from crewai.memory.types import MemoryRecord
+from crewai.task import Task
 from harness import FinalLLM, embed
 
 from ccs import StaleView
 from ccs.adapters.crewai import CoherentMemory, CoherentMemoryStorage, acting_as, install, uninstall
-from crewai import Agent, Crew, Task
 
 
 def memory(storage, **kw):
