@@ -2,7 +2,10 @@
 consolidation: search -> decide -> update) are checked against the version read. CrewAI's own
 default storage (LanceDB) is the baseline: the same races lose a change there, silently."""
 
+import json
+import re
 import threading
+from typing import ClassVar
 
 import pytest
 from crewai.agent import Agent
@@ -228,3 +231,65 @@ def test_install_routes_a_crew_memory_with_no_agent_change(core):
     assert scopes == {"researcher", "writer"}
     assert {seen[r.id] for r in records} == {"researcher", "writer"}
     assert all(seen[r.id] in r.scope for r in records)
+
+
+class ConsolidatingLLM(FinalLLM):
+    """Memory's analysis LLM during ``remember``: shown the similar record, it plans to fold its
+    own addition into it (``update``, no new record). The first call of each waits until both
+    agents' calls have been made: both decided on the record as it was."""
+
+    name: str = ""
+    STATE: ClassVar[dict] = {}
+
+    def call(self, messages, *args, **kw):
+        state = self.STATE[self.name]
+        prompt = messages[-1]["content"]
+        rid, content = re.search(r"- id=(\S+) \|.*\n  content: (.*)", prompt).groups()
+        state["calls"] += 1
+        if state["calls"] == 1:
+            state["barrier"].wait(timeout=20)
+        plan = {"actions": [{"action": "update", "record_id": rid,
+                             "new_content": f"{content}; {state['addition']}"}],
+                "insert_new": False}
+        return json.dumps(plan)
+
+
+@pytest.mark.parametrize("backend", ["lancedb", "coherent"])
+def test_native_consolidation_race(backend, shared_core, tmp_path):
+    """Two agents ``remember`` related facts at once; CrewAI's consolidation rewrites the similar
+    record with each. On LanceDB one rewrite silently replaces the other; coherent storage refuses
+    the stale one (``StaleView`` from ``remember``) and remembering again folds both in."""
+    if backend == "lancedb":
+        shared = LanceDBStorage(path=str(tmp_path / "lance"))
+        storages = {"a": shared, "b": shared}
+    else:
+        shared = CoherentMemoryStorage(shared_core)
+        storages = {"a": shared.for_agent("planner"), "b": shared.for_agent("tester")}
+    barrier = threading.Barrier(2)
+    ConsolidatingLLM.STATE.update({
+        "a": {"calls": 0, "barrier": barrier, "addition": "QA on thursday"},
+        "b": {"calls": 0, "barrier": barrier, "addition": "demo on monday"}})
+    fields = {"scope": "/team", "categories": ["plan"], "importance": 0.5}
+    memory(shared).remember("deadline is friday", **fields)
+    mems = {n: Memory(storage=storages[n], llm=ConsolidatingLLM(model="scripted", name=n),
+                      embedder=embed, consolidation_threshold=0.1) for n in storages}
+    refused = []
+
+    def remember(name):
+        for _ in range(3):
+            try:
+                return mems[name].remember(f"new: {name}", **fields)
+            except StaleView as err:
+                refused.append(err)
+
+    threads = [threading.Thread(target=remember, args=(n,)) for n in mems]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    (record,) = shared.list_records("/team")
+    if backend == "lancedb":
+        assert not ("QA on thursday" in record.content and "demo on monday" in record.content)
+        return
+    assert "QA on thursday" in record.content and "demo on monday" in record.content
+    assert len(refused) == 1 and refused[0].code == "stale_view"
