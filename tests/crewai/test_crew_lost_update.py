@@ -42,6 +42,15 @@ def test_coherent_tools_lose_nothing(shared_core):
     assert sum(1 for o in first_writes if o["ok"]) == 1
 
 
+def test_two_agents_of_one_role_do_not_share_a_view(shared_core):
+    """Two CrewAI agents with the same role (one engine agent, one cache) each get a tool set with
+    its own view: the second write from the version both read is refused, not applied."""
+    shared_core.agent("setup").write("tally", {"n": 0, "log": []})
+    crew, _ = counter_crew(["writer", "writer"], lambda role: artifact_tools(shared_core, role))
+    crew.kickoff()
+    assert shared_core.agent("auditor").read("tally")["n"] == 2
+
+
 def test_update_artifact_is_one_checked_step(shared_core):
     """``update_artifact`` in the same race: every increment lands with no refusal seen."""
     from harness import CounterAgentLLM

@@ -35,8 +35,7 @@ class SharedField:
 
     def read(self, agent: str | None = None) -> Versioned:
         """The value and the version it is at: pass it to ``write(..., based_on=)``."""
-        snap = self._agent(agent).read_with_version(self.artifact, default=self.initial)
-        return snap
+        return self._agent(agent).read_with_version(self.artifact, default=self.initial)
 
     def write(self, value: Any, *, based_on: Versioned, agent: str | None = None) -> int:
         """Commit ``value`` only if the field is still at ``based_on.version``; else ``StaleView``."""

@@ -1,10 +1,15 @@
 """CrewAI tools over shared artifacts, bound to one agent's role.
 
-``read_artifact`` serves the agent's cached copy (and records the version it read),
+``read_artifact`` serves the agent's cached copy and records the version it read,
 ``write_artifact`` commits only if the artifact is still at that version, ``update_artifact``
 applies a small operation (append, increment, set, merge) as a checked read-modify-write retried
 a bounded number of times. A refused write is returned as ``{"ok": false, "code", "artifact",
 "current_version", "recover"}`` for the model to act on; nothing is raised into CrewAI.
+
+The version read is kept per tool set (one ``artifact_tools`` call): two CrewAI agents of the same
+role, each with its own set, do not share a view, so the second one's write from the version both
+read is refused. Not per thread: CrewAI may run one agent's tool calls on pool threads. One agent
+running two tasks at once shares its set's view; give such tasks their own set.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from pydantic import BaseModel, Field, PrivateAttr
 
 from ccs.adapters.crewai import payloads
 from ccs.client import Agent, CoherenceAdapterCore
-from ccs.protocol.errors import CoherenceError, InvalidArgument
+from ccs.protocol.errors import CoherenceError, InvalidArgument, StaleView, VersionConflict
 
 
 class ReadArgs(BaseModel):
@@ -39,12 +44,27 @@ class UpdateArgs(BaseModel):
     key: str | None = Field(default=None, description="key inside a JSON object, if any")
 
 
+class Views:
+    """The version one tool set last read (or wrote) of each artifact."""
+
+    def __init__(self) -> None:
+        self._versions: dict[str, int] = {}
+
+    def saw(self, artifact_id: str, version: int) -> None:
+        self._versions[artifact_id] = version
+
+    def base(self, artifact_id: str) -> int:
+        """0 (expect it absent) when this set never read it."""
+        return self._versions.get(artifact_id, 0)
+
+
 class _ArtifactTool(BaseTool):
     _core: CoherenceAdapterCore = PrivateAttr()
     _role: str = PrivateAttr()
+    _views: Views = PrivateAttr()
 
-    def bind(self, core: CoherenceAdapterCore, role: str) -> _ArtifactTool:
-        self._core, self._role = core, role
+    def bind(self, core: CoherenceAdapterCore, role: str, views: Views) -> _ArtifactTool:
+        self._core, self._role, self._views = core, role, views
         return self
 
     @property
@@ -62,6 +82,7 @@ class ReadArtifactTool(_ArtifactTool):
             snap = self.agent.snapshot(artifact_id)
         except CoherenceError as err:
             return payloads.refused(err, artifact_id)
+        self._views.saw(artifact_id, snap.version)
         return payloads.ok(artifact=artifact_id, version=snap.version, content=snap.value)
 
 
@@ -72,10 +93,18 @@ class WriteArtifactTool(_ArtifactTool):
     args_schema: type[BaseModel] = WriteArgs
 
     def _run(self, artifact_id: str, content: Any) -> str:
+        base = self._views.base(artifact_id)
         try:
-            version = self.agent.write(artifact_id, content)
+            try:
+                version = self.agent.commit_cas(artifact_id, base, content)
+            except VersionConflict as err:
+                raise StaleView(f"{self._role} derived its write from version {base} of "
+                                f"{artifact_id!r}, now at version {err.current_version}",
+                                artifact=artifact_id, current_version=err.current_version,
+                                current_epoch=err.current_epoch) from err
         except CoherenceError as err:
             return payloads.refused(err, artifact_id)
+        self._views.saw(artifact_id, version)
         return payloads.ok(artifact=artifact_id, version=version)
 
 
@@ -94,6 +123,7 @@ class UpdateArtifactTool(_ArtifactTool):
             content = self.agent.read(artifact_id)
         except CoherenceError as err:
             return payloads.refused(err, artifact_id)
+        self._views.saw(artifact_id, version)
         return payloads.ok(artifact=artifact_id, version=version, content=content)
 
 
@@ -126,5 +156,6 @@ def apply(operation: str, old: Any, value: Any, key: str | None) -> Any:
 def artifact_tools(core: CoherenceAdapterCore, role: str, *, retries: int = 8) -> list[BaseTool]:
     """``[read_artifact, write_artifact, update_artifact]`` acting as agent ``role`` of ``core``:
     ``Agent(role="writer", tools=artifact_tools(core, "writer"), ...)``."""
-    return [ReadArtifactTool().bind(core, role), WriteArtifactTool().bind(core, role),
-            UpdateArtifactTool(retries=retries).bind(core, role)]
+    views = Views()
+    return [ReadArtifactTool().bind(core, role, views), WriteArtifactTool().bind(core, role, views),
+            UpdateArtifactTool(retries=retries).bind(core, role, views)]
