@@ -29,8 +29,6 @@ from ccs.adapters.crewai.identity import resolve
 from ccs.client import Agent, CoherenceAdapterCore
 from ccs.protocol.errors import ConflictError, StaleView
 
-_installed: list[CoherenceAdapterCore] = []
-
 
 def install(core: CoherenceAdapterCore | None = None, *, engine: str = "memory://",
             namespace: str = "crewai/memory") -> CoherenceAdapterCore:
@@ -40,7 +38,6 @@ def install(core: CoherenceAdapterCore | None = None, *, engine: str = "memory:/
 
     core = core if core is not None else CoherenceAdapterCore(engine=engine)
     set_memory_storage_factory(lambda spec: CoherentMemoryStorage(core, namespace=namespace))
-    _installed[:] = [core]
     return core
 
 
@@ -49,7 +46,6 @@ def uninstall() -> None:
     from crewai.memory.storage.factory import set_memory_storage_factory
 
     set_memory_storage_factory(None)
-    _installed.clear()
 
 
 class CoherentMemoryStorage:
