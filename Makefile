@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 EXTRAS ?= test,all
 
-.PHONY: venv demo test lint bench check-models clean
+.PHONY: venv demo test test-crewai lint bench check-models clean
 
 $(BIN)/ccs: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -18,11 +18,19 @@ demo: venv
 	$(BIN)/ccs demo
 
 test: venv
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(MAKE) test-crewai
+
+# CrewAI in its own venv (it pins openai<3 and pydantic<2.13), cached outside the checkout under
+# $${CCS_CACHE_DIR:-~/.cache/agent-coherence} and reused by fresh clones; see .ci/crewai-env.sh.
+test-crewai:
+	@venv="$$(bash .ci/crewai-env.sh)" && \
+	PYTHONPATH="$(CURDIR)/src" CREWAI_DISABLE_TELEMETRY=true OTEL_SDK_DISABLED=true CREWAI_TRACING_ENABLED=false \
+	"$$venv/bin/python" -m pytest tests/crewai $(CREWAI_PYTEST_ARGS)
 
 lint: venv
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks examples
 
 bench: venv
 	$(BIN)/python benchmarks/core.py

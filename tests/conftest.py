@@ -1,3 +1,4 @@
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -5,6 +6,12 @@ from pathlib import Path
 import pytest
 
 from ccs import CoherenceAdapterCore, ManualClock
+
+# CrewAI lives in its own venv (`make test-crewai`): elsewhere its tests are not collected. (With
+# tests/ on sys.path, tests/crewai itself is found as a namespace package: that is not CrewAI.)
+_crewai = importlib.util.find_spec("crewai")
+if _crewai is None or _crewai.origin in (None, "namespace"):
+    collect_ignore = ["crewai"]
 
 
 def service_url(var: str) -> str:
