@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 EXTRAS ?= test,all
 
-.PHONY: venv demo test test-crewai lint bench check-models clean
+.PHONY: venv demo test test-crewai lint bench check-models tla-check clean
 
 $(BIN)/ccs: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -37,6 +37,8 @@ bench: venv
 
 check-models:
 	bash formal/check.sh
+
+tla-check: check-models  # the seed's name; the models are Rumur's (TLA+'s TLC cannot be installed here)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis formal/build
