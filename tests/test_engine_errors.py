@@ -60,7 +60,7 @@ def test_redis_at_maxmemory_is_storage_full_and_applies_nothing(tmp_path):
             e = err.value
             assert e.code == "storage_full" and not e.retryable and "nothing was applied" in e.recover
         rec = core.coordinator.artifact("doc")
-        assert (rec.version, rec.owner.agent) == (1, "a") and core.coordinator.artifact("new") is None
+        assert (rec.version, rec.owner.agent) == (1, agent.id) and core.coordinator.artifact("new") is None
         raw.delete(*(f"filler-{i}" for i in range(n)))
         assert agent.write("doc", "v2") == 2  # the refused attempt left nothing behind
         core.close()

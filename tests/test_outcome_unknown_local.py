@@ -18,8 +18,8 @@ class LosesReplies(MemoryBackend):
 
     lose = 0
 
-    def transact(self, keys, fn):
-        result = super().transact(keys, fn)
+    def transact(self, keys, fn, blobs=None):
+        result = super().transact(keys, fn, blobs)
         if self.lose:
             self.lose -= 1
             raise OutcomeUnknown("reply lost")
@@ -67,8 +67,8 @@ def test_forgotten_id_turns_the_retrys_conflict_into_outcome_unknown(clock):
     class PeersInBetween(MemoryBackend):
         armed = False
 
-        def transact(self, keys, fn):
-            result = super().transact(keys, fn)
+        def transact(self, keys, fn, blobs=None):
+            result = super().transact(keys, fn, blobs)
             if self.armed:
                 self.armed = False
                 for v in range(RECENT_COMMIT_IDS):  # push our id out of the record's memory

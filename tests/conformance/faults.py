@@ -17,7 +17,7 @@ from typing import Any
 
 from ccs import failpoints
 from ccs.history import Recorder, workload
-from ccs.protocol.errors import BackendUnavailable
+from ccs.protocol.errors import BackendUnavailable, OutcomeUnknown
 
 TOTALS: Counter[str] = Counter()  # every fault injected in this test session, for the summary
 HISTORIES = [0]  # histories checked in this session
@@ -35,7 +35,11 @@ MAX_FAILURE_STREAK = 2  # injected failures in a row per thread (CoherenceAdapte
 
 
 class InjectedFault(BackendUnavailable):
-    """A fault this suite injected: to the client it is an engine call that failed."""
+    """A connection this suite dropped before anything was written: retryable."""
+
+
+class InjectedLostReply(OutcomeUnknown):
+    """A reply this suite dropped after the commit landed: the client must settle it by its id."""
 
 
 @dataclass
@@ -91,7 +95,7 @@ class FaultPlan:
             self.clock.advance(self.ttl + 1)
             workload.sweep(self.core, self.recorder)
         elif action == "lose_reply":
-            raise InjectedFault("injected: the commit landed but its reply was lost")
+            raise InjectedLostReply("injected: the commit landed but its reply was lost")
         elif action == "fail_before_commit":
             raise InjectedFault("injected: the connection dropped before the commit was sent")
         elif action == "drop_events":

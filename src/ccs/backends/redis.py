@@ -99,6 +99,10 @@ def parse_redis_url(url: str) -> tuple[str, str]:
         raise UnknownEngine(f"malformed URL {redact_url(url)!r}: {exc}") from None
     if parts.scheme not in {"redis", "rediss"}:
         raise UnknownEngine(f"not a Redis URL: {redact_url(url)!r}")
+    db = parts.path.strip("/")
+    if db and not db.isdigit():  # redis-py would quietly use database 0 instead
+        raise InvalidEngineOption(f"database {db!r} in {redact_url(url)!r} must be a number "
+                                  "(redis://host:6379/0)", option="db")
     query = parse_qsl(parts.query, keep_blank_values=True)
     prefix = dict(query).get("prefix", "ccs")
     if not _PREFIX.match(prefix):

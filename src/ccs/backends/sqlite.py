@@ -86,6 +86,12 @@ def sqlite_path(url: str) -> tuple[str, dict[str, str]]:
     path = url[len("sqlite:///"):].split("?", 1)[0]
     if not path:
         raise UnknownEngine(f"sqlite URL without a path: {url!r}")
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UnknownEngine(f"the path in {url!r} is not valid Unicode (a lone surrogate)") from None
+    if "\x00" in path:
+        raise UnknownEngine(f"the path in {url!r} contains a NUL character")
     params = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     check_options(url, params.get("busy_timeout"), params.get("synchronous"))
     return path, params
