@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import math
 
+from ccs import CoherenceError
+from ccs.protocol.errors import ERRORS_BY_CODE
+
 
 def nested(depth: int) -> object:
     value: object = 0
@@ -42,3 +45,15 @@ VALUES = {
     "inf in list": [math.inf], "object": object(), "lone surrogate": "a\ud800b",
     "lone surrogate in JSON key": {"\ud800": 1}, "huge": "x" * (17 * 1024 * 1024),
 }
+
+
+def attempt(call, before, after) -> object:
+    """Run ``call``; a CoherenceError must carry a known code and leave ``after()`` == ``before``
+    (except ``unknown_artifact`` from a read, which registers the reader as a sharer of "absent")."""
+    try:
+        return call()
+    except CoherenceError as exc:
+        assert exc.code in ERRORS_BY_CODE and exc.recover, repr(exc)
+        if exc.code != "unknown_artifact":
+            assert after() == before, f"{exc.code} but something was written"
+        return exc

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from langgraph.store.base import InvalidNamespaceError
 
-from bad_inputs import NUMBERS, TEXTS, VALUES, WRONG_TYPES
+from bad_inputs import NUMBERS, TEXTS, VALUES, WRONG_TYPES, attempt
 from ccs import CoherenceAdapterCore, CoherenceError
 from ccs.protocol.errors import ERRORS_BY_CODE
 
@@ -22,16 +22,6 @@ def state(core) -> dict:
             for r in core.coordinator.artifacts()}
 
 
-def attempt(call, before, after) -> object:
-    """Run ``call``; a CoherenceError must carry a known code and leave ``after()`` == ``before``
-    (except ``unknown_artifact`` from a read, which registers the reader as a sharer of "absent")."""
-    try:
-        return call()
-    except CoherenceError as exc:
-        assert exc.code in ERRORS_BY_CODE and exc.recover, repr(exc)
-        if exc.code != "unknown_artifact":
-            assert after() == before, f"{exc.code} but something was written"
-        return exc
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import sys
 import anyio
 import pytest
 
-from bad_inputs import NUMBERS, PATHS, TEXTS, WRONG_TYPES
+from bad_inputs import NUMBERS, PATHS, TEXTS, WRONG_TYPES, attempt
 from ccs import CoherenceError
 from ccs.adapters import CoherentVolume
 from ccs.protocol.errors import ERRORS_BY_CODE
@@ -52,14 +52,6 @@ def vol(tmp_path):
     v.close()
 
 
-def attempt(call, before, after):
-    try:
-        return call()
-    except CoherenceError as exc:
-        assert exc.code in ERRORS_BY_CODE and exc.recover, repr(exc)
-        if exc.code != "unknown_artifact":
-            assert after() == before, f"{exc.code} but something was written"
-        return exc
 
 
 VOLUME_CALLS = {
