@@ -170,7 +170,8 @@ class InvalidStrategyParameter(InvalidRequest):
 
 class UnknownEngine(InvalidRequest):
     code = "unknown_engine"
-    default_recover = "use memory://, sqlite:///path/state.db, redis://host:port/db or postgresql://..."
+    default_recover = (
+        "use memory://, sqlite:///path/state.db, redis://host:port/db (rediss:// for TLS) or postgresql://...")
 
 
 class PathOutsideWorkspace(InvalidRequest):
