@@ -275,9 +275,9 @@ def open_volume(root: str | None = None, managed: str | None = None, agent: str 
                           engine=engine or os.environ.get("SWG_ENGINE") or None)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "stale-write-guard-fs") -> int:
     parser = argparse.ArgumentParser(
-        prog="stale-write-guard-fs",
+        prog=prog,
         description="MCP server (stdio): workspace files with stale writes refused")
     parser.add_argument("--root", help="workspace root (default: $SWG_ROOT or the working directory)")
     parser.add_argument("--managed", help="comma-separated globs (default: $SWG_MANAGED or the state's)")
