@@ -60,3 +60,21 @@ def test_seed_module_paths_are_thin_re_exports():
     assert set(ccs.simulation.__all__) == set(ccs.sim.__all__)
     for module in (ccs.core, ccs.strategies, ccs.simulation):
         assert all(hasattr(module, name) for name in module.__all__)
+
+
+def test_seed_console_scripts_say_not_yet_and_exit_2(capsys):
+    import tomllib
+    from importlib import import_module
+    from pathlib import Path
+
+    scripts = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml")
+                            .read_text())["project"]["scripts"]
+    for name in ("agent-coherence-replay", "ccs-diagnose"):
+        module, func = scripts[name].split(":")
+        assert getattr(import_module(module), func)() == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith(f"{name}: ") and "not built yet" in err
+        assert "docs/seed-compatibility.md" in err
+    for target in scripts.values():  # every registered script resolves to a callable
+        module, func = target.split(":")
+        assert callable(getattr(import_module(module), func))
