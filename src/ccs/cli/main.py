@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ccs._meta import package_version
 from ccs.protocol.errors import CoherenceError
 
 ENGINES = ("engine URL: memory:// (this process only), sqlite:////abs/path/state.db (one host), "
@@ -49,16 +50,6 @@ examples:
   ccs bench --quick --out /tmp/ccs-bench           # a short run, reports written there
   ccs bench --no-workloads --out /tmp/ccs-bench    # simulation only (no LangGraph needed)""",
 }
-
-
-def package_version() -> str:
-    """The installed distribution's version (``ccs.__version__`` when running from a source tree)."""
-    from importlib.metadata import PackageNotFoundError, version
-    try:
-        return version("agent-coherence")
-    except PackageNotFoundError:
-        from ccs import __version__
-        return __version__
 
 
 def _scenario_names() -> str:
