@@ -2,6 +2,8 @@
 # Model-check the protocol: every model must pass, every mutant must fail on the named property.
 # Any surprise fails the run.
 # Usage: bash formal/check.sh [substring]   (runs only the runs whose name contains it)
+# Progress on stderr: "[i/N] run: building / checking", and every PROGRESS_EVERY seconds (10) the
+# states explored so far; the result table on stdout.
 # Not in the list (too large for CI, several million states): the bus configuration with MAXV=2,
 # run it by hand with a larger budget, e.g.
 #   RUNS_EXTRA="bus_full|ccs.m|BUS NO_ALL_ACTIONS NO_TELL NO_SWEEP_LOOK EAGER CHECK_CC CHECK_BS|pass" bash formal/check.sh bus_full
@@ -56,10 +58,21 @@ RUNS=(
 [ -n "${RUNS_EXTRA:-}" ] && RUNS+=("$RUNS_EXTRA")
 only=${1:-}
 fail=0
+# Progress goes to stderr (the table stays on stdout): a line when each run starts, and every
+# PROGRESS_EVERY seconds (default 10) the states explored so far by the run in progress.
+PROGRESS_EVERY=${PROGRESS_EVERY:-10}
+total=0
+for spec in "${RUNS[@]}"; do
+  name=${spec%%|*}
+  { [ -z "$only" ] || [[ "$name" == *"$only"* ]]; } && total=$((total + 1))
+done
+n=0
 printf '%-36s %-24s %-10s %12s %8s  %s\n' run expect result states secs property
 for spec in "${RUNS[@]}"; do
   IFS='|' read -r name file flags expect <<<"$spec"
   [ -n "$only" ] && [[ "$name" != *"$only"* ]] && continue
+  n=$((n + 1))
+  printf '[%d/%d] %s: building\n' "$n" "$total" "$name" >&2
   [ -f "$file" ] || { printf '%-36s missing model %s\n' "$name" "$file"; fail=1; continue; }
   m="$BUILD/$name.m"
   cp "$file" "$m"
@@ -74,7 +87,21 @@ for spec in "${RUNS[@]}"; do
      || ! $CC -std=c11 -O2 -mcx16 -o "$BUILD/$name" "$BUILD/$name.c" -lpthread >"$BUILD/$name.cc.log" 2>&1; then
     printf '%-36s %-24s %-10s\n' "$name" "$expect" "BUILD-ERR"; fail=1; continue
   fi
-  "./$BUILD/$name" >"$BUILD/$name.out" 2>&1
+  printf '[%d/%d] %s: checking\n' "$n" "$total" "$name" >&2
+  run=("./$BUILD/$name"); command -v stdbuf >/dev/null && run=(stdbuf -oL -eL "${run[@]}")
+  "${run[@]}" >"$BUILD/$name.out" 2>&1 &
+  pid=$!
+  ticks=0
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 0.2
+    ticks=$((ticks + 1))
+    if [ $((ticks % (PROGRESS_EVERY * 5))) = 0 ]; then
+      so_far=$(grep -Eo '[0-9]+ states explored' "$BUILD/$name.out" | tail -1 | tr -dc 0-9)
+      printf '[%d/%d] %s: still checking after %ds, %s states so far\n' "$n" "$total" "$name" \
+        $((ticks / 5)) "${so_far:-?}" >&2
+    fi
+  done
+  wait "$pid"
   rc=$?
   secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN{print b-a}')
   states=$(grep -Eo '^[[:space:]]*[0-9]+ states' "$BUILD/$name.out" | tail -1 | tr -dc 0-9)

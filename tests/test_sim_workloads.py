@@ -64,7 +64,7 @@ def test_simulate_cli_on_a_file(tmp_path, capsys):
     path.write_text("name: tiny\nticks: 20\nagents: 2\nvolatility: 0.3\n"
                     "artifacts: [{id: a.md, tokens: 100}]\nstrategies: [lazy, broadcast]\n")
     out = tmp_path / "r.json"
-    assert main(["simulate", str(path), "--json", str(out)]) == 0
+    assert main(["simulate", str(path), "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "lazy" in text and "broadcast" in text and "fetch every read" in text
     assert set(json.loads(out.read_text())["runs"]) == {"lazy", "broadcast"}

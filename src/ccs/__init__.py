@@ -9,6 +9,7 @@ from ccs.protocol.errors import (
     NotOwner,
     RetriesExhausted,
     StaleEpoch,
+    StaleReadGeneration,
     StaleView,
     TransactionConflict,
     UnknownArtifact,
@@ -22,6 +23,6 @@ __version__ = "0.1.0"
 __all__ = [
     "Agent", "CoherenceAdapterCore", "CoherenceError", "ConflictError", "Coordinator",
     "CrashRecoveryConfig", "GrantReclaimed", "Limits", "ManualClock", "Mesi", "NotOwner",
-    "RetriesExhausted", "StaleEpoch", "StaleView", "Transaction", "TransactionConflict",
-    "UnknownArtifact", "VersionConflict", "Versioned", "ViewExpired",
+    "RetriesExhausted", "StaleEpoch", "StaleReadGeneration", "StaleView", "Transaction",
+    "TransactionConflict", "UnknownArtifact", "VersionConflict", "Versioned", "ViewExpired",
 ]

@@ -377,3 +377,28 @@ def test_ttl_sweep_from_a_fresh_store_on_the_same_engine(tmp_path):
     assert sweeper.sweep_ttl() == 1
     writer.close()
     sweeper.close()
+
+
+def test_lease_ttl_is_its_own_parameter():
+    """CCSStore(strategy="lease", ttl=2) crashed at the first put with AttributeError: ttl= is
+    LangGraph's TTLConfig. The lease interval is lease_ttl=; a non-TTLConfig ttl= is refused at
+    construction, naming both meanings."""
+    from ccs.protocol.errors import InvalidArgument, InvalidStrategyParameter
+
+    with pytest.raises(InvalidArgument) as err:
+        CCSStore(strategy="lease", ttl=2)
+    assert err.value.code == "invalid_argument" and err.value.details["parameter"] == "ttl"
+    assert "TTLConfig" in err.value.message and "lease_ttl=" in err.value.message
+    with pytest.raises(InvalidArgument, match="unknown TTLConfig keys"):
+        CCSStore(ttl={"lease": 2})
+    with pytest.raises(InvalidArgument):
+        CCSStore(ttl={"default_ttl": -1})
+    with pytest.raises(InvalidStrategyParameter, match="lease_ttl"):
+        CCSStore(strategy="lazy", lease_ttl=2)
+
+    clock = ManualClock()
+    store = CCSStore(strategy="lease", lease_ttl=2, clock=clock, ttl={"default_ttl": 60})
+    assert store.core.strategy.ttl == 2.0 and store.ttl_config == {"default_ttl": 60}
+    store.put(("t",), "k", {"v": 1})
+    assert store.get(("t",), "k").value == {"v": 1}
+    store.close()

@@ -42,7 +42,7 @@ def server_params(root: Path, agent: str) -> StdioServerParameters:
 
 async def call(s, tool, **arguments):
     result = await s.call_tool(tool, arguments)
-    return result.structured_content
+    return result.model_dump(by_alias=True)["structuredContent"]  # mcp 1.x and 2.x names
 
 
 def test_documented_config_and_deny_payload(tmp_path):

@@ -33,10 +33,10 @@ async def session(p):
 
 
 async def call(s, tool, **arguments):
-    result = await s.call_tool(tool, arguments)
-    payload = result.structured_content
-    assert payload == json.loads(result.content[0].text)
-    assert result.is_error == (not payload["ok"])
+    result = (await s.call_tool(tool, arguments)).model_dump(by_alias=True)  # mcp 1.x and 2.x names
+    payload = result["structuredContent"]
+    assert payload == json.loads(result["content"][0]["text"])
+    assert result["isError"] == (not payload["ok"])
     return payload
 
 

@@ -26,12 +26,14 @@ import logging
 import os
 import sys
 import threading
+import warnings
 from collections.abc import Callable
 from typing import Any
 
+from ccs._meta import package_version
 from ccs.adapters.coherent_volume import CoherentVolume
 from ccs.adapters.coherent_volume.boundary import translate
-from ccs.protocol.errors import CoherenceError, InternalError, InvalidRequest, InvalidValue
+from ccs.protocol.errors import CoherenceError, InternalError, InvalidRequest, InvalidValue, StaleView
 
 log = logging.getLogger(__name__)
 
@@ -86,21 +88,46 @@ def _content(data: bytes | None) -> dict[str, Any]:
         return {"exists": True, "content": base64.b64encode(data).decode("ascii"), "encoding": "base64"}
 
 
-def _payload(content: Any, encoding: Any) -> bytes:
+ENCODING_HINT = ("send text with encoding 'utf-8', or the file's bytes as standard base64 (A-Z a-z 0-9 + /, "
+                 "padded with =) with encoding 'base64'; nothing was written")
+
+
+def _payload(content: Any, encoding: Any, path: Any = None) -> bytes:
+    shown = path if isinstance(path, str) else None
     if not isinstance(content, str):
-        raise InvalidValue(f"content must be a string, got {type(content).__name__}")
+        raise InvalidValue(f"content must be a string, got {type(content).__name__}", artifact=shown,
+                           recover=ENCODING_HINT)
     if encoding == "utf-8":
         try:
             return content.encode("utf-8")
         except UnicodeEncodeError as exc:
-            raise InvalidValue(f"content is not valid Unicode ({exc.reason})",
-                               recover="send valid UTF-8 text, or bytes as base64") from None
+            raise InvalidValue(f"content is not valid Unicode ({exc.reason})", artifact=shown,
+                               recover=ENCODING_HINT) from None
     if encoding == "base64":
         try:
             return base64.b64decode(content, validate=True)
         except ValueError as exc:
-            raise InvalidValue(f"content is not valid base64: {exc}") from exc
-    raise InvalidValue(f"encoding must be 'utf-8' or 'base64', not {encoding!r:.40}")
+            reason = str(exc).strip().rstrip(".") or "undecodable"
+            raise InvalidValue(f"content is not valid base64 ({reason})", artifact=shown,
+                               recover=ENCODING_HINT) from None
+    raise InvalidValue(f"encoding must be 'utf-8' or 'base64', not {encoding!r:.40}", artifact=shown,
+                       recover=ENCODING_HINT)
+
+
+def _absent_expected(exc: CoherenceError, path: str, read_here: bool) -> CoherenceError:
+    """A write with no base (version 0) refused because the file exists, said in this server's
+    terms: the session never read the file, or read it when it did not exist yet."""
+    if not isinstance(exc, StaleView) or exc.details.get("base_version") != 0:
+        return exc
+    why = "it did not exist when this session read it" if read_here else "never read in this session"
+    by = exc.details.get("committed_by")
+    return StaleView(
+        f"{path}: expected the file to be absent ({why}), but version {exc.current_version} exists"
+        + (f" (written by {by})" if by else ""),
+        artifact=exc.artifact, current_version=exc.current_version, current_epoch=exc.current_epoch,
+        recover="read(path) to get the current content, apply your change to it, and write again; "
+                "nothing was written",
+        **exc.details)
 
 
 class Tools:
@@ -117,6 +144,7 @@ class Tools:
         self._vol = vol if isinstance(vol, CoherentVolume) else None
         self._open = None if isinstance(vol, CoherentVolume) else vol
         self._lock = threading.Lock()
+        self._read_here: set[str] = set()  # paths this session (server process) read or wrote
 
     @property
     def vol(self) -> CoherentVolume:
@@ -146,21 +174,30 @@ class Tools:
     def read(self, path: str) -> dict[str, Any]:
         def run() -> dict[str, Any]:
             _, v = self.vol._read(path)
+            self._read_here.add(path)
             return {"path": path, "version": v.version, **_content(v.value)}
         return self.call("read", path, run)
 
     def write(self, path: str, content: str, encoding: str = "utf-8") -> dict[str, Any]:
-        return self.call("write", path, lambda: {
-            "path": path, "version": self.vol.write(path, _payload(content, encoding))})
+        def run() -> dict[str, Any]:
+            data = _payload(content, encoding, path)
+            try:
+                version = self.vol.write(path, data)
+            except StaleView as exc:
+                raise _absent_expected(exc, path, path in self._read_here) from None
+            self._read_here.add(path)
+            return {"path": path, "version": version}
+        return self.call("write", path, run)
 
     def write_cas(self, path: str, expected_version: int, content: str,
                   encoding: str = "utf-8") -> dict[str, Any]:
         return self.call("write_cas", path, lambda: {"path": path, "version": self.vol.write_cas_at(
-            path, expected_version, _payload(content, encoding))})
+            path, expected_version, _payload(content, encoding, path))})
 
     def reacquire(self, path: str) -> dict[str, Any]:
         def run() -> dict[str, Any]:
             v = self.vol._fresh(self.vol._id(path), acquire=True, adopt=True)
+            self._read_here.add(path)
             return {"path": path, "version": v.version, **_content(v.value)}
         return self.call("reacquire", path, run)
 
@@ -169,7 +206,7 @@ class Tools:
         def run() -> dict[str, Any]:
             if not isinstance(files, dict):
                 raise InvalidValue("files must map paths to contents")
-            payloads = {p: _payload(c, encoding) for p, c in files.items()}
+            payloads = {p: _payload(c, encoding, p) for p, c in files.items()}
             return {"versions": self.vol.publish(payloads, expected_versions)}
         return self.call("publish", None, run)
 
@@ -183,7 +220,7 @@ def build_server(vol: CoherentVolume | Tools):
         from mcp.server.mcpserver import MCPServer as Server
     except ImportError:  # mcp 1.x
         from mcp.server.fastmcp import FastMCP as Server
-    from mcp.types import CallToolResult, TextContent
+    from mcp.types import CallToolResult, TextContent, ToolAnnotations
 
     # Tool functions carry no return annotation: they return a CallToolResult, passed through as is.
     tools = vol if isinstance(vol, Tools) else Tools(vol)
@@ -220,45 +257,55 @@ def build_server(vol: CoherentVolume | Tools):
                     recover="call the tool again with arguments of the types its schema gives; "
                             "nothing was changed")))
 
-    server = GuardServer("stale-write-guard-fs", instructions=INSTRUCTIONS)
+    if "version" in inspect.signature(Server.__init__).parameters:  # mcp 2.x
+        server = GuardServer("stale-write-guard-fs", instructions=INSTRUCTIONS, version=package_version())
+    else:  # mcp 1.x: the low-level server reports the mcp package's version unless told
+        server = GuardServer("stale-write-guard-fs", instructions=INSTRUCTIONS)
+        server._mcp_server.version = package_version()
     params: dict[str, set[str]] = {}
 
-    def tool(fn: Any) -> Any:
-        params[fn.__name__] = set(inspect.signature(fn).parameters)
-        return server.tool()(fn)
+    def tool(title: str, **hints: bool) -> Callable[[Any], Any]:
+        """Register ``fn`` with a title, its docstring as the description (dedented), and the
+        behaviour hints of the MCP spec: every tool acts only on this workspace (closed world)."""
+        def register(fn: Any) -> Any:
+            params[fn.__name__] = set(inspect.signature(fn).parameters)
+            annotations = ToolAnnotations.model_validate({"title": title, "openWorldHint": False, **hints})
+            return server.tool(title=title, description=inspect.cleandoc(fn.__doc__),
+                               annotations=annotations)(fn)
+        return register
 
-    @tool
+    @tool("Read a file", readOnlyHint=True, idempotentHint=True)
     def read(path: str):
         """Read a file (path relative to the workspace root). Returns content and version; your
         next write of this file is checked against this read."""
         return result(tools.read(path))
 
-    @tool
+    @tool("Write a file", readOnlyHint=False, destructiveHint=True, idempotentHint=False)
     def write(path: str, content: str, encoding: str = "utf-8"):
         """Write a file, derived from your last read of it. Refused (ok=false, nothing written)
         if someone else changed it since: follow `recover`."""
         return result(tools.write(path, content, encoding))
 
-    @tool
+    @tool("Write a file at a version", readOnlyHint=False, destructiveHint=True, idempotentHint=True)
     def write_cas(path: str, expected_version: int, content: str,
                   encoding: str = "utf-8"):
         """Write a file only if it is still at expected_version (0: must not exist yet)."""
         return result(tools.write_cas(path, expected_version, content, encoding))
 
-    @tool
+    @tool("Reacquire a file after a refusal", readOnlyHint=False, destructiveHint=False, idempotentHint=True)
     def reacquire(path: str):
         """After a refused write: fetch the current content and version (adopting an edit made
         outside the volume); re-apply your change to it and write again."""
         return result(tools.reacquire(path))
 
-    @tool
+    @tool("Write several files at once", readOnlyHint=False, destructiveHint=True, idempotentHint=False)
     def publish(files: dict[str, str], expected_versions: dict[str, int] | None = None,
                 encoding: str = "utf-8"):
         """Write several files at once: all land or none. Each is checked against your last read
         of it, or against expected_versions[path] when given."""
         return result(tools.publish(files, expected_versions, encoding))
 
-    @tool
+    @tool("Status of the managed files", readOnlyHint=True, idempotentHint=True)
     def status(path: str | None = None):
         """Versions and disk state of the managed files (or of one path)."""
         return result(tools.status(path))
@@ -275,21 +322,30 @@ def open_volume(root: str | None = None, managed: str | None = None, agent: str 
                           engine=engine or os.environ.get("SWG_ENGINE") or None)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "stale-write-guard-fs") -> int:
     parser = argparse.ArgumentParser(
-        prog="stale-write-guard-fs",
+        prog=prog,
         description="MCP server (stdio): workspace files with stale writes refused")
     parser.add_argument("--root", help="workspace root (default: $SWG_ROOT or the working directory)")
     parser.add_argument("--managed", help="comma-separated globs (default: $SWG_MANAGED or the state's)")
     parser.add_argument("--agent", help="agent name of this session (default: $SWG_AGENT or host:pid)")
     parser.add_argument("--engine", help="engine URL (default: $SWG_ENGINE or <root>/.ccs/state.db)")
     args = parser.parse_args(argv)
+    # mcp 1.x with a recent pydantic-settings warns about its own settings model at startup: noise
+    # on the one stream a user reads when the server does not start.
+    warnings.filterwarnings("ignore", message=r"Field 'lifespan' has an incomplete definition")
     tools = Tools(lambda: open_volume(args.root, args.managed, args.agent, args.engine))
     try:
         tools.vol  # noqa: B018 - open now, so that a bad workspace is reported at start too
     except CoherenceError as exc:
         # Serve anyway: every call returns this typed error (and retries the open) until fixed.
-        print(json.dumps(_deny(exc)), file=sys.stderr)
+        # Said once on stderr, on one line, in the command line's words.
+        recover = exc.recover
+        if "managed" in exc.message and "managed=" in recover:
+            recover = ("set SWG_MANAGED (or --managed) to comma-separated globs relative to the root, "
+                       "e.g. plans/**,CLAUDE.md")
+        print(f"{prog}: error [{exc.code}]: {exc.message} (hint: {recover})".replace("\n", " "),
+              file=sys.stderr)
     try:
         build_server(tools).run("stdio")
     finally:

@@ -1,4 +1,5 @@
-"""Engines, selected by URL: ``memory://``, ``sqlite:///path/state.db``, ``redis://``, ``postgresql://``."""
+"""Engines, selected by URL: ``memory://``, ``sqlite:///path/state.db``, ``redis://`` (``rediss://``
+for TLS), ``postgresql://``."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ def open_backend(url: str) -> Backend:
     if scheme == "sqlite":
         from ccs.backends.sqlite import SqliteBackend
         return SqliteBackend(url)
-    if scheme == "redis":
+    if scheme in {"redis", "rediss"}:  # rediss:// is Redis over TLS (redis-py's own scheme)
         try:
             from ccs.backends.redis import RedisBackend
         except ImportError as exc:

@@ -16,7 +16,7 @@ def open_bus(url: str, backend=None) -> Bus:
     if scheme == "sqlite":
         from ccs.bus.sqlite import SqliteBus
         return SqliteBus(backend)
-    if scheme == "redis":
+    if scheme in {"redis", "rediss"}:
         from ccs.bus.redis import RedisBus
         return RedisBus(url)
     if scheme == "nats":
@@ -27,7 +27,7 @@ def open_bus(url: str, backend=None) -> Bus:
         return PostgresBus(url)
     from ccs.backends import redact_url
     shown = redact_url(url) if isinstance(url, str) else repr(url)
-    raise UnknownEngine(f"unknown bus {shown!r}: use redis://, postgresql://, nats:// or memory://")
+    raise UnknownEngine(f"unknown bus {shown!r}: use redis:// (rediss:// for TLS), postgresql://, nats:// or memory://")
 
 
 def default_bus_for(backend) -> Bus:
@@ -37,7 +37,7 @@ def default_bus_for(backend) -> Bus:
     if scheme == "sqlite":
         from ccs.bus.sqlite import SqliteBus
         return SqliteBus(backend)
-    if scheme in {"redis", "postgresql", "postgres"}:
+    if scheme in {"redis", "rediss", "postgresql", "postgres"}:
         try:
             return open_bus(url, backend)
         except ImportError:

@@ -47,10 +47,17 @@ def describe(rec: ArtifactRecord) -> dict:
     }
 
 
-def status(engine: str, prefix: str, as_json: bool, out=print) -> int:
+def internal(artifact_id: str) -> bool:
+    """Records the library keeps for itself, not artifacts a user wrote: a volume's configuration
+    (``.ccs/volume``) and CCSStore's per-item TTL records (``~ttl/...``)."""
+    return artifact_id.startswith(("~", ".ccs/"))
+
+
+def status(engine: str, prefix: str, as_json: bool, out=print, *, show_internal: bool = False) -> int:
     coordinator = open_existing(engine)
     try:
-        rows = [describe(r) for r in sorted(coordinator.artifacts(prefix), key=lambda r: r.artifact_id)]
+        rows = [describe(r) for r in sorted(coordinator.artifacts(prefix), key=lambda r: r.artifact_id)
+                if show_internal or not internal(r.artifact_id)]
     finally:
         coordinator.close()
     if as_json:
@@ -69,12 +76,16 @@ def status(engine: str, prefix: str, as_json: bool, out=print) -> int:
     return 0
 
 
-def sweep(engine: str, out=print) -> int:
+def sweep(engine: str, out=print, *, as_json: bool = False) -> int:
     coordinator = open_existing(engine)
     try:
         notes = coordinator.sweep()
     finally:
         coordinator.close()
+    if as_json:
+        out(json.dumps([{"artifact": n.artifact, "agent": agent_name(n.agent), "fenced_epoch": n.fenced_epoch,
+                         "new_epoch": n.new_epoch, "reason": n.reason} for n in notes], indent=2))
+        return 0
     for n in notes:
         out(f"reclaimed {n.artifact!r} from {agent_name(n.agent)} "
             f"(epoch {n.fenced_epoch} -> {n.new_epoch}): {n.reason}")

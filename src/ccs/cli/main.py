@@ -5,51 +5,134 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ccs._meta import package_version
 from ccs.protocol.errors import CoherenceError
 
+ENGINES = ("engine URL: memory:// (this process only), sqlite:////abs/path/state.db (one host), "
+           "redis://[:password@]host:6379/0 (rediss:// for TLS) or "
+           "postgresql://user@host:5432/db (many hosts)")
 
-def main(argv: list[str] | None = None) -> int:
+EXAMPLES = {
+    "ccs": """\
+examples:
+  ccs demo                                         # two agents, one stale write refused
+  ccs demo --engine sqlite:////tmp/ccs-demo.db     # the same, on a store you can inspect:
+  ccs status --engine sqlite:////tmp/ccs-demo.db   #   versions, owners, views
+  ccs simulate faults-heavy                        # a built-in scenario under every strategy
+  ccs <command> --help                             # options and examples of one command
+
+Exit codes: 0 success, 1 a typed error (printed as 'ccs: error [code]: ...' with a hint),
+2 a usage error.""",
+    "demo": """\
+examples:
+  ccs demo                                         # on a temporary SQLite file, removed after
+  ccs demo --engine sqlite:////tmp/ccs-demo.db     # keep the store; run it again: it continues
+  ccs demo --engine redis://127.0.0.1:6379/0       # on a Redis server""",
+    "status": """\
+examples:
+  ccs status --engine sqlite:////tmp/ccs-demo.db
+  ccs status --engine sqlite:////tmp/ccs-demo.db --prefix plan --json
+  ccs status --engine postgresql://postgres@127.0.0.1:5432/test
+
+Looking never creates a store: a missing SQLite file is an error (store_not_found).""",
+    "sweep": """\
+examples:
+  ccs sweep --engine sqlite:////tmp/ccs-demo.db
+  ccs sweep --engine redis://127.0.0.1:6379/0 --json""",
+    "simulate": """\
+examples:
+  ccs simulate volatility-050                      # a built-in scenario, every strategy
+  ccs simulate faults-heavy --strategy lazy --strategy broadcast
+  ccs simulate volatility-010 --json               # the full result as JSON on stdout
+  ccs simulate ./my-scenario.yaml --out result.json""",
+    "bench": """\
+examples:
+  ccs bench --quick --out /tmp/ccs-bench           # a short run, reports written there
+  ccs bench --no-workloads --out /tmp/ccs-bench    # simulation only (no LangGraph needed)""",
+}
+
+
+def _scenario_names() -> str:
+    try:
+        from ccs.sim import builtin_scenarios
+        return ", ".join(sorted(builtin_scenarios()))
+    except Exception:  # pragma: no cover - a broken install: help must still print
+        return "?"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ccs.sim.scenario import STRATEGIES  # the client's five, plus the simulation's "adaptive"
+
+    fmt = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
-        prog="ccs", description="agent-coherence command line",
-        epilog="Exit codes: 0 success, 1 a typed error (printed as 'ccs: error [code]: ...' with a "
-               "hint), 2 a usage error.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="two agents, one artifact: a stale write refused and recovered")
-    demo.add_argument("--engine", help="engine URL (default: a temporary SQLite file)")
-    st = sub.add_parser("status", help="artifacts in a store: versions, epochs, owners, MESI views")
-    st.add_argument("--engine", required=True, help="engine URL, e.g. sqlite:///.ccs/state.db")
+        prog="ccs", description="agent-coherence: cache coherence for artifacts shared by LLM agents",
+        epilog=EXAMPLES["ccs"], formatter_class=fmt)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
+    parser.add_argument("--debug", action="store_true", help="show a traceback on errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="<command>")
+
+    common = argparse.ArgumentParser(add_help=False)  # --debug after the command works too
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show a traceback on errors")
+
+    def command(name: str, help_: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_, description=help_, epilog=EXAMPLES[name],
+                              formatter_class=fmt, parents=[common])
+
+    demo = command("demo", "two agents, one artifact: a stale write refused and recovered")
+    demo.add_argument("--engine", metavar="URL",
+                      help=f"{ENGINES}; default: a temporary SQLite file")
+    st = command("status", "artifacts in a store: versions, epochs, owners, MESI views (read-only)")
+    st.add_argument("--engine", required=True, metavar="URL", help=ENGINES)
     st.add_argument("--prefix", default="", help="only artifacts whose id starts with this")
-    st.add_argument("--json", action="store_true")
-    sw = sub.add_parser("sweep", help="reclaim grants of agents whose heartbeats stopped")
-    sw.add_argument("--engine", required=True)
-    be = sub.add_parser("bench", help="token benchmarks: JSON, Markdown table, HTML report with plots")
+    st.add_argument("--all", action="store_true",
+                    help="also list internal records (ids starting with '~' or '.ccs/')")
+    st.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    sw = command("sweep", "reclaim the grants of agents whose heartbeats stopped (crash recovery)")
+    sw.add_argument("--engine", required=True, metavar="URL", help=ENGINES)
+    sw.add_argument("--json", action="store_true", help="print what was reclaimed as a JSON list")
+    be = command("bench", "token benchmarks: JSON, Markdown table, HTML report with plots")
     be.add_argument("--out", default="reports", help="output directory (default: reports)")
     be.add_argument("--quick", action="store_true", help="shorter runs (for a smoke check)")
     be.add_argument("--no-workloads", action="store_true", help="skip the LangGraph workloads")
     be.add_argument("--readme", help="also write the tables between the bench markers of this file")
-    si = sub.add_parser("simulate", help="run one scenario YAML (or a built-in name) under every strategy")
-    si.add_argument("scenario")
-    si.add_argument("--strategy", action="append", dest="strategies", help="repeatable; default: all")
-    si.add_argument("--json", dest="json_out", help="also write the full result as JSON here")
-    sub.add_parser("mcp", help="MCP stdio server over workspace files (same as stale-write-guard-fs)",
-                   add_help=False)
-    parser.add_argument("--debug", action="store_true", help="show a traceback on errors")
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["mcp"]:
+    si = command("simulate", "run one scenario (a built-in name or a YAML file) under every strategy "
+                             "(read-only)")
+    si.add_argument("scenario", help=f"a built-in scenario ({_scenario_names()}) or a YAML file")
+    si.add_argument("--strategy", action="append", dest="strategies", choices=STRATEGIES,
+                    metavar="NAME",
+                    help=f"repeatable; one of {', '.join(STRATEGIES)}; default: all")
+    si.add_argument("--json", action="store_true", dest="json_stdout",
+                    help="print the full result as JSON instead of the table")
+    si.add_argument("--out", dest="json_out", metavar="FILE",
+                    help="also write the full result as JSON to FILE")
+    sub.add_parser("mcp", help="MCP stdio server over workspace files (same as stale-write-guard-fs; "
+                               "ccs mcp --help for its options)", add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    rest = argv
+    while rest[:1] == ["--debug"]:
+        rest = rest[1:]
+    if rest[:1] == ["mcp"]:
         from ccs.adapters.mcp_server import main as mcp_main
-        return mcp_main(argv[1:])
+        return mcp_main(rest[1:], prog="ccs mcp")
+    parser = build_parser()
     args = parser.parse_args(argv)
+    debug = args.debug
     try:
         return _dispatch(parser, args)
     except CoherenceError as exc:
-        if args.debug:
+        if debug:
             raise
         print(f"ccs: error [{exc.code}]: {exc.message}", file=sys.stderr)
         if exc.recover:
             print(f"  hint: {exc.recover}", file=sys.stderr)
         return 1
     except OSError as exc:
-        if args.debug:
+        if debug:
             raise
         print(f"ccs: error [os_error]: {exc}", file=sys.stderr)
         return 1
@@ -63,16 +146,16 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return bench(args.out, args.quick, not args.no_workloads, args.readme)
     if args.command == "simulate":
         from ccs.cli.simulate import run as simulate
-        return simulate(args.scenario, args.strategies, args.json_out)
+        return simulate(args.scenario, args.strategies, args.json_out, args.json_stdout)
     if args.command == "demo":
         from ccs.cli.demo import run
         return run(args.engine)
     if args.command == "status":
         from ccs.cli.inspect import status
-        return status(args.engine, args.prefix, args.json)
+        return status(args.engine, args.prefix, args.json, show_internal=args.all)
     if args.command == "sweep":
         from ccs.cli.inspect import sweep
-        return sweep(args.engine)
+        return sweep(args.engine, as_json=args.json)
     parser.error(f"unknown command {args.command}")
     return 2
 

@@ -11,7 +11,8 @@ COLUMNS = ("strategy", "tokens", "content", "reference", "diff", "signal", "vs f
            "over optimum", "stale", "max lag", "conflicts", "lost updates")
 
 
-def run(path: str, strategies: list[str] | None = None, json_out: str | None = None) -> int:
+def run(path: str, strategies: list[str] | None = None, json_out: str | None = None,
+        json_stdout: bool = False) -> int:
     known = builtin_scenarios()
     if path not in known and not Path(path).is_file():
         raise ScenarioError(f"no scenario file {path!r}; built-in scenarios: {', '.join(sorted(known))}")
@@ -20,6 +21,12 @@ def run(path: str, strategies: list[str] | None = None, json_out: str | None = N
     except OSError as exc:
         raise ScenarioError(f"cannot read scenario {path!r}: {exc}") from exc
     result = simulate(sc, tuple(strategies) if strategies else None)
+    ok = 0 if all(r["lost_updates"] == 0 for r in result["runs"].values()) else 1
+    if json_out:
+        Path(json_out).write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    if json_stdout:
+        print(json.dumps(result, indent=1))
+        return ok
     rows = [COLUMNS]
     for name, r in result["runs"].items():
         t = r["tokens"]
@@ -37,6 +44,4 @@ def run(path: str, strategies: list[str] | None = None, json_out: str | None = N
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
     for row in rows:
         print("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
-    if json_out:
-        Path(json_out).write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    return 0 if all(r["lost_updates"] == 0 for r in result["runs"].values()) else 1
+    return ok

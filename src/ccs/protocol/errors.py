@@ -85,12 +85,24 @@ class VersionConflict(ConflictError):
     default_recover = "read the current version, recompute, and retry the compare-and-set"
 
 
-class StaleEpoch(ConflictError):
+class StaleReadGeneration(ConflictError):
+    """The writer's read generation was fenced: crash recovery reclaimed a grant on the artifact
+    since the writer's read (the ownership epoch moved), so its commit is refused even when the
+    version did not move. The seed package's single code for this; here it is the base class of
+    the two specific refusals, ``StaleEpoch`` (someone's grant was reclaimed since your read) and
+    ``GrantReclaimed`` (your own grant was reclaimed), which keep their own codes. Match both with
+    ``except StaleReadGeneration`` (or ``isinstance(err, StaleReadGeneration)``)."""
+    code = "stale_read_generation"
+    default_recover = (
+        "crash recovery reclaimed a grant on this artifact since your read; reacquire() and re-derive")
+
+
+class StaleEpoch(StaleReadGeneration):
     code = "stale_epoch"
     default_recover = "a grant on this artifact was reclaimed since your read; reacquire() and re-derive"
 
 
-class GrantReclaimed(ConflictError):
+class GrantReclaimed(StaleReadGeneration):
     code = "grant_reclaimed"
     default_recover = (
         "crash recovery reclaimed your grant (missed heartbeats); reacquire() and re-derive your change"
@@ -171,7 +183,8 @@ class InvalidStrategyParameter(InvalidRequest):
 
 class UnknownEngine(InvalidRequest):
     code = "unknown_engine"
-    default_recover = "use memory://, sqlite:///path/state.db, redis://host:port/db or postgresql://..."
+    default_recover = (
+        "use memory://, sqlite:///path/state.db, redis://host:port/db (rediss:// for TLS) or postgresql://...")
 
 
 class InvalidEngineOption(UnknownEngine):

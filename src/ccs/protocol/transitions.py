@@ -117,8 +117,10 @@ def _matches(rec: ArtifactRecord, base_version: int) -> bool:
 
 def _check_base(rec: ArtifactRecord, agent: str, base_version: int | None) -> None:
     if base_version is not None and not _matches(rec, base_version):
+        derived = f"expected {rec.artifact_id!r} to be absent (it had not read it, or read it as absent)" \
+            if base_version == 0 else f"derived its write from version {base_version} of {rec.artifact_id!r}"
         raise StaleView(
-            f"{_who(agent)} derived its write from version {base_version} of {rec.artifact_id!r},"
+            f"{_who(agent)} {derived},"
             f" but version {rec.version} was committed since (by {_who(rec.updated_by, agent)})",
             artifact=rec.artifact_id, current_version=rec.version, current_epoch=rec.epoch,
             base_version=base_version, committed_by=_who(rec.updated_by, agent),

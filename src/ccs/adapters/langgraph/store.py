@@ -59,9 +59,37 @@ from ccs.adapters.langgraph.views import ScopeTable, Session
 from ccs.backends.memory import MemoryBackend
 from ccs.client import CoherenceAdapterCore
 from ccs.protocol.arguments import check_int, check_number
-from ccs.protocol.errors import InvalidArgument, InvalidRequest, VersionConflict
+from ccs.protocol.errors import (
+    InvalidArgument,
+    InvalidRequest,
+    InvalidStrategyParameter,
+    VersionConflict,
+)
 
 Vectors = dict[int, dict[str, list[float]]]
+
+
+_TTL_KEYS = frozenset(TTLConfig.__annotations__)
+
+
+def check_ttl_config(ttl: Any) -> TTLConfig | None:
+    """``CCSStore(ttl=)`` is LangGraph's item expiry (a ``TTLConfig`` dict, minutes); the lease
+    strategy's revalidation interval (seconds) is ``lease_ttl=``. Anything else is refused here,
+    naming both, instead of failing at the first ``put``."""
+    if ttl is None:
+        return None
+    both = ("ttl= is LangGraph's item expiry: a TTLConfig dict such as {'default_ttl': 60, "
+            "'refresh_on_read': True} (minutes); for the lease strategy's revalidation interval "
+            "in seconds pass lease_ttl= (CCSStore(strategy='lease', lease_ttl=2))")
+    if not isinstance(ttl, dict):
+        raise InvalidArgument(f"{both}; got {ttl!r}", parameter="ttl",
+                              recover="pass ttl={'default_ttl': minutes} or lease_ttl=seconds")
+    unknown = sorted(map(str, set(ttl) - _TTL_KEYS))
+    if unknown:
+        raise InvalidArgument(f"{both}; unknown TTLConfig keys {unknown} (known: {sorted(_TTL_KEYS)})",
+                              parameter="ttl")
+    check_ttl(ttl.get("default_ttl"))
+    return ttl
 
 
 def check_ttl(ttl: Any) -> float | None:
@@ -205,8 +233,16 @@ class CCSStore(_Handle):
         crash_recovery: Any = None,
         bus: Any = None,
         scope_limit: int = 16384,
+        lease_ttl: float | None = None,
         **strategy_params: Any,
     ) -> None:
+        ttl = check_ttl_config(ttl)
+        if lease_ttl is not None:
+            if strategy != "lease":
+                raise InvalidStrategyParameter(
+                    f"lease_ttl= is the lease strategy's revalidation interval; strategy {strategy!r} "
+                    "does not take it (use strategy='lease')", strategy=str(strategy))
+            strategy_params["ttl"] = lease_ttl
         if identity not in IDENTITY_MODES:
             raise InvalidRequest(f"identity must be one of {IDENTITY_MODES}, got {identity!r}")
         if inner is not None and index is not None:
