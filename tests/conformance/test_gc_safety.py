@@ -233,7 +233,7 @@ def collect_continuously(coord, stop: threading.Event, deadline: float) -> list[
         try:
             coord.gc(min_age=0)
         except CoherenceError as exc:
-            if getattr(exc, "reason", None) != "contention":  # Redis: GC lost every race, retry
+            if exc.details.get("reason") != "contention":  # Redis: GC lost every race, retry
                 problems.append(f"gc: {exc.code}: {exc}")
         stop.wait(0.001)  # lets SQLite writers in: a waiting writer polls the lock, GC would not
     return problems

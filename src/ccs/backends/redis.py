@@ -367,7 +367,9 @@ class RedisBackend(Backend):
                 time.sleep(random.uniform(0, 0.002 * 2 ** attempt))
         raise BackendUnavailable(
             f"{redact_url(self.url)}: garbage collection lost {GC_RETRIES} races with commits of "
-            "the content it was collecting; try again", url=redact_url(self.url), reason="contention")
+            "the content it was collecting; try again", url=redact_url(self.url), reason="contention",
+            recover="commits kept replacing the content being collected: run gc() again later; "
+                    "nothing was deleted by this attempt")
 
     def _collect(self, top: str) -> int:
         old = self._r.zrangebyscore(self._bt, "-inf", top)
