@@ -8,6 +8,7 @@ their libraries and are imported only by the application.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -86,3 +87,9 @@ def dispatch(observers: Sequence[Observer], event: ObservedOp) -> None:
             observer.on_event(event)
         except Exception:
             log.exception("observer %r failed on %s; ignored", observer, event.operation)
+
+
+def telemetry_enabled() -> bool:
+    """False when ``CCS_TELEMETRY`` is 0 / false / no / off: the ready-made observers' ``instrument``
+    then registers nothing."""
+    return os.environ.get("CCS_TELEMETRY", "1").strip().lower() not in ("0", "false", "no", "off")

@@ -30,7 +30,6 @@ configures the SDK and exporters as usual.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from opentelemetry import metrics, trace
@@ -39,12 +38,11 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from ccs import __version__ as _version
 from ccs.observe import observers_of
 from ccs.observe.events import ERROR, HIT, MISS, OK, REFUSED, REVALIDATED, ObservedOp
+from ccs.observe.events import telemetry_enabled as enabled
 
 __all__ = ["OTelObserver", "instrument", "uninstrument"]
 
 
-def enabled() -> bool:
-    return os.environ.get("CCS_TELEMETRY", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
 class OTelObserver:
