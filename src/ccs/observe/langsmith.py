@@ -23,7 +23,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from langsmith.run_helpers import get_current_run_tree
+try:
+    from langsmith.run_helpers import get_current_run_tree
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(f"ccs.observe.langsmith needs {exc.name}: pip install 'agent-coherence[langsmith]'"
+                      ) from exc
 
 from ccs.observe import observers_of
 from ccs.observe.events import OK, REFUSED, ObservedOp

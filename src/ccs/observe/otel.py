@@ -32,8 +32,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from opentelemetry import metrics, trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
+try:
+    from opentelemetry import metrics, trace
+    from opentelemetry.trace import SpanKind, Status, StatusCode
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(f"ccs.observe.otel needs {exc.name}: pip install 'agent-coherence[otel]'"
+                      ) from exc
 
 from ccs import __version__ as _version
 from ccs.observe import observers_of
