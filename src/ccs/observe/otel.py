@@ -8,7 +8,8 @@ of whatever span is current in the calling thread) with the attributes ``ccs.ope
 revalidated). A refusal is an expected outcome of the protocol, so its span status stays unset;
 an error sets status ERROR. A cache hit runs no engine operation and gets no span, only metrics.
 
-Metrics (meter ``ccs``):
+Metrics (meter ``ccs``; the counters are observable counters over totals kept in the observer,
+so an operation adds to a dict rather than making an SDK measurement per counter):
 
 =============================  ==========  ===================================================
 ``ccs.cache.hits``             counter     reads served from the agent's copy, no engine call
@@ -30,10 +31,12 @@ configures the SDK and exporters as usual.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 try:
     from opentelemetry import metrics, trace
+    from opentelemetry.metrics import Observation
     from opentelemetry.trace import SpanKind, Status, StatusCode
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(f"ccs.observe.otel needs {exc.name}: pip install 'agent-coherence[otel]'"
@@ -46,7 +49,41 @@ from ccs.observe.events import telemetry_enabled as enabled
 
 __all__ = ["OTelObserver", "instrument", "uninstrument"]
 
+_COUNTERS = (
+    ("ccs.cache.hits", "1", "reads served from the agent's copy, no engine call"),
+    ("ccs.cache.misses", "1", "reads that moved content"),
+    ("ccs.cache.revalidations", "1", "reads checked with the engine that moved no content"),
+    ("ccs.commits", "1", "commits that landed"),
+    ("ccs.conflicts", "1", "operations refused, by code"),
+    ("ccs.reclaims", "1", "grants reclaimed by crash recovery"),
+    ("ccs.invalidations.sent", "1", "agents told to drop their cached copy"),
+    ("ccs.bytes", "By", "content bytes moved"),
+)
+_COMMITS = frozenset(("write", "commit", "commit_cas", "transaction"))
 
+
+class _Totals:
+    """Counter totals kept in a dict and reported by observable counters when the SDK collects:
+    a plain increment per operation instead of an SDK measurement (several microseconds each)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: dict[str, dict[tuple[tuple[str, Any], ...], int]] = {n: {} for n, *_ in _COUNTERS}
+
+    def add(self, name: str, amount: int, attrs: tuple[tuple[str, Any], ...]) -> None:
+        values = self._values[name]
+        with self._lock:
+            values[attrs] = values.get(attrs, 0) + amount
+
+    def callback(self, name: str):
+        values = self._values[name]
+
+        def observe(options: Any) -> list[Observation]:
+            with self._lock:
+                items = list(values.items())
+            return [Observation(total, dict(attrs)) for attrs, total in items]
+
+        return observe
 
 
 class OTelObserver:
@@ -56,50 +93,43 @@ class OTelObserver:
     def __init__(self, tracer_provider: Any = None, meter_provider: Any = None) -> None:
         self.tracer = trace.get_tracer("ccs", _version, tracer_provider=tracer_provider)
         meter = metrics.get_meter("ccs", _version, meter_provider=meter_provider)
-        self.hits = meter.create_counter("ccs.cache.hits", "1", "reads served from the agent's copy")
-        self.misses = meter.create_counter("ccs.cache.misses", "1", "reads that moved content")
-        self.revalidations = meter.create_counter(
-            "ccs.cache.revalidations", "1", "reads checked with the engine that moved no content")
-        self.commits = meter.create_counter("ccs.commits", "1", "commits that landed")
-        self.conflicts = meter.create_counter("ccs.conflicts", "1", "operations refused, by code")
-        self.reclaims = meter.create_counter("ccs.reclaims", "1", "grants reclaimed by crash recovery")
-        self.invalidations = meter.create_counter(
-            "ccs.invalidations.sent", "1", "agents told to drop their cached copy")
-        self.bytes = meter.create_counter("ccs.bytes", "By", "content bytes moved")
+        self.totals = _Totals()
+        for name, unit, description in _COUNTERS:
+            meter.create_observable_counter(name, [self.totals.callback(name)], unit, description)
         self.duration = meter.create_histogram("ccs.operation.duration", "s",
                                                "duration of coordinator operations")
 
     def on_event(self, event: ObservedOp) -> None:
         op = event.operation
+        add = self.totals.add
+        base = (("ccs.operation", op),)
         if event.cache == HIT:
-            self.hits.add(1, {"ccs.operation": op})
+            add("ccs.cache.hits", 1, base)
             return
-        attrs = self._attributes(event)
         if event.start_ns is not None and event.duration_s is not None:
-            span = self.tracer.start_span(f"ccs.{op}", kind=SpanKind.INTERNAL, attributes=attrs,
-                                          start_time=event.start_ns)
+            span = self.tracer.start_span(f"ccs.{op}", kind=SpanKind.INTERNAL,
+                                          attributes=self._attributes(event), start_time=event.start_ns)
             if event.outcome == ERROR:
                 span.set_status(Status(StatusCode.ERROR, event.error_code))
             span.end(end_time=event.start_ns + int(event.duration_s * 1e9))
-        base = {"ccs.operation": op}
         if event.cache == MISS:
-            self.misses.add(1, base)
+            add("ccs.cache.misses", 1, base)
         elif event.cache == REVALIDATED:
-            self.revalidations.add(1, base)
-        if event.outcome == OK and op in ("write", "commit", "commit_cas", "transaction"):
-            self.commits.add(1, base)
+            add("ccs.cache.revalidations", 1, base)
+        if event.outcome == OK and op in _COMMITS:
+            add("ccs.commits", 1, base)
         elif event.outcome == REFUSED:
-            self.conflicts.add(1, {**base, "ccs.error.code": event.error_code or ""})
+            add("ccs.conflicts", 1, (*base, ("ccs.error.code", event.error_code or "")))
         if event.reclaims:
-            self.reclaims.add(event.reclaims, base)
+            add("ccs.reclaims", event.reclaims, base)
         if event.invalidations:
-            self.invalidations.add(event.invalidations, base)
+            add("ccs.invalidations.sent", event.invalidations, base)
         if event.bytes_in:
-            self.bytes.add(event.bytes_in, {**base, "ccs.direction": "in"})
+            add("ccs.bytes", event.bytes_in, (*base, ("ccs.direction", "in")))
         if event.bytes_out and event.outcome == OK:
-            self.bytes.add(event.bytes_out, {**base, "ccs.direction": "out"})
+            add("ccs.bytes", event.bytes_out, (*base, ("ccs.direction", "out")))
         if event.duration_s is not None:
-            self.duration.record(event.duration_s, {**base, "ccs.outcome": event.outcome})
+            self.duration.record(event.duration_s, {"ccs.operation": op, "ccs.outcome": event.outcome})
 
     @staticmethod
     def _attributes(event: ObservedOp) -> dict[str, Any]:
