@@ -21,6 +21,7 @@ makes ``instrument`` do nothing. Needs ``langsmith`` (``pip install agent-cohere
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 try:
@@ -36,23 +37,32 @@ from ccs.observe.events import telemetry_enabled as enabled
 __all__ = ["MAX_ENTRIES", "LangSmithObserver", "instrument", "uninstrument"]
 
 MAX_ENTRIES = 50
+_READS = ("read", "acquire")
 _WRITES = ("write", "commit", "commit_cas", "transaction")
 
 
 class LangSmithObserver:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # threads of one traced run may share it
+
     def on_event(self, event: ObservedOp) -> None:
-        op = event.operation
-        if op in ("read", "acquire"):
-            kind = "reads" if event.outcome == OK else "refusals"
-        elif op in _WRITES:
-            kind = "writes" if event.outcome == OK else "refusals" if event.outcome == REFUSED else None
+        op, outcome = event.operation, event.outcome
+        if outcome == REFUSED:
+            kind = "refusals"
+        elif outcome == OK and op in _READS:
+            kind = "reads"
+        elif outcome == OK and op in _WRITES:
+            kind = "writes"
         else:
-            kind = "refusals" if event.outcome == REFUSED else None
-        if kind is None:
             return
         run = get_current_run_tree()
         if run is None:
             return
+        with self._lock:
+            self._attach(run, kind, event)
+
+    @staticmethod
+    def _attach(run: Any, kind: str, event: ObservedOp) -> None:
         if run.extra is None:
             run.extra = {}
         ccs = run.extra.setdefault("metadata", {}).setdefault(

@@ -4,9 +4,11 @@ Every coordinator operation becomes a span ``ccs.<operation>`` (timed as the ope
 of whatever span is current in the calling thread) with the attributes ``ccs.operation``,
 ``ccs.artifact`` (and ``ccs.artifacts`` when there are several), ``ccs.agent`` (the readable name;
 ``ccs.agent.id`` the protocol id), ``ccs.version.base``, ``ccs.version.new``, ``ccs.epoch``,
-``ccs.outcome`` (ok / refused / error), ``ccs.error.code`` and ``ccs.cache`` (hit / miss /
-revalidated). A refusal is an expected outcome of the protocol, so its span status stays unset;
-an error sets status ERROR. A cache hit runs no engine operation and gets no span, only metrics.
+``ccs.outcome`` (ok / refused / error), ``ccs.error.code``, ``ccs.version.current`` (on a
+refusal: the version that won), ``ccs.cache`` (miss / revalidated), and where nonzero ``ccs.bytes``,
+``ccs.invalidations`` and ``ccs.reclaims``. A refusal is an expected outcome of the protocol, so
+its span status stays unset; an error sets status ERROR. A cache hit runs no engine operation and
+gets no span, only metrics.
 
 Metrics (meter ``ccs``; the counters are observable counters over totals kept in the observer,
 so an operation adds to a dict rather than making an SDK measurement per counter):
