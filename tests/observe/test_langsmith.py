@@ -16,7 +16,7 @@ pytest.importorskip("langgraph")
 
 from langchain_core.tracers.langchain import LangChainTracer, wait_for_all_tracers
 from langgraph.graph import END, START, StateGraph
-from langsmith import Client, traceable
+from langsmith import Client, traceable, tracing_context
 
 from ccs import StaleView
 from ccs.adapters import CCSStore
@@ -177,7 +177,8 @@ def test_traceable_function_and_untraced_calls(endpoint):
         item = store.get(NS, KEY)
         store.put(NS, KEY, {"v": item.value["v"] + 1})
 
-    edit()
+    with tracing_context(enabled=True):  # the env var is read once per process and cached
+        edit()
     client.flush()
     (run, ccs), = ccs_metadata(endpoint.runs())
     assert run["name"] == "edit-plan"

@@ -128,3 +128,15 @@ def test_uninstrument(telemetry):
     otel.uninstrument(core)
     assert core.observers == []
     core.close()
+
+
+def test_operation_spans_are_children_of_the_callers_span(telemetry):
+    exporter, _reader, tp, mp = telemetry
+    core = CoherenceAdapterCore("memory://")
+    otel.instrument(core, tracer_provider=tp, meter_provider=mp)
+    with tp.get_tracer("app").start_as_current_span("agent step") as step:
+        core.agent("a").write("doc", "x")
+    write = next(s for s in exporter.get_finished_spans() if s.name == "ccs.write")
+    assert write.parent is not None and write.parent.span_id == step.get_span_context().span_id
+    assert write.context.trace_id == step.get_span_context().trace_id
+    core.close()
