@@ -232,6 +232,73 @@ def bench_scaling(quick: bool) -> dict:
     return out
 
 
+def _otel_providers():
+    """OpenTelemetry SDK providers whose exporters drop everything (the SDK's own cost only)."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import (
+        MetricExporter,
+        MetricExportResult,
+        PeriodicExportingMetricReader,
+    )
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+    class NoSpans(SpanExporter):
+        def export(self, spans):
+            return SpanExportResult.SUCCESS
+
+    class NoMetrics(MetricExporter):
+        def export(self, metrics_data, timeout_millis=10_000, **kwargs):
+            return MetricExportResult.SUCCESS
+
+        def force_flush(self, timeout_millis=10_000):
+            return True
+
+        def shutdown(self, timeout_millis=30_000, **kwargs):
+            pass
+
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(BatchSpanProcessor(NoSpans()))
+    meter_provider = MeterProvider(metric_readers=[PeriodicExportingMetricReader(
+        NoMetrics(), export_interval_millis=60_000)])
+    return tracer_provider, meter_provider
+
+
+def bench_observers(n: int) -> dict:
+    """Owner commit and read hit with no observer, an observer that does nothing (the cost of
+    describing each operation), and the OpenTelemetry observer on the SDK with no-op exporters."""
+    try:
+        tracer_provider, meter_provider = _otel_providers()
+    except ImportError:
+        return {"skipped": "opentelemetry-sdk is not installed"}
+    from ccs.observe import otel
+
+    class Nothing:
+        def on_event(self, event):
+            pass
+
+    setups = {"none": lambda core: None, "noop_observer": lambda core: core.observers.append(Nothing()),
+              "otel_sdk": lambda core: otel.instrument(core, tracer_provider=tracer_provider,
+                                                       meter_provider=meter_provider)}
+    out = {}
+    payload = "y" * 1024
+    for name, setup in setups.items():
+        core = CoherenceAdapterCore("memory://")
+        setup(core)
+        owner = core.agent("owner")
+        owner.write("doc", payload)
+        out[f"owner_commit_{name}"] = timed(lambda i, owner=owner: owner.write("doc", f"{i}" + payload), n)
+        out[f"read_hit_{name}"] = timed(lambda i, owner=owner: owner.read("doc"), n)
+        core.close()
+    for op in ("owner_commit", "read_hit"):
+        base = out[f"{op}_none"]["p50_us"]
+        for name in ("noop_observer", "otel_sdk"):
+            out[f"{op}_{name}"]["p50_overhead_us"] = round(out[f"{op}_{name}"]["p50_us"] - base, 2)
+    tracer_provider.shutdown()
+    meter_provider.shutdown()
+    return out
+
+
 def table(results: dict) -> str:
     lines = [f"{'benchmark':44} {'ops/s':>12} {'p50 us':>9} {'p99 us':>9}"]
     for section, rows in results.items():
@@ -263,6 +330,7 @@ def main() -> int:
         "cas_4_threads": {"memory": bench_thread_cas(4, n // 40)},
         "sqlite": bench_sqlite(n // 20),
         "scaling": bench_scaling(args.quick),
+        "observers": bench_observers(n // 4),
     }
     print(json.dumps(results, indent=2))
     if not args.json_only:

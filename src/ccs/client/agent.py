@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ccs import failpoints
 from ccs.client.codec import decode, encode
+from ccs.observe.events import HIT, ObservedOp, dispatch
 from ccs.protocol.arguments import check_int, check_number
 from ccs.protocol.errors import (
     ConflictError,
@@ -126,6 +127,7 @@ class Agent:
         self._cache: dict[str, Entry] = {}
         self._invalid_after: dict[str, int] = {}
         self.stats = AgentStats()
+        self._observers = core.coordinator.observers  # the same list: cache hits are reported too
         self.holds_grants = False  # took a grant: its liveness must be kept up (see heartbeat.py)
         self.last_heartbeat = 0.0
 
@@ -141,6 +143,8 @@ class Agent:
         if entry is not None and entry.valid and (self._plain or self._serves(entry)):
             entry.hits += 1
             self.stats.hits += 1
+            if self._observers:
+                self._observe_hit(artifact_id, entry)
         else:
             entry = self._fetch(artifact_id, acquire=False)
         if entry.content.kind == "str" and entry.value is not None:
@@ -161,6 +165,8 @@ class Agent:
                 and (self._plain or self._serves(entry))):
             entry.hits += 1
             self.stats.hits += 1
+            if self._observers:
+                self._observe_hit(artifact_id, entry)
             return entry
         return self._fetch(artifact_id, acquire=False)
 
@@ -168,6 +174,11 @@ class Agent:
         """Value, version and epoch of the artifact as of a fresh check with the store. Like
         ``read``, raises ``UnknownArtifact`` for an absent artifact unless ``default`` is given."""
         return self._versioned(self._fetch(artifact_id, acquire=False), artifact_id, default)
+
+    def _observe_hit(self, artifact_id: str, seen: Entry | View) -> None:
+        dispatch(self._observers, ObservedOp(
+            "read", (artifact_id,), self.id, self.name, seen.version, seen.version, seen.epoch,
+            cache=HIT, start_ns=time.time_ns()))
 
     def _versioned(self, entry: Entry, artifact_id: str, default: Any) -> Versioned:
         absent = entry.version == 0 or entry.content.digest is None
@@ -206,6 +217,8 @@ class Agent:
               and self._invalid_after.get(artifact_id, -1) <= old.prefetched[0].seq):
             view, data = old.prefetched
             self.stats.hits += 1  # the content moved when the invalidation arrived
+            if self._observers:
+                self._observe_hit(artifact_id, view)
             return self._install(artifact_id, view, data, old, counted=True)
         else:
             view, data = self.core.call_with_retry(

@@ -95,6 +95,11 @@ class CoherenceAdapterCore:
         return agent
 
     @property
+    def observers(self) -> list:
+        """The coordinator's observers (``ccs.observe``): register one with ``append``."""
+        return self.coordinator.observers
+
+    @property
     def agents(self) -> dict[str, Agent]:
         return dict(self._agents)
 

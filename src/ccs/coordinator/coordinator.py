@@ -17,6 +17,8 @@ from ccs.backends import Backend, agent_key, artifact_key, open_backend
 from ccs.bus import Bus, default_bus_for, open_bus
 from ccs.coordinator.clock import Clock, SystemClock
 from ccs.coordinator.config import CrashRecoveryConfig, Limits
+from ccs.observe.events import Observer
+from ccs.observe.hooks import note_events, observed
 from ccs.protocol import transitions as tr
 from ccs.protocol.errors import (
     BackendUnavailable,
@@ -72,6 +74,7 @@ class Coordinator:
         self.limits = limits or Limits()
         self._last_sweep = self.clock.now()
         self.reclaims: deque[ReclaimNote] = deque(maxlen=RECENT_RECLAIMS)  # the latest, for inspection
+        self.observers: list[Observer] = []  # told of every operation (ccs.observe); none: no cost
 
     # --- plumbing -----------------------------------------------------------------------------
 
@@ -100,6 +103,8 @@ class Coordinator:
                 raise
             raise _with_commit_id(exc, commit_id, [k[2:] for k in keys if k.startswith("a/")]) \
                 from exc.__cause__
+        if self.observers:
+            note_events(step.events)
         if step.events and failpoints.hit("bus.publish", events=step.events) != "drop":
             self.bus.publish(step.events)
         return step.reply
@@ -163,6 +168,7 @@ class Coordinator:
 
     # --- operations ----------------------------------------------------------------------------
 
+    @observed("read")
     def read(self, agent: str, artifact_id: str, known_version: int | None = None
              ) -> tuple[View, bytes | None]:
         check_agent_id(agent)
@@ -185,6 +191,7 @@ class Coordinator:
                 return view, data
         raise self._missing(view.content, artifact_id)
 
+    @observed("acquire")
     def acquire(self, agent: str, artifact_id: str, known_version: int | None = None
                 ) -> tuple[View, bytes | None]:
         check_agent_id(agent)
@@ -226,6 +233,7 @@ class Coordinator:
         return CorruptState(f"content {(content.digest or '')[:12]} of {artifact_id!r} is missing",
                             artifact=artifact_id)
 
+    @observed("commit")
     def commit(self, agent: str, artifact_id: str, grant_epoch: int, base_version: int,
                payload: Payload, commit_id: str | None = None) -> Committed:
         check_agent_id(agent)
@@ -239,6 +247,7 @@ class Coordinator:
             r[key], artifact_id, agent, grant_epoch, base_version, content, now,
             commit_id=commit_id, retain=retain), blobs, commit_id)
 
+    @observed("write")
     def write(self, agent: str, artifact_id: str, base_version: int | None,
               base_epoch: int | None, payload: Payload, commit_id: str | None = None) -> Committed:
         check_agent_id(agent)
@@ -257,6 +266,7 @@ class Coordinator:
         return self._run_commit(artifact_id, self._ownership_keys(artifact_id, agent), fn, blobs,
                                 commit_id)
 
+    @observed("commit_cas")
     def commit_cas(self, agent: str, artifact_id: str, expected_version: int,
                    read_epoch: int | None, payload: Payload,
                    commit_id: str | None = None) -> Committed:
@@ -271,6 +281,7 @@ class Coordinator:
             r[key], artifact_id, agent, expected_version, read_epoch, content, now,
             commit_id=commit_id, retain=retain), blobs, commit_id)
 
+    @observed("transaction")
     def transaction_commit(self, agent: str, reads: Mapping[str, tuple[int, int | None]],
                            writes: Mapping[str, Payload], commit_id: str | None = None
                            ) -> TxnCommitted:
@@ -287,16 +298,19 @@ class Coordinator:
             {a: r[artifact_key(a)] for a in ids}, agent, reads, contents, now,
             commit_id=commit_id, retain=retain), blobs, commit_id)
 
+    @observed("release")
     def release(self, agent: str, artifact_id: str) -> None:
         check_agent_id(agent)
         key = artifact_key(check_artifact_id(artifact_id))
         self._run([key], lambda r: tr.release(r[key], agent))
 
+    @observed("evict")
     def evict(self, agent: str, artifact_id: str) -> None:
         check_agent_id(agent)
         key = artifact_key(check_artifact_id(artifact_id))
         self._run([key], lambda r: tr.evict(r[key], agent))
 
+    @observed("heartbeat")
     def heartbeat(self, agent: str) -> AgentRecord:
         check_agent_id(agent)
         now = self._now()
@@ -309,6 +323,7 @@ class Coordinator:
 
         return self._run([key], fn)
 
+    @observed("sweep")
     def sweep(self, now: float | None = None) -> list[ReclaimNote]:
         """Reclaim the grants of every agent whose heartbeat TTL ran out; returns why, per grant."""
         now = self.clock.now() if now is None else now
@@ -357,6 +372,7 @@ class Coordinator:
                 return self.backend.get_blob(digest)
         return None
 
+    @observed("gc")
     def gc(self, min_age: float = 3600.0) -> int:
         """Delete content that no record references (current or retained version) and that was
         stored more than ``min_age`` seconds ago; returns how many blobs were deleted.
