@@ -1,0 +1,113 @@
+"""Load an unmodified LangGraph graph by ``module:attr`` and run it on a recording store.
+
+The graph may be a compiled graph (its own store, if any, is wrapped; otherwise an
+``InMemoryStore``) or a ``StateGraph`` builder (compiled here with the recording store). Nothing
+of the graph is changed: the compiled graph is copied with the store swapped.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import tempfile
+from typing import Any
+
+from ccs.protocol.errors import InvalidRequest
+from ccs.replay.source import Event, load
+
+
+class BadGraph(InvalidRequest):
+    code = "bad_graph"
+    default_recover = "pass module:attr naming a compiled LangGraph graph or a StateGraph, importable " \
+                      "from the current directory"
+
+
+class BadInput(InvalidRequest):
+    code = "bad_input"
+    default_recover = "pass --input FILE holding the graph's input as one JSON object"
+
+
+class GraphFailed(InvalidRequest):
+    code = "graph_failed"
+    default_recover = "run the graph with this input by itself first; diagnose needs one clean run"
+
+
+def load_graph(spec: str) -> Any:
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise BadGraph(f"{spec!r} is not module:attr (e.g. my_app.graph:app)")
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise BadGraph(f"cannot import {module_name!r}: {exc}") from None
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise BadGraph(f"module {module_name!r} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    return obj
+
+
+def read_input(path: str | None) -> Any:
+    if path is None:
+        return {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except OSError as exc:
+        raise BadInput(f"cannot read {path}: {exc.strerror or exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadInput(f"{path}: not JSON ({exc})") from None
+
+
+def with_store(graph: Any, store: Any) -> Any:
+    """The graph, compiled if a builder, running on ``store``."""
+    from langgraph.graph import StateGraph
+    from langgraph.pregel import Pregel
+
+    if isinstance(graph, StateGraph):
+        return graph.compile(store=store)
+    if isinstance(graph, Pregel):
+        return graph.copy(update={"store": store})
+    raise BadGraph(f"{type(graph).__name__} is neither a compiled LangGraph graph nor a StateGraph")
+
+
+def own_store(graph: Any) -> Any:
+    from langgraph.pregel import Pregel
+    return graph.store if isinstance(graph, Pregel) else None
+
+
+def run(spec: str, input_path: str | None, runs: int = 1, record: str | None = None,
+        progress: Any = None) -> tuple[list[Event], str]:
+    """Run the graph ``runs`` times on one recording store; the events and the log's path."""
+    from langgraph.store.memory import InMemoryStore
+
+    from ccs.adapters.langgraph.recording import RecordingStore
+
+    graph = load_graph(spec)
+    payload = read_input(input_path)
+    inner = own_store(graph) or InMemoryStore()
+    if record is None:
+        fd, record = tempfile.mkstemp(prefix="ccs-diagnose-", suffix=".jsonl")
+        os.close(fd)
+    else:
+        open(record, "w").close()  # a fresh log
+    store = RecordingStore(inner, record)
+    try:
+        app = with_store(graph, store)
+        for n in range(runs):
+            if progress is not None:
+                progress(f"run {n + 1} of {runs}")
+            config = {"configurable": {"thread_id": f"ccs-diagnose-{n}"}}
+            try:
+                app.invoke(payload, config)
+            except Exception as exc:
+                raise GraphFailed(f"the graph raised {type(exc).__name__}: {exc}") from exc
+    finally:
+        store.close()
+    return load(record), record
