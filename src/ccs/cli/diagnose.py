@@ -73,7 +73,8 @@ def run(args: argparse.Namespace, prog: str = "ccs", out=print) -> int:
         return 0 if d.ok else 1
     if not args.quiet:
         _table(d, out)
-    verdict = (f"{len(d.hazards)} key(s) with lost-update hazards" if d.hazards else "no hazards found")
+    verdict = (f"{len(d.hazards)} key(s) with hazards (lost updates or divergent reads)"
+               if d.hazards else "no hazards found")
     out(f"{args.graph}: {verdict} ({d.operations} operations, {len(d.keys)} keys, {d.runs} run(s))"
         + (f"; HTML report: {args.html}" if args.html else ""))
     return 0 if d.ok else 1

@@ -11,6 +11,7 @@ said so.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,24 +92,40 @@ def diagnose(events: list[Event], runs: int = 1) -> Diagnosis:
         if e.artifact is not None:
             by_key[e.artifact].append(e)
         for aid, version in e.items:  # a search read each item it returned
-            by_key[aid].append(Event(e.line, e.t, e.agent, e.scope, "get", aid, version, version, "miss"))
+            by_key[aid].append(Event(e.line, e.t, e.agent, e.scope, "get", aid, version, version, "miss",
+                                     step=e.step))
     commits = commits_by_version(events)
-    return Diagnosis([_one(aid, evs, commits.get(aid, {})) for aid, evs in sorted(by_key.items())],
-                     len(events), runs)
+    parallel = _parallel(events)
+    return Diagnosis([_one(aid, evs, commits.get(aid, {}), parallel)
+                      for aid, evs in sorted(by_key.items())], len(events), runs)
 
 
-def _one(aid: str, evs: list[Event], commits: dict[int, list[Event]]) -> KeyReport:
+def _parallel(events: list[Event]) -> Callable[[str, str], bool]:
+    """Whether two callers ran in parallel: tasks of one graph superstep (when the log says, as
+    RecordingStore's does), else callers whose first-to-last operations overlap in time."""
+    span: dict[str, tuple[float, float]] = {}
+    steps: dict[str, str] = {}
+    for e in events:
+        lo, hi = span.get(_caller(e), (e.t, e.t))
+        span[_caller(e)] = (min(lo, e.t), max(hi, e.t))
+        if e.step is not None and e.scope is not None:
+            steps[_caller(e)] = e.step
+
+    def parallel(a: str, b: str) -> bool:
+        if a == b:
+            return False
+        if a in steps and b in steps:
+            return steps[a] == steps[b]
+        (a0, a1), (b0, b1) = span[a], span[b]
+        return a0 <= b1 and b0 <= a1
+    return parallel
+
+
+def _one(aid: str, evs: list[Event], commits: dict[int, list[Event]],
+         parallel: Callable[[str, str], bool]) -> KeyReport:
     named = next((e for e in evs if e.key is not None), evs[0])
     writes = [e for e in evs if is_commit(e)]
     reads = [e for e in evs if e.op == "get" or e.outcome == "noop"]
-    span: dict[str, tuple[float, float]] = {}
-    for e in evs:
-        lo, hi = span.get(_caller(e), (e.t, e.t))
-        span[_caller(e)] = (min(lo, e.t), max(hi, e.t))
-
-    def parallel(a: str, b: str) -> bool:
-        (a0, a1), (b0, b1) = span[a], span[b]
-        return a != b and a0 <= b1 and b0 <= a1
 
     writer_callers = sorted({_caller(e) for e in writes})
     in_parallel = any(parallel(a, b) for a in writer_callers for b in writer_callers)
@@ -129,14 +146,14 @@ def _one(aid: str, evs: list[Event], commits: dict[int, list[Event]]) -> KeyRepo
     first_read: dict[str, Event] = {}
     for e in reads:
         first_read.setdefault(_caller(e), e)
-    seen_versions: dict[int, list[Event]] = defaultdict(list)
-    for c, e in first_read.items():
-        if any(parallel(c, o) for o in first_read):
-            seen_versions[e.version].append(e)
-    if len(seen_versions) > 1:
-        for version, es in sorted(seen_versions.items()):
-            report.divergent_reads.append({"version": version, "agents": sorted({_who(e) for e in es}),
-                                           "lines": [e.line for e in es]})
+    for group in _groups(list(first_read), parallel):
+        seen_versions: dict[int, list[Event]] = defaultdict(list)
+        for c in group:
+            seen_versions[first_read[c].version].append(first_read[c])
+        if len(seen_versions) > 1:
+            for version, es in sorted(seen_versions.items()):
+                report.divergent_reads.append({"version": version, "agents": sorted({_who(e) for e in es}),
+                                               "lines": [e.line for e in es]})
 
     # lost updates: a version overwritten by a writer that never read it
     for w in writes:
@@ -153,6 +170,16 @@ def _one(aid: str, evs: list[Event], commits: dict[int, list[Event]]) -> KeyRepo
                     "derived_from": w.seen})
     _recommend(report)
     return report
+
+
+def _groups(callers: list[str], parallel: Callable[[str, str], bool]) -> list[list[str]]:
+    """Callers in groups that ran in parallel (connected by the parallel relation), in order."""
+    groups: list[list[str]] = []
+    for c in callers:
+        joined = [g for g in groups if any(parallel(c, o) for o in g)]
+        merged = [x for g in joined for x in g] + [c]
+        groups = [g for g in groups if g not in joined] + [merged]
+    return groups
 
 
 def _recommend(r: KeyReport) -> None:

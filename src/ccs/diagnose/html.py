@@ -25,8 +25,9 @@ def render(d: Diagnosis, graph: str) -> str:
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              f"<title>ccs diagnose: {escape(graph)}</title><style>{CSS}</style></head><body>",
              f"<h1>ccs diagnose <code>{escape(graph)}</code></h1>"]
-    verdict = (f'<span class="bad" id="verdict">{len(d.hazards)} key(s) with lost-update hazards'
-               "</span>" if d.hazards else '<span class="ok" id="verdict">no hazards found</span>')
+    verdict = (f'<span class="bad" id="verdict">{len(d.hazards)} key(s) with hazards '
+               "(lost updates or divergent reads)</span>" if d.hazards
+               else '<span class="ok" id="verdict">no hazards found</span>')
     parts.append(f"<p>{verdict} &mdash; {d.operations} store operations, {len(d.keys)} key(s), "
                  f"{d.runs} run(s).</p>")
     if d.hazards:

@@ -41,7 +41,8 @@ class Event:
     ``seen`` is the version the caller's view held before the operation (None: never read, a blind
     write); ``version`` the version served (reads) or written (writes); ``outcome`` one of
     ``OUTCOMES``; ``error`` the refusal's code. ``items`` (search): ``[(artifact, version)]`` read.
-    ``line`` is where it came from (1-based), for messages.
+    ``line`` is where it came from (1-based), for messages. ``step`` (``RecordingStore`` only): the
+    graph run and superstep of the caller's task; callers of one step ran in parallel.
     """
 
     line: int
@@ -57,6 +58,7 @@ class Event:
     namespace: tuple[str, ...] | None = None
     key: str | None = None
     items: list[tuple[str, int]] = field(default_factory=list)
+    step: str | None = None
 
     @property
     def caller(self) -> tuple[str, str | None]:
@@ -118,7 +120,8 @@ def event_from_record(rec: Any, line: int, where: str) -> Event:
                  artifact=artifact, seen=_int_or_none(rec, "seen", where),
                  version=_int_or_none(rec, "version", where), outcome=outcome, error=code,
                  namespace=None if ns is None else tuple(str(x) for x in ns),
-                 key=None if rec.get("key") is None else str(rec["key"]), items=items)
+                 key=None if rec.get("key") is None else str(rec["key"]), items=items,
+                 step=None if rec.get("step") is None else str(rec["step"]))
 
 
 def read_record_to(path: str | os.PathLike[str], progress: Callable[[int], None] | None = None

@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from langchain_core.runnables.config import var_child_runnable_config
 from langgraph.store.base import BaseStore, GetOp, ListNamespacesOp, Op, PutOp, Result, SearchOp
 
 from ccs.adapters.langgraph.identity import graph_node, graph_task
@@ -45,11 +46,16 @@ class RecordingStore(BaseStore):
     def ttl_config(self) -> Any:  # type: ignore[override]
         return getattr(self.inner, "ttl_config", None)
 
-    def _caller(self) -> tuple[str, str | None]:
+    def _caller(self) -> tuple[str, str | None, str | None]:
+        """(agent, view scope, ``run/superstep`` of the graph task or None)."""
+        config: Any = var_child_runnable_config.get() or {}
+        meta, conf = config.get("metadata") or {}, config.get("configurable") or {}
+        step = None if meta.get("langgraph_step") is None else \
+            f"{conf.get('thread_id', '')}/{meta['langgraph_step']}"
         task = graph_task()
         if task is not None:
-            return task.node or self._default, task.scope
-        return graph_node() or self._default, None
+            return task.node or self._default, task.scope, step
+        return graph_node() or self._default, None, step
 
     def _version(self, aid: str, ns: tuple[str, ...], key: str) -> int:
         v = self._versions.get(aid)
@@ -57,12 +63,14 @@ class RecordingStore(BaseStore):
             v = self._versions[aid] = 0 if self.inner.batch([GetOp(ns, key)])[0] is None else 1
         return v
 
-    def _log(self, agent: str, scope: str | None, op: str, aid: str | None, ns: Any, key: Any,
-             **fields: Any) -> None:
+    def _log(self, caller: tuple, op: str, aid: str | None, ns: Any, key: Any, **fields: Any) -> None:
+        agent, scope, step = caller
+        extra = {} if step is None else {"step": step}
         self._recorder.write({"t": time.time(), "agent": agent, "scope": scope, "op": op, "artifact": aid,
-                              "namespace": None if ns is None else list(ns), "key": key, **fields})
+                              "namespace": None if ns is None else list(ns), "key": key, **fields, **extra})
 
-    def _one(self, op: Op, agent: str, scope: str | None) -> Result:
+    def _one(self, op: Op, caller: tuple) -> Result:
+        agent, scope, _ = caller
         view = self._views.setdefault((agent, scope or agent), {})
         if isinstance(op, GetOp | PutOp):
             ns, key = tuple(op.namespace), str(op.key)
@@ -72,12 +80,12 @@ class RecordingStore(BaseStore):
             result = self.inner.batch([op])[0]
             if isinstance(op, GetOp):
                 view[aid] = before
-                self._log(agent, scope, "get", aid, ns, key, seen=before, version=before,
+                self._log(caller, "get", aid, ns, key, seen=before, version=before,
                           outcome="absent" if result is None else "miss")
                 return result
             version = self._versions[aid] = before + 1
             view[aid] = version
-            self._log(agent, scope, "put" if op.value is not None else "delete", aid, ns, key,
+            self._log(caller, "put" if op.value is not None else "delete", aid, ns, key,
                       seen=seen, version=version, outcome="ok")
             return result
         result = self.inner.batch([op])[0]
@@ -87,24 +95,24 @@ class RecordingStore(BaseStore):
                 aid = self._ids.encode(tuple(item.namespace), str(item.key))
                 version = view[aid] = self._version(aid, tuple(item.namespace), str(item.key))
                 items.append([aid, version])
-            self._log(agent, scope, "search", None, op.namespace_prefix, None, outcome="ok",
+            self._log(caller, "search", None, op.namespace_prefix, None, outcome="ok",
                       count=len(result), items=items)
         elif isinstance(op, ListNamespacesOp):
-            self._log(agent, scope, "list_namespaces", None, None, None, outcome="ok", count=len(result))
+            self._log(caller, "list_namespaces", None, None, None, outcome="ok", count=len(result))
         return result
 
     def batch(self, ops: Iterable[Op]) -> list[Result]:
-        agent, scope = self._caller()
+        caller = self._caller()
         with self._lock:
-            return [self._one(op, agent, scope) for op in ops]
+            return [self._one(op, caller) for op in ops]
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
-        agent, scope = self._caller()  # read here: the context variable is this task's
+        caller = self._caller()  # read here: the context variable is this task's
         ops = list(ops)
 
         def run() -> list[Result]:
             with self._lock:
-                return [self._one(op, agent, scope) for op in ops]
+                return [self._one(op, caller) for op in ops]
 
         return await asyncio.to_thread(run)
 
