@@ -78,6 +78,29 @@ def make_divergent() -> StateGraph:
     return g
 
 
+def make_async() -> StateGraph:
+    """The fan-out as async nodes (aget -> think -> aput): ccs diagnose runs it with ainvoke."""
+    import asyncio
+
+    barrier = asyncio.Barrier(N)
+
+    def node(i):
+        async def run(state, *, store):
+            item = await store.aget(NS, "n")
+            n = 0 if item is None else item.value["n"]
+            await barrier.wait()
+            await store.aput(NS, "n", {"n": n + 1})
+            return {"outcomes": ["landed"]}
+        return run
+
+    g = StateGraph(S)
+    for i in range(N):
+        g.add_node(f"a{i}", node(i))
+        g.add_edge(START, f"a{i}")
+        g.add_edge(f"a{i}", END)
+    return g
+
+
 def broken(state):
     raise RuntimeError("boom")
 
@@ -86,6 +109,7 @@ hazard_builder = make(shared=True)
 hazard = make(shared=True).compile()
 disjoint = make(shared=False).compile()
 divergent = make_divergent().compile()
+async_hazard = make_async().compile()
 
 from langgraph.store.memory import InMemoryStore  # noqa: E402
 

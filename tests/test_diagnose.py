@@ -61,6 +61,14 @@ def test_builder_and_own_store_are_wrapped_unmodified(graphs, capsys):
     assert module.hazard_own_store.store is module.own  # and the graph object is unchanged
 
 
+def test_async_nodes_run_under_ainvoke(graphs, capsys):
+    code, out, _ = diagnose(capsys, f"{graphs}:async_hazard", "--json", "--runs", "2")
+    assert code == 1
+    (key,) = json.loads(out)["keys"]
+    assert key["writers"] == [f"a{i}" for i in range(N)] and key["pattern"] == "parallel branches"
+    assert len(key["lost_updates"]) == 2 * (N - 1)
+
+
 def test_disjoint_keys_are_clean(graphs, capsys):
     code, out, _ = diagnose(capsys, f"{graphs}:disjoint", "--input", "input.json", "--runs", "2")
     assert code == 0

@@ -7,6 +7,7 @@ of the graph is changed: the compiled graph is copied with the store swapped.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import json
 import os
@@ -100,14 +101,42 @@ def run(spec: str, input_path: str | None, runs: int = 1, record: str | None = N
     store = RecordingStore(inner, record)
     try:
         app = with_store(graph, store)
-        for n in range(runs):
-            if progress is not None:
-                progress(f"run {n + 1} of {runs}")
-            config = {"configurable": {"thread_id": f"ccs-diagnose-{n}"}}
-            try:
-                app.invoke(payload, config)
-            except Exception as exc:
-                raise GraphFailed(f"the graph raised {type(exc).__name__}: {exc}") from exc
+        if needs_async(app):
+            asyncio.run(_arun(app, payload, runs, progress))
+        else:
+            for n in range(runs):
+                _step(progress, n, runs)
+                try:
+                    app.invoke(payload, _config(n))
+                except Exception as exc:
+                    raise GraphFailed(f"the graph raised {type(exc).__name__}: {exc}") from exc
     finally:
         store.close()
     return load(record), record
+
+
+def needs_async(app: Any) -> bool:
+    """A graph with an async-only node cannot run under ``invoke``; it runs under ``ainvoke``."""
+    for node in getattr(app, "nodes", {}).values():
+        bound = getattr(node, "bound", None)
+        if getattr(bound, "func", True) is None and getattr(bound, "afunc", None) is not None:
+            return True
+    return False
+
+
+async def _arun(app: Any, payload: Any, runs: int, progress: Any) -> None:
+    for n in range(runs):  # one event loop for every run: the graph's asyncio objects stay valid
+        _step(progress, n, runs)
+        try:
+            await app.ainvoke(payload, _config(n))
+        except Exception as exc:
+            raise GraphFailed(f"the graph raised {type(exc).__name__}: {exc}") from exc
+
+
+def _config(n: int) -> dict[str, Any]:
+    return {"configurable": {"thread_id": f"ccs-diagnose-{n}"}}
+
+
+def _step(progress: Any, n: int, runs: int) -> None:
+    if progress is not None:
+        progress(f"run {n + 1} of {runs}")
