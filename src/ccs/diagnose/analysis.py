@@ -10,8 +10,9 @@ said so.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,40 +96,70 @@ def diagnose(events: list[Event], runs: int = 1) -> Diagnosis:
             by_key[aid].append(Event(e.line, e.t, e.agent, e.scope, "get", aid, version, version, "miss",
                                      step=e.step))
     commits = commits_by_version(events)
-    parallel = _parallel(events)
-    return Diagnosis([_one(aid, evs, commits.get(aid, {}), parallel)
+    concurrency = Concurrency(events)
+    return Diagnosis([_one(aid, evs, commits.get(aid, {}), concurrency)
                       for aid, evs in sorted(by_key.items())], len(events), runs)
 
 
-def _parallel(events: list[Event]) -> Callable[[str, str], bool]:
-    """Whether two callers ran in parallel: tasks of one graph superstep (when the log says, as
+class Concurrency:
+    """Which callers ran in parallel: tasks of one graph superstep (when the log says, as
     RecordingStore's does), else callers whose first-to-last operations overlap in time."""
-    span: dict[str, tuple[float, float]] = {}
-    steps: dict[str, str] = {}
-    for e in events:
-        lo, hi = span.get(_caller(e), (e.t, e.t))
-        span[_caller(e)] = (min(lo, e.t), max(hi, e.t))
-        if e.step is not None and e.scope is not None:
-            steps[_caller(e)] = e.step
 
-    def parallel(a: str, b: str) -> bool:
+    def __init__(self, events: list[Event]) -> None:
+        self.span: dict[str, tuple[float, float]] = {}
+        self.steps: dict[str, str] = {}
+        for e in events:
+            c = _caller(e)
+            lo, hi = self.span.get(c, (e.t, e.t))
+            self.span[c] = (min(lo, e.t), max(hi, e.t))
+            if e.step is not None and e.scope is not None:
+                self.steps[c] = e.step
+
+    def parallel(self, a: str, b: str) -> bool:
         if a == b:
             return False
-        if a in steps and b in steps:
-            return steps[a] == steps[b]
-        (a0, a1), (b0, b1) = span[a], span[b]
+        if a in self.steps and b in self.steps:
+            return self.steps[a] == self.steps[b]
+        if a in self.steps or b in self.steps:
+            return False
+        (a0, a1), (b0, b1) = self.span[a], self.span[b]
         return a0 <= b1 and b0 <= a1
-    return parallel
+
+    def groups(self, callers: Iterable[str]) -> list[list[str]]:
+        """The callers in groups that ran in parallel: one per superstep, and for callers without
+        one, chains of overlapping time spans."""
+        by_step: dict[str, list[str]] = defaultdict(list)
+        rest = []
+        for c in callers:
+            if c in self.steps:
+                by_step[self.steps[c]].append(c)
+            else:
+                rest.append(c)
+        groups = list(by_step.values())
+        current: list[str] = []
+        reach = -math.inf
+        for c in sorted(rest, key=lambda c: self.span[c]):
+            lo, hi = self.span[c]
+            if current and lo <= reach:
+                current.append(c)
+                reach = max(reach, hi)
+            else:
+                if current:
+                    groups.append(current)
+                current, reach = [c], hi
+        if current:
+            groups.append(current)
+        return groups
 
 
 def _one(aid: str, evs: list[Event], commits: dict[int, list[Event]],
-         parallel: Callable[[str, str], bool]) -> KeyReport:
+         concurrency: Concurrency) -> KeyReport:
     named = next((e for e in evs if e.key is not None), evs[0])
     writes = [e for e in evs if is_commit(e)]
     reads = [e for e in evs if e.op == "get" or e.outcome == "noop"]
 
     writer_callers = sorted({_caller(e) for e in writes})
-    in_parallel = any(parallel(a, b) for a in writer_callers for b in writer_callers)
+    in_parallel = any(len(g) > 1 for g in concurrency.groups(writer_callers))
     writer_agents = sorted({_who(e) for e in writes})
     if not writes:
         pattern = READ_ONLY
@@ -146,7 +177,7 @@ def _one(aid: str, evs: list[Event], commits: dict[int, list[Event]],
     first_read: dict[str, Event] = {}
     for e in reads:
         first_read.setdefault(_caller(e), e)
-    for group in _groups(list(first_read), parallel):
+    for group in concurrency.groups(first_read):
         seen_versions: dict[int, list[Event]] = defaultdict(list)
         for c in group:
             seen_versions[first_read[c].version].append(first_read[c])
@@ -162,7 +193,7 @@ def _one(aid: str, evs: list[Event], commits: dict[int, list[Event]],
             if victim.version == 0 or _caller(victim) == _caller(w):
                 continue
             derived_old = w.seen is not None and w.seen < victim.version
-            blind_parallel = w.seen is None and parallel(_caller(victim), _caller(w))
+            blind_parallel = w.seen is None and concurrency.parallel(_caller(victim), _caller(w))
             if derived_old or blind_parallel:
                 report.lost_updates.append({
                     "version": victim.version, "lost_writer": _who(victim), "lost_line": victim.line,
@@ -170,16 +201,6 @@ def _one(aid: str, evs: list[Event], commits: dict[int, list[Event]],
                     "derived_from": w.seen})
     _recommend(report)
     return report
-
-
-def _groups(callers: list[str], parallel: Callable[[str, str], bool]) -> list[list[str]]:
-    """Callers in groups that ran in parallel (connected by the parallel relation), in order."""
-    groups: list[list[str]] = []
-    for c in callers:
-        joined = [g for g in groups if any(parallel(c, o) for o in g)]
-        merged = [x for g in joined for x in g] + [c]
-        groups = [g for g in groups if g not in joined] + [merged]
-    return groups
 
 
 def _recommend(r: KeyReport) -> None:

@@ -28,7 +28,7 @@ from typing import Any
 
 from ccs.history.checker import VersionedRegister, check
 from ccs.history.recorder import FAIL, OK, PENDING, Op
-from ccs.replay.source import Event
+from ccs.replay.source import WRITES, Event
 
 INVARIANTS = ("single_writer", "monotonic_versions", "no_stale_write", "no_lost_write", "linearizable")
 
@@ -142,22 +142,30 @@ def _stale(events: list[Event]) -> list[tuple[Event, list[Event]]]:
 
 def no_stale_write(events: list[Event]) -> list[Violation]:
     out = []
+    reads = _reads_of(events)
     for e, skipped in _stale(events):
         gone = f"version {e.seen + 1}" if e.version == e.seen + 2 else \
             f"versions {e.seen + 1}..{e.version - 1}"
-        read = _read_of(events, e)
+        read = reads.get(id(e), [])
         out.append(Violation("no_stale_write", e.artifact,
                              f"{e.agent} wrote version {e.version} derived from version {e.seen}: applied "
                              f"over {gone}, which it never read", [*read, e, *skipped]))
     return out
 
 
-def _read_of(events: list[Event], write: Event) -> list[Event]:
-    """The caller's last observation of the version a write was derived from."""
-    for e in reversed(events[:events.index(write)]):
-        if e.caller == write.caller and e.artifact == write.artifact and e.version == write.seen:
-            return [e]
-    return []
+def _reads_of(events: list[Event]) -> dict[int, list[Event]]:
+    """For each write (by id), the caller's last observation of the version it was derived from."""
+    last: dict[tuple[Any, str, int], Event] = {}
+    out: dict[int, list[Event]] = {}
+    for e in events:
+        if e.artifact is None:
+            continue
+        if e.op in WRITES and e.seen is not None:
+            hit = last.get((e.caller, e.artifact, e.seen))
+            out[id(e)] = [] if hit is None else [hit]
+        if e.version is not None:
+            last[e.caller, e.artifact, e.version] = e
+    return out
 
 
 def no_lost_write(events: list[Event]) -> list[Violation]:
