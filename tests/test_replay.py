@@ -195,11 +195,23 @@ def test_unreadable_file_exits_2(tmp_path, capsys):
         assert err.startswith("ccs: error [")
 
 
-def test_unknown_invariant_is_a_usage_error(clean_log, capsys):
+@pytest.mark.parametrize("args, needle", [
+    (["--invariant", "nope"], "invalid choice"),
+    (["--budget", "nan"], "expected a number of seconds >= 0"),
+    (["--progress-every", "-1"], "expected a number of seconds >= 0"),
+])
+def test_bad_options_are_usage_errors(clean_log, capsys, args, needle):
     with pytest.raises(SystemExit) as info:
-        main(["replay", str(clean_log), "--invariant", "nope"])
+        main(["replay", str(clean_log), *args])
     assert info.value.code == 2
-    assert "invalid choice" in capsys.readouterr().err
+    assert needle in capsys.readouterr().err
+
+
+def test_quiet_prints_only_the_summary(lost_log, capsys):
+    code, out, err = replay(capsys, lost_log, "--quiet")
+    assert code == 1 and err == ""
+    assert out == ("14 operations on 1 artifact(s): 11 violation(s) (single_writer 0, monotonic_versions 0, "
+                   "no_stale_write 5, no_lost_write 5, linearizable 1)\n")
 
 
 def test_progress_lines_on_stderr_unless_quiet(lost_log, capsys):

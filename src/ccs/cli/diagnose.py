@@ -12,6 +12,7 @@ import json
 import sys
 
 from ccs.cli.progress import Progress
+from ccs.cli.replay import seconds
 from ccs.protocol.errors import InvalidRequest
 
 DESCRIPTION = ("run an unmodified LangGraph graph (a compiled graph or a StateGraph, by module:attr, "
@@ -40,7 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--record", metavar="PATH",
                    help="keep the recorded operations there (a record_to file, for ccs replay)")
     p.add_argument("--quiet", action="store_true", help="no progress lines and only the verdict line")
-    p.add_argument("--progress-every", type=float, default=2.0, metavar="SECONDS",
+    p.add_argument("--progress-every", type=seconds, default=2.0, metavar="SECONDS",
                    help="a progress line on stderr at most this often (default 2)")
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
 from ccs.cli.progress import Progress
@@ -28,16 +29,28 @@ Invariants: """ + ", ".join(INVARIANTS) + """.
 Exit codes: 0 clean, 1 violations found, 2 bad input (unreadable file, malformed line) or usage."""
 
 
+def seconds(text: str) -> float:
+    """A finite number of seconds >= 0, for argparse (anything else is a usage error)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
+    return value
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", help="a JSON-lines history written by CCSStore.record_to(path)")
     p.add_argument("--invariant", action="append", dest="invariants", metavar="NAME",
                    type=lambda s: s.replace("-", "_"), choices=INVARIANTS,
                    help=f"repeatable; one of {', '.join(INVARIANTS)}; default: all")
     p.add_argument("--json", action="store_true", help="print the verdict as JSON")
-    p.add_argument("--quiet", action="store_true", help="no progress lines; only the verdict")
-    p.add_argument("--progress-every", type=float, default=2.0, metavar="SECONDS",
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress lines, and only the summary line (the exit code is the verdict)")
+    p.add_argument("--progress-every", type=seconds, default=2.0, metavar="SECONDS",
                    help="a progress line on stderr at most this often (default 2)")
-    p.add_argument("--budget", type=float, default=30.0, metavar="SECONDS",
+    p.add_argument("--budget", type=seconds, default=30.0, metavar="SECONDS",
                    help="time for the linearizability search (default 30); beyond it: undecided")
 
 
@@ -59,7 +72,7 @@ def run(args: argparse.Namespace, prog: str = "ccs", out=print) -> int:
     if args.json:
         out(json.dumps(report.to_dict(), indent=2))
         return 0 if report.ok else 1
-    for v in report.violations:
+    for v in [] if args.quiet else report.violations:
         out(f"VIOLATION {v.invariant}: {v.artifact}: {v.message}")
         for e in v.events:
             out(f"    {e.label}")
