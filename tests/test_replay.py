@@ -227,3 +227,40 @@ def test_console_script_is_the_same_command(lost_log, clean_log, capsys):
     assert "no_lost_write 5" in capsys.readouterr().out
     assert replay_script([str(lost_log.parent / "nope.jsonl")]) == 2
     assert capsys.readouterr().err.startswith("agent-coherence-replay: error [unreadable_history]: ")
+
+
+def test_threads_sharing_one_agent_raise_no_false_alarm(tmp_path, capsys):
+    """Lines of threads that share one caller identity land out of order; each line names its
+    thread, and the time bounds come from that thread's own lines, so a correct history passes."""
+    import contextlib
+    import random
+    import threading
+
+    path = tmp_path / "threads.jsonl"
+    store = CCSStore().record_to(path)
+
+    def work(i):
+        r = random.Random(i)
+        for _ in range(300):
+            key = f"k{r.randrange(2)}"
+            item = store.get(NS, key)
+            with contextlib.suppress(StaleView):
+                store.put(NS, key, {"n": (item.value["n"] if item else 0) + 1})
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    store.close()
+    lines = read_log(path)
+    assert {x["agent"] for x in lines} == {"default"} and len({x["thread"] for x in lines}) == 4
+    code, out, _ = replay(capsys, path, "--quiet")
+    assert code == 0, out
+
+
+def test_out_of_time_is_undecided_not_clean(lost_log, capsys):
+    code, out, _ = replay(capsys, lost_log, "--invariant", "linearizable", "--budget", "0")
+    assert code == 0
+    assert "note: linearizability: time budget ran out" in out
+    assert out.splitlines()[-1].endswith("no violation found, 1 undecided (--budget) (linearizable 0)")

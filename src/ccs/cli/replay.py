@@ -76,10 +76,13 @@ def run(args: argparse.Namespace, prog: str = "ccs", out=print) -> int:
         out(f"VIOLATION {v.invariant}: {v.artifact}: {v.message}")
         for e in v.events:
             out(f"    {e.label}")
-    for note in report.notes:
+    for note in [] if args.quiet else report.notes:
         out(f"note: {note}")
     counts = ", ".join(f"{name} {n}" for name, n in report.counts().items())
-    verdict = "clean" if report.ok else f"{len(report.violations)} violation(s)"
+    verdict = f"{len(report.violations)} violation(s)" if not report.ok else \
+        "no violation found" if report.notes else "clean"
+    if report.notes:  # the search ran out of time somewhere: not proof of a clean history
+        verdict += f", {len(report.notes)} undecided (--budget)"
     out(f"{report.operations} operations on {report.artifacts} artifact(s): {verdict} ({counts})")
     return 0 if report.ok else 1
 

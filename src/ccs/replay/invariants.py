@@ -106,20 +106,21 @@ def monotonic_versions(events: list[Event]) -> list[Violation]:
     out = []
     last: dict[tuple[Any, str], Event] = {}
     for e in events:
+        seq = e.sequence
         if is_commit(e) and e.seen is not None and e.version < e.seen:
             out.append(Violation("monotonic_versions", e.artifact,
                                  f"write landed as version {e.version}, below the version {e.seen} "
                                  "it was derived from", [e]))
         observed = [(e.artifact, e.version)] if e.artifact and e.version is not None else []
         observed += e.items
-        for aid, version in observed:
-            prev = last.get((e.caller, aid))
+        for aid, version in observed if seq is not None else ():
+            prev = last.get((e.agent, seq, aid))
             if prev is not None and version < _observed(prev, aid):
                 out.append(Violation(
                     "monotonic_versions", aid,
-                    f"{e.agent} ({e.scope or 'no scope'}) saw version {version} after version "
+                    f"{e.agent} ({e.scope or e.thread or 'no scope'}) saw version {version} after version "
                     f"{_observed(prev, aid)}: its view went backwards", [prev, e]))
-            last[e.caller, aid] = e
+            last[e.agent, seq, aid] = e
     return out
 
 
@@ -203,15 +204,18 @@ class _Register(VersionedRegister):
 def to_history(events: list[Event]) -> dict[str, list[Op]]:
     """Per artifact, the events as ``ccs.history`` operations with the widest time bounds the log
     supports. A line is written after its operation returned, so ``t`` bounds the response; the
-    call began after the same caller's previous line (callers are sequential). A cache hit (and an
+    call began after the previous line of the same thread (or graph task, see ``Event.sequence``;
+    with neither, it may have begun any time before). A cache hit (and an
     absent result, which may come from the cache) may serve the version the agent cached when it
     last fetched or wrote the item, so its call is placed there."""
     prev: dict[Any, float] = {}
     fill: dict[tuple[str, str], float] = {}
     out: dict[str, list[Op]] = defaultdict(list)
     for e in events:
-        start = prev.get(e.caller, -math.inf)
-        prev[e.caller] = e.t
+        seq = e.sequence
+        start = -math.inf if seq is None else min(prev.get(seq, -math.inf), e.t)
+        if seq is not None:
+            prev[seq] = max(prev.get(seq, -math.inf), e.t)
         if e.op == "search":
             for n, (aid, version) in enumerate(e.items):
                 out[aid].append(Op(f"{e.line}.{n}", e.agent, "read", aid, {}, start, e.t, OK,
@@ -222,7 +226,7 @@ def to_history(events: list[Event]) -> dict[str, list[Op]]:
         oid = str(e.line)
         if e.op == "get" or e.outcome == "noop":
             if e.outcome in ("hit", "absent"):
-                start = fill.get((e.agent, e.artifact), -math.inf)
+                start = min(fill.get((e.agent, e.artifact), -math.inf), e.t)
             else:
                 fill[e.agent, e.artifact] = start
             out[e.artifact].append(Op(oid, e.agent, "read", e.artifact, {}, start, e.t, OK,
@@ -269,7 +273,8 @@ def linearizable(events: list[Event], budget: float = 10.0,
                 notes.append(f"linearizability: time budget ran out before {len(history) - n + 1} "
                              "artifact(s) were checked (--budget)")
             break
-        result = check(ops, _Register(_start_version(ops)), budget=left)
+        share = left / (len(history) - n + 1)  # an undecidable item cannot starve the others
+        result = check(ops, _Register(_start_version(ops)), budget=share)
         if result.result == "unknown" and notes is not None:
             notes.append(f"linearizability of {aid}: undecided within the time budget (--budget)")
         if result.result != "illegal":

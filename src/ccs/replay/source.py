@@ -42,7 +42,8 @@ class Event:
     write); ``version`` the version served (reads) or written (writes); ``outcome`` one of
     ``OUTCOMES``; ``error`` the refusal's code. ``items`` (search): ``[(artifact, version)]`` read.
     ``line`` is where it came from (1-based), for messages. ``step`` (``RecordingStore`` only): the
-    graph run and superstep of the caller's task; callers of one step ran in parallel.
+    graph run and superstep of the caller's task; callers of one step ran in parallel. ``thread``:
+    the thread that ran the operation (its lines are in the order its operations ran).
     """
 
     line: int
@@ -59,10 +60,22 @@ class Event:
     key: str | None = None
     items: list[tuple[str, int]] = field(default_factory=list)
     step: str | None = None
+    thread: str | None = None
 
     @property
     def caller(self) -> tuple[str, str | None]:
         return self.agent, self.scope
+
+    @property
+    def sequence(self) -> tuple | None:
+        """What this event's operation ran in sequence with: its thread if the log says (every
+        earlier line of that thread ran before it), else its graph task (a node calls the store
+        sequentially); None for a caller outside a graph in an older log: it may be many threads."""
+        if self.thread is not None:
+            return ("thread", self.thread)
+        if self.scope is not None:
+            return ("scope", self.agent, self.scope)
+        return None
 
     @property
     def is_write(self) -> bool:
@@ -121,7 +134,8 @@ def event_from_record(rec: Any, line: int, where: str) -> Event:
                  version=_int_or_none(rec, "version", where), outcome=outcome, error=code,
                  namespace=None if ns is None else tuple(str(x) for x in ns),
                  key=None if rec.get("key") is None else str(rec["key"]), items=items,
-                 step=None if rec.get("step") is None else str(rec["step"]))
+                 step=None if rec.get("step") is None else str(rec["step"]),
+                 thread=None if rec.get("thread") is None else str(rec["thread"]))
 
 
 def read_record_to(path: str | os.PathLike[str], progress: Callable[[int], None] | None = None

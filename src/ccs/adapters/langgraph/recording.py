@@ -67,7 +67,8 @@ class RecordingStore(BaseStore):
         agent, scope, step = caller
         extra = {} if step is None else {"step": step}
         self._recorder.write({"t": time.time(), "agent": agent, "scope": scope, "op": op, "artifact": aid,
-                              "namespace": None if ns is None else list(ns), "key": key, **fields, **extra})
+                              "namespace": None if ns is None else list(ns), "key": key, **fields, **extra,
+                              "thread": f"{os.getpid()}/{threading.get_ident()}"})
 
     def _one(self, op: Op, caller: tuple) -> Result:
         agent, scope, _ = caller
