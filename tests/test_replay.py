@@ -172,6 +172,16 @@ def test_a_refusal_without_a_moved_version_is_not_linearizable(clean_log, tmp_pa
     ('{"t": 1, "agent": "a", "op": "frob", "outcome": "ok"}\n', ":1: unknown op 'frob'"),
     ('{"t": 1, "agent": "a", "op": "put", "outcome": "ok", "artifact": "x", "version": -3}\n',
      ":1: 'version' must be a version"),
+    ('{"t": NaN, "agent": "a", "op": "get", "outcome": "hit", "artifact": "x", "version": 1}\n',
+     ":1: 't' must be a finite number"),
+    ('{"t": 1, "agent": "a", "op": "get", "outcome": "hit", "artifact": "x", "namespace": 7}\n',
+     ":1: 'namespace' must be a list"),
+    ('{"t": 1, "agent": "a", "op": "search", "outcome": "ok", "items": 5}\n', ":1: 'items' must be a list"),
+    ('{"t": 1, "agent": "a", "op": "search", "outcome": "ok", "items": [["x", true]]}\n',
+     ":1: search items must be [artifact, version] pairs"),
+    ('{"t": 1, "agent": "a", "op": "get", "outcome": "hit", "artifact": 3}\n', ":1: get without an artifact"),
+    ("[" * 100000 + "]" * 100000 + "\n", ":1: JSON nested too deeply"),
+    ("\n\n" + '{"t": 1}' + "\n" + "x" * 10, ":3: not a record_to line"),
 ])
 def test_malformed_line_exits_2_with_one_typed_line(tmp_path, capsys, content, needle):
     path = tmp_path / "bad.jsonl"
@@ -180,6 +190,13 @@ def test_malformed_line_exits_2_with_one_typed_line(tmp_path, capsys, content, n
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and err.startswith("ccs: error [malformed_history]: ")
     assert needle in err and str(path) in err
+
+
+def test_binary_file_exits_2(tmp_path, capsys):
+    path = tmp_path / "bin.jsonl"
+    path.write_bytes(b"\xff\xfe\x00garbage\n")
+    code, _, err = replay(capsys, path)
+    assert code == 2 and err.startswith("ccs: error [malformed_history]: ") and "not UTF-8" in err
 
 
 def test_torn_last_line_is_ignored(clean_log, tmp_path, capsys):

@@ -14,6 +14,7 @@ Malformed input raises ``MalformedHistory`` naming the file and line.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -115,20 +116,27 @@ def event_from_record(rec: Any, line: int, where: str) -> Event:
         raise MalformedHistory(f"{where}: unknown op {op!r} (known: {', '.join(sorted(OPS))})")
     if outcome not in OUTCOMES:
         raise MalformedHistory(f"{where}: unknown outcome {outcome!r}")
-    if not isinstance(t, int | float) or isinstance(t, bool):
-        raise MalformedHistory(f"{where}: 't' must be a number, got {t!r}")
+    if not isinstance(t, int | float) or isinstance(t, bool) or not math.isfinite(t):
+        raise MalformedHistory(f"{where}: 't' must be a finite number, got {t!r}")
     artifact = rec.get("artifact")
     if op in READS | WRITES and not isinstance(artifact, str):
         raise MalformedHistory(f"{where}: {op} without an artifact")
     err = rec.get("error")
     code = err.get("code") if isinstance(err, dict) else (err if isinstance(err, str) else None)
+    raw_items = rec.get("items") or []
+    if not isinstance(raw_items, list):
+        raise MalformedHistory(f"{where}: 'items' must be a list of [artifact, version] pairs")
     items = []
-    for item in rec.get("items") or ():
+    for item in raw_items:
         if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)
-                and isinstance(item[1], int)):
+                and isinstance(item[1], int) and not isinstance(item[1], bool) and item[1] >= 0):
             raise MalformedHistory(f"{where}: search items must be [artifact, version] pairs, got {item!r}")
         items.append((item[0], item[1]))
     ns = rec.get("namespace")
+    if ns is not None and not isinstance(ns, list):
+        raise MalformedHistory(f"{where}: 'namespace' must be a list of labels or null, got {ns!r}")
+    if artifact is not None and not isinstance(artifact, str):
+        raise MalformedHistory(f"{where}: 'artifact' must be a string or null, got {artifact!r}")
     return Event(line=line, t=float(t), agent=str(rec["agent"]), scope=rec.get("scope"), op=op,
                  artifact=artifact, seen=_int_or_none(rec, "seen", where),
                  version=_int_or_none(rec, "version", where), outcome=outcome, error=code,
@@ -178,6 +186,8 @@ def _parse(name: str, n: int, text: str) -> Event:
     except json.JSONDecodeError as exc:
         raise MalformedHistory(f"{where}: not JSON ({exc.msg}): {text.strip()[:60]!r}",
                                path=name, line=n) from None
+    except RecursionError:
+        raise MalformedHistory(f"{where}: JSON nested too deeply", path=name, line=n) from None
     return event_from_record(rec, n, where)
 
 
