@@ -106,6 +106,8 @@ def test_terminal_summary_names_lost_writes_and_the_fix(graphs, capsys, tmp_path
     (["{mod}:hazard", "--input", "missing.json"], "bad_input", "cannot read missing.json"),
     (["{mod}:hazard", "--input", "{mod}.py"], "bad_input", "not JSON"),
     (["{mod}:fails"], "graph_failed", "RuntimeError: boom"),
+    (["{mod}:disjoint", "--html", "no/such/dir/r.html"], "unwritable_output", "no/such/dir/r.html"),
+    (["{mod}:disjoint", "--record", "no/such/dir/ops.jsonl"], "unwritable_output", "no/such/dir/ops.jsonl"),
 ])
 def test_bad_input_exits_2_with_one_typed_line(graphs, capsys, args, code_, needle):
     code, out, err = diagnose(capsys, *(a.format(mod=graphs) for a in args))

@@ -65,10 +65,17 @@ def run(args: argparse.Namespace, prog: str = "ccs", out=print) -> int:
     except InvalidRequest as exc:
         print(f"{prog}: error [{exc.code}]: {exc.message}", file=sys.stderr)
         return 2
+    except OSError as exc:  # --record PATH cannot be written
+        print(f"{prog}: error [unwritable_output]: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     d = diagnose(events, args.runs)
     if args.html:
-        with open(args.html, "w", encoding="utf-8") as f:
-            f.write(render(d, args.graph))
+        try:
+            with open(args.html, "w", encoding="utf-8") as f:
+                f.write(render(d, args.graph))
+        except OSError as exc:
+            print(f"{prog}: error [unwritable_output]: {args.html}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
     if args.json:
         out(json.dumps(d.to_dict(), indent=2))
         return 0 if d.ok else 1
