@@ -155,3 +155,13 @@ def test_html_report_renders_the_hazard_table(graphs, capsys, tmp_path):
     dom = _rendered_dom(clean, tmp_path / "profile")
     assert 'id="hazards"' not in dom and 'id="verdict">no hazards found' in dom
     assert dom.count('<tr class="hazard">') == 0 and dom.count("single writer") == N
+
+
+def test_no_recording_is_left_behind(graphs, capsys, tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    assert diagnose(capsys, f"{graphs}:disjoint", "--quiet")[0] == 0
+    assert diagnose(capsys, f"{graphs}:fails")[0] == 2
+    assert list((tmp_path / "tmp").iterdir()) == []

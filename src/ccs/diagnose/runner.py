@@ -85,14 +85,18 @@ def own_store(graph: Any) -> Any:
 
 def run(spec: str, input_path: str | None, runs: int = 1, record: str | None = None,
         progress: Any = None) -> tuple[list[Event], str]:
-    """Run the graph ``runs`` times on one recording store; the events and the log's path."""
+    """Run the graph ``runs`` times on one recording store; the events and the log's path (kept
+    only if ``record`` named it)."""
     from langgraph.store.memory import InMemoryStore
 
     from ccs.adapters.langgraph.recording import RecordingStore
 
     graph = load_graph(spec)
     payload = read_input(input_path)
-    inner = own_store(graph) or InMemoryStore()
+    inner = own_store(graph)
+    if inner is None:
+        inner = InMemoryStore()
+    temporary = record is None
     if record is None:
         fd, record = tempfile.mkstemp(prefix="ccs-diagnose-", suffix=".jsonl")
         os.close(fd)
@@ -110,9 +114,12 @@ def run(spec: str, input_path: str | None, runs: int = 1, record: str | None = N
                     app.invoke(payload, _config(n))
                 except Exception as exc:
                     raise GraphFailed(f"the graph raised {type(exc).__name__}: {exc}") from exc
+        store.close()
+        return load(record), record
     finally:
         store.close()
-    return load(record), record
+        if temporary:
+            os.unlink(record)
 
 
 def needs_async(app: Any) -> bool:
