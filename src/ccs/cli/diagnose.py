@@ -31,6 +31,9 @@ Needs LangGraph: pip install "agent-coherence[diagnose]".
 Exit codes: 0 no hazard, 1 hazards found, 2 bad input (graph, input file, the graph raised) or usage."""
 
 
+SHOWN = 20  # lost updates listed per key in the terminal summary
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("graph", help="module:attr of a compiled graph or a StateGraph builder")
     p.add_argument("--input", metavar="FILE", help="the graph's input as a JSON file (default: {})")
@@ -98,10 +101,12 @@ def _table(d, out) -> None:
             f"{len(k.divergent_reads):>6}")
     for k in d.hazards:
         out(f"\n{k.key}: {k.recommendation}")
-        for u in k.lost_updates:
+        for u in k.lost_updates[:SHOWN]:
             source = "a blind write" if u["derived_from"] is None else f"version {u['derived_from']}"
             out(f"  lost: version {u['version']} by {u['lost_writer']} (line {u['lost_line']}), "
                 f"overwritten by {u['overwritten_by']} from {source} (line {u['overwrite_line']})")
+        if len(k.lost_updates) > SHOWN:
+            out(f"  ... and {len(k.lost_updates) - SHOWN} more lost (--json lists every one)")
         for r in k.divergent_reads:
             out(f"  read version {r['version']}: {', '.join(r['agents'])}")
     needs_ccs = [k.key for k in d.keys if k.needs_ccsstore]

@@ -6,6 +6,8 @@ from html import escape
 
 from ccs.diagnose.analysis import Diagnosis
 
+SHOWN = 50  # lost updates listed per key
+
 CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:70em;color:#222;padding:0 1em}
 h1{font-size:1.5em}h2{font-size:1.15em;margin-top:2em}
@@ -39,7 +41,9 @@ def render(d: Diagnosis, graph: str) -> str:
                 f"v{u['version']} by {escape(u['lost_writer'])} (line {u['lost_line']}) overwritten by "
                 f"{escape(u['overwritten_by'])} from "
                 f"{'a blind write' if u['derived_from'] is None else 'v' + str(u['derived_from'])}"
-                for u in k.lost_updates) or "&ndash;"
+                for u in k.lost_updates[:SHOWN]) or "&ndash;"
+            if len(k.lost_updates) > SHOWN:
+                lost += f"<br>&hellip; and {len(k.lost_updates) - SHOWN} more (--json lists every one)"
             div = "<br>".join(f"v{r['version']}: {_list(r['agents'])}"
                               for r in k.divergent_reads) or "&ndash;"
             parts.append(f'<tr class="hazard"><td><code>{escape(k.key)}</code></td>'
