@@ -281,3 +281,24 @@ def test_out_of_time_is_undecided_not_clean(lost_log, capsys):
     assert code == 0
     assert "note: linearizability: time budget ran out" in out
     assert out.splitlines()[-1].endswith("no violation found, 1 undecided (--budget) (linearizable 0)")
+
+
+def test_single_writer_tells_a_blind_delete_of_an_absent_item_from_a_second_writer():
+    """A blind delete of an item already absent logs the current version without writing one."""
+    from ccs.replay.invariants import run_checks
+    from ccs.replay.source import Event
+
+    def ev(line, op, seen, version, agent="a"):
+        return Event(line, float(line), agent, None, op, "x", seen, version, "ok")
+
+    fine = [[ev(1, "put", None, 1), ev(2, "delete", 1, 2), ev(3, "delete", None, 2, "b")],
+            [ev(1, "delete", None, 0), ev(2, "delete", None, 0, "b")]]
+    broken = [[ev(1, "put", None, 1), ev(2, "delete", None, 1, "b")],  # the item was there
+              [ev(1, "put", None, 1), ev(2, "put", None, 1, "b")]]
+    for events in fine:
+        assert run_checks(events).ok, events
+    for events in broken:
+        assert run_checks(events).counts()["single_writer"] == 1, events
+    # the register checker sees versions only (the log has no values, and an expired item reads
+    # absent at its version), so of these two it can refute the double put alone
+    assert run_checks(broken[1]).counts()["linearizable"] == 1
