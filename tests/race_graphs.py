@@ -101,6 +101,38 @@ def make_async() -> StateGraph:
     return g
 
 
+def make_sequential() -> StateGraph:
+    """Two nodes, one after the other, each a read-modify-write of one key: shared, no race."""
+    def bump(state, *, store):
+        item = store.get(NS, "n")
+        store.put(NS, "n", {"n": (0 if item is None else item.value["n"]) + 1})
+        return {"outcomes": ["bumped"]}
+
+    g = StateGraph(S)
+    g.add_node("planner", bump)
+    g.add_node("reviewer", bump)
+    g.add_edge(START, "planner")
+    g.add_edge("planner", "reviewer")
+    g.add_edge("reviewer", END)
+    return g
+
+
+def make_blind() -> StateGraph:
+    """Parallel nodes that each put a status without reading it: last write wins, blind."""
+    def node(i):
+        def run(state, *, store):
+            store.put(("status",), "current", {"by": i})
+            return {"outcomes": [i]}
+        return run
+
+    g = StateGraph(S)
+    for i in range(3):
+        g.add_node(f"s{i}", node(i))
+        g.add_edge(START, f"s{i}")
+        g.add_edge(f"s{i}", END)
+    return g
+
+
 def broken(state):
     raise RuntimeError("boom")
 
@@ -110,6 +142,8 @@ hazard = make(shared=True).compile()
 disjoint = make(shared=False).compile()
 divergent = make_divergent().compile()
 async_hazard = make_async().compile()
+sequential = make_sequential().compile()
+blind = make_blind().compile()
 
 from langgraph.store.memory import InMemoryStore  # noqa: E402
 

@@ -69,6 +69,25 @@ def test_async_nodes_run_under_ainvoke(graphs, capsys):
     assert len(key["lost_updates"]) == 2 * (N - 1)
 
 
+def test_sequential_writers_are_shared_and_clean(graphs, capsys):
+    code, out, _ = diagnose(capsys, f"{graphs}:sequential", "--json")
+    assert code == 0
+    (key,) = json.loads(out)["keys"]
+    assert key["pattern"] == "shared" and key["writers"] == ["planner", "reviewer"]
+    assert not key["lost_updates"] and not key["needs_ccsstore"] and not key["needs_update"]
+    assert key["recommendation"].startswith("several writers, one at a time")
+
+
+def test_blind_puts_from_parallel_branches_lose_updates(graphs, capsys):
+    code, out, _ = diagnose(capsys, f"{graphs}:blind", "--json")
+    assert code == 1
+    (key,) = json.loads(out)["keys"]
+    assert key["pattern"] == "parallel branches" and not key["read_modify_write"]
+    assert len(key["lost_updates"]) == 2 and all(u["derived_from"] is None for u in key["lost_updates"])
+    assert key["needs_ccsstore"] and not key["needs_update"]
+    assert "blind puts from parallel branches" in key["recommendation"]
+
+
 def test_disjoint_keys_are_clean(graphs, capsys):
     code, out, _ = diagnose(capsys, f"{graphs}:disjoint", "--input", "input.json", "--runs", "2")
     assert code == 0

@@ -213,8 +213,11 @@ def _recommend(r: KeyReport) -> None:
         if r.needs_update:
             r.recommendation += (" and write this key with store.update(namespace, key, fn), which "
                                  "re-reads and retries, so every branch's update lands")
-        else:
-            r.recommendation += "; blind puts from parallel branches: read the key first, or use store.update"
+        blind = sum(u["derived_from"] is None for u in r.lost_updates)
+        if blind:
+            r.recommendation += (f"; {blind} lost to blind puts from parallel branches, which land "
+                                 "last-write-wins even on CCSStore: get the key before putting it, or "
+                                 "use store.update")
     elif r.needs_ccsstore:
         r.recommendation = ("parallel branches read or write this key: no loss this run, but it is a "
                             "race; use CCSStore" + (" and store.update for the read-modify-write"
