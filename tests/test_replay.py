@@ -302,3 +302,27 @@ def test_single_writer_tells_a_blind_delete_of_an_absent_item_from_a_second_writ
     # the register checker sees versions only (the log has no values, and an expired item reads
     # absent at its version), so of these two it can refute the double put alone
     assert run_checks(broken[1]).counts()["linearizable"] == 1
+
+
+def test_recording_store_keeps_versions_and_logs_every_operation(tmp_path):
+    inner = InMemoryStore()
+    inner.put(NS, "old", {"n": 1})  # there before recording: version 1
+    path = tmp_path / "rec.jsonl"
+    store = RecordingStore(inner, path)
+    assert store.get(NS, "old").value == {"n": 1}
+    store.put(NS, "old", {"n": 2})
+    store.put(NS, "new", {"n": 1})
+    assert {i.key for i in store.search(NS)} == {"old", "new"}
+    assert store.list_namespaces() == [NS]
+    store.delete(NS, "new")
+    assert store.get(NS, "new") is None
+    store.close()
+    lines = read_log(path)
+    assert [(x["op"], x["key"], x.get("seen"), x.get("version"), x["outcome"]) for x in lines] == [
+        ("get", "old", 1, 1, "miss"), ("put", "old", 1, 2, "ok"), ("put", "new", None, 1, "ok"),
+        ("search", None, None, None, "ok"), ("list_namespaces", None, None, None, "ok"),
+        ("delete", "new", 1, 2, "ok"), ("get", "new", 2, 2, "absent")]
+    assert sorted(map(tuple, lines[3]["items"])) == [
+        ('lg/["counters","new"]', 1), ('lg/["counters","old"]', 2)]
+    assert all(x["agent"] == "default" and x["scope"] is None and x["thread"] for x in lines)
+    assert inner.get(NS, "old").value == {"n": 2}  # the inner store did the work

@@ -60,7 +60,8 @@ class RecordingStore(BaseStore):
     def _version(self, aid: str, ns: tuple[str, ...], key: str) -> int:
         v = self._versions.get(aid)
         if v is None:
-            v = self._versions[aid] = 0 if self.inner.batch([GetOp(ns, key)])[0] is None else 1
+            present = self.inner.batch([GetOp(ns, key, refresh_ttl=False)])[0] is not None
+            v = self._versions[aid] = 1 if present else 0
         return v
 
     def _log(self, caller: tuple, op: str, aid: str | None, ns: Any, key: Any, **fields: Any) -> None:
