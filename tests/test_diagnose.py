@@ -134,6 +134,13 @@ def test_bad_input_exits_2_with_one_typed_line(graphs, capsys, args, code_, need
     assert err.count("\n") == 1 and err.startswith(f"ccs: error [{code_}]: ") and needle in err
 
 
+def test_progress_lines_on_stderr_unless_quiet(graphs, capsys):
+    code, _, err = diagnose(capsys, f"{graphs}:disjoint", "--runs", "2", "--progress-every", "0")
+    assert code == 0 and "ccs: run 1 of 2" in err and "ccs: run 2 of 2" in err
+    code, _, err = diagnose(capsys, f"{graphs}:disjoint", "--progress-every", "0", "--quiet")
+    assert code == 0 and err == ""
+
+
 def test_console_script_is_the_same_command(graphs, capsys):
     assert diagnose_script([f"{graphs}:disjoint", "--quiet"]) == 0
     assert diagnose_script([f"{graphs}:hazard", "--quiet"]) == 1

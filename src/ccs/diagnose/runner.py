@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 from typing import Any
 
 from ccs.protocol.errors import InvalidRequest
@@ -103,6 +104,12 @@ def run(spec: str, input_path: str | None, runs: int = 1, record: str | None = N
     else:
         open(record, "w").close()  # a fresh log
     store = RecordingStore(inner, record)
+    done = threading.Event()
+    if progress is not None:  # a line now and then while a long graph runs
+        def tick() -> None:
+            while not done.wait(0.5):
+                progress(f"{store.operations} store operations so far")
+        threading.Thread(target=tick, daemon=True, name="ccs-diagnose-progress").start()
     try:
         app = with_store(graph, store)
         if needs_async(app):
@@ -117,6 +124,7 @@ def run(spec: str, input_path: str | None, runs: int = 1, record: str | None = N
         store.close()
         return load(record), record
     finally:
+        done.set()
         store.close()
         if temporary:
             os.unlink(record)

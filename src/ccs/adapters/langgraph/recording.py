@@ -37,6 +37,7 @@ class RecordingStore(BaseStore):
         self._lock = threading.Lock()
         self._versions: dict[str, int] = {}
         self._views: dict[tuple[str, str], dict[str, int]] = {}
+        self.operations = 0  # how many have been recorded
 
     @property
     def supports_ttl(self) -> bool:  # type: ignore[override]
@@ -73,6 +74,7 @@ class RecordingStore(BaseStore):
 
     def _one(self, op: Op, caller: tuple) -> Result:
         agent, scope, _ = caller
+        self.operations += 1
         view = self._views.setdefault((agent, scope or agent), {})
         if isinstance(op, GetOp | PutOp):
             ns, key = tuple(op.namespace), str(op.key)
