@@ -62,19 +62,24 @@ def test_seed_module_paths_are_thin_re_exports():
         assert all(hasattr(module, name) for name in module.__all__)
 
 
-def test_seed_console_scripts_say_not_yet_and_exit_2(capsys):
+def test_seed_console_scripts_are_the_replay_and_diagnose_commands(capsys, tmp_path):
     import tomllib
     from importlib import import_module
     from pathlib import Path
 
+    from ccs.cli import diagnose, replay
+
     scripts = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml")
                             .read_text())["project"]["scripts"]
-    for name in ("agent-coherence-replay", "ccs-diagnose"):
-        module, func = scripts[name].split(":")
-        assert getattr(import_module(module), func)() == 2
-        err = capsys.readouterr().err
-        assert err.count("\n") == 1 and err.startswith(f"{name}: ") and "not built yet" in err
-        assert "docs/seed-compatibility.md" in err
+    expected = {"agent-coherence-replay": replay.main, "ccs-diagnose": diagnose.main}
+    for name, func in expected.items():
+        module, attr = scripts[name].split(":")
+        assert getattr(import_module(module), attr) is func
+        with pytest.raises(SystemExit) as info:
+            func(["--help"])
+        assert info.value.code == 0 and f"usage: {name} " in capsys.readouterr().out
+    assert replay.main([str(tmp_path / "missing.jsonl")]) == 2  # bad input: one typed line
+    assert capsys.readouterr().err.startswith("agent-coherence-replay: error [unreadable_history]: ")
     for target in scripts.values():  # every registered script resolves to a callable
         module, func = target.split(":")
         assert callable(getattr(import_module(module), func))

@@ -106,6 +106,20 @@ def build_parser() -> argparse.ArgumentParser:
                     help="print the full result as JSON instead of the table")
     si.add_argument("--out", dest="json_out", metavar="FILE",
                     help="also write the full result as JSON to FILE")
+    from ccs.cli import diagnose as diagnose_cli
+    from ccs.cli import replay as replay_cli
+
+    rp = sub.add_parser("replay", help="check the promises on a history recorded by CCSStore.record_to",
+                        description="check the promises on a history recorded by CCSStore.record_to "
+                                    "(single writer, monotonic versions, no stale write, no lost "
+                                    "write, linearizability)",
+                        epilog=replay_cli.EPILOG, formatter_class=fmt, parents=[common])
+    replay_cli.add_arguments(rp)
+    dg = sub.add_parser("diagnose", help="run an unmodified LangGraph graph on a recording store and "
+                                         "report lost-update hazards per key",
+                        description=diagnose_cli.DESCRIPTION, epilog=diagnose_cli.EPILOG,
+                        formatter_class=fmt, parents=[common])
+    diagnose_cli.add_arguments(dg)
     sub.add_parser("mcp", help="MCP stdio server over workspace files (same as stale-write-guard-fs; "
                                "ccs mcp --help for its options)", add_help=False)
     return parser
@@ -156,6 +170,12 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command == "sweep":
         from ccs.cli.inspect import sweep
         return sweep(args.engine, as_json=args.json)
+    if args.command == "replay":
+        from ccs.cli.replay import run as replay
+        return replay(args)
+    if args.command == "diagnose":
+        from ccs.cli.diagnose import run as diagnose
+        return diagnose(args)
     parser.error(f"unknown command {args.command}")
     return 2
 

@@ -169,8 +169,6 @@ def _search(ops: list[Op], spec: Spec, deadline: float) -> tuple[str, list[str]]
                 state, linearized = candidates[i], key[0]
                 _unlink(entry)
                 _unlink(entry.match)
-                if len(stack) > len(best):
-                    best = [e.op.id for e, _, _ in stack]
                 entry, start = head.next, 0
                 break
             else:
@@ -178,6 +176,8 @@ def _search(ops: list[Op], spec: Spec, deadline: float) -> tuple[str, list[str]]
         else:
             if not stack:
                 return "illegal", best
+            if len(stack) > len(best):  # a longest prefix is always followed by a backtrack
+                best = [e.op.id for e, _, _ in stack]
             popped, state, i = stack.pop()
             linearized &= ~bit[id(popped)]
             _relink(popped.match)

@@ -9,7 +9,9 @@ write from a scope that never saw the item is *blind*: it lands whatever the cur
 
 from __future__ import annotations
 
+import os
 import random
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -60,7 +62,8 @@ def _log(store: CCSStore, call: Call, op: str, aid: str | None, ns: Any, key: An
     rec = store._recorder
     if rec is not None:
         rec.write({"t": store._clock.now(), "agent": call.agent.name, "scope": call.scope, "op": op,
-                   "artifact": aid, "namespace": None if ns is None else list(ns), "key": key, **fields})
+                   "artifact": aid, "namespace": None if ns is None else list(ns), "key": key, **fields,
+                   "thread": f"{os.getpid()}/{threading.get_ident()}"})
 
 
 def view_expired(store: CCSStore, call: Call, op: str, aid: str, ns: tuple[str, ...],

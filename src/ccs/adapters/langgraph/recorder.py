@@ -8,10 +8,13 @@ Each line::
      "seen": <version the caller's view held, null for a blind write>,
      "version": <version served (reads) or written (writes)>,
      "outcome": "hit" | "miss" | "absent" | "ok" | "noop" | "conflict" | "error",
-     "error": {<CoherenceError.to_dict()>} (on conflicts and errors)}
+     "error": {<CoherenceError.to_dict()>} (on conflicts and errors),
+     "thread": "<pid>/<thread id>" (the thread that ran the operation and wrote the line)}
 
 ``search`` and ``list_namespaces`` lines carry ``"count"`` and, for search, ``"items"``: the
-``[artifact, version]`` pairs returned. Lines are appended under a lock and flushed one by one, so
+``[artifact, version]`` pairs returned. Lines of one ``thread`` are in the order its operations ran
+(each is written by the operation itself, before it returns): ``ccs replay`` takes its time bounds
+from that. Lines are appended under a lock and flushed one by one, so
 a crash loses at most the line being written.
 """
 
