@@ -221,8 +221,9 @@ class PostgresBackend(Backend):
         self._q_collect = f"DELETE FROM {s}.blobs WHERE digest = ANY(%s) AND stored_at < %s"
         self._q_audit_insert = f"INSERT INTO {s}.audit (artifact, version, at, body) VALUES (%s, %s, %s, %s)"
         self._q_audit_trim = f"DELETE FROM {s}.audit WHERE artifact = %s AND version <= %s"
-        self._q_audit_all = f"SELECT body FROM {s}.audit WHERE at >= %s"
-        self._q_audit_one = f"SELECT body FROM {s}.audit WHERE at >= %s AND artifact = %s"
+        self._q_audit_all = f"SELECT body FROM {s}.audit WHERE at >= %s ORDER BY id"
+        self._q_audit_one = (f"SELECT body FROM {s}.audit WHERE at >= %s AND artifact = %s "
+                             "ORDER BY id")
         self._gc_lock = self._lock_id("\0gc")
         try:
             with psycopg.connect(self.conninfo, autocommit=True) as conn:

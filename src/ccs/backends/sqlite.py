@@ -288,7 +288,7 @@ class SqliteBackend(Backend):
         if artifact is not None:
             sql += " AND artifact = ?"
             params.append(artifact)
-        rows = self._conn().execute(sql, params).fetchall()
+        rows = self._conn().execute(sql + " ORDER BY id", params).fetchall()
         return select([AuditEntry.decode(r[0]) for r in rows], artifact, None, limit)
 
     def get(self, key: str) -> Record | None:

@@ -19,7 +19,7 @@ from ccs.protocol.ids import agent_name
 from ccs.protocol.records import ArtifactRecord
 
 COMMITTED, DELETED, REFUSED, RECLAIMED = "committed", "deleted", "refused", "reclaimed"
-_RANK = {COMMITTED: 0, DELETED: 0}  # within one version: the commit that made it, then the rest
+_RANK = {COMMITTED: 0, DELETED: 0, RECLAIMED: 1}  # the commit, a reclaim, then refusals
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,10 +52,13 @@ class AuditEntry:
     def agent_name(self) -> str | None:
         return None if self.agent is None else agent_name(self.agent)
 
-    def sort_key(self) -> tuple[float, int, float]:
-        """Order within one artifact: by version, the commit that made a version before what
-        happened at it, then by time (clocks of different hosts only order entries of one version)."""
-        return (self.version, _RANK.get(self.outcome, 1), self.at)
+    def sort_key(self) -> tuple[int, bool, int, int, float]:
+        """Order within one artifact, from the store's own counters: by version, the commit that
+        made a version before what happened at it, then by epoch (a reclaim before the refusals
+        at its epoch), and only then by time, which orders only refusals against one (version,
+        epoch): clocks of different hosts never reorder commits or reclaims."""
+        rank = _RANK.get(self.outcome, 2)
+        return (self.version, rank > 0, self.epoch, rank, self.at)
 
     def to_dict(self) -> dict[str, Any]:
         return {
