@@ -8,10 +8,25 @@ import time
 
 import pytest
 
-from ccs import CrashRecoveryConfig, ManualClock, StaleView, TransactionConflict, failpoints
+from ccs import (
+    Coordinator,
+    CrashRecoveryConfig,
+    ManualClock,
+    StaleView,
+    TransactionConflict,
+    failpoints,
+)
+from ccs.backends.base import Backend
+from ccs.bus.memory import MemoryBus
 from ccs.coordinator.config import Limits
 from ccs.protocol.audit import AuditBatch, AuditEntry
-from ccs.protocol.errors import CoherenceError, GrantReclaimed, InvalidArgument, VersionConflict
+from ccs.protocol.errors import (
+    CoherenceError,
+    GrantReclaimed,
+    InvalidArgument,
+    OutcomeUnknown,
+    VersionConflict,
+)
 
 ALICE, BOB = "alice@0123456789ab", "bob@ba9876543210"
 
@@ -219,3 +234,52 @@ def test_the_log_survives_reopening(shared_store):
     again = shared_store.coordinator()
     assert [e.to_dict() for e in again.audit()] == before
     assert [e.outcome for e in again.audit()] == ["committed", "refused"]
+
+
+class _LosesReplies(Backend):
+    """Every transaction lands, then its reply is lost (the connection dropped after COMMIT)."""
+
+    def __init__(self, inner: Backend) -> None:
+        self.inner, self.url = inner, inner.url
+
+    def transact(self, keys, fn, blobs=None):
+        self.inner.transact(keys, fn, blobs)
+        raise OutcomeUnknown("injected: the commit landed, its reply was lost")
+
+    def get(self, key):
+        return self.inner.get(key)
+
+    def keys(self, prefix):
+        return self.inner.keys(prefix)
+
+    def put_blob(self, digest, data):
+        self.inner.put_blob(digest, data)
+
+    def get_blob(self, digest):
+        return self.inner.get_blob(digest)
+
+    def blob_digests(self, stored_before=None):
+        return self.inner.blob_digests(stored_before)
+
+    def delete_blobs(self, digests):
+        return self.inner.delete_blobs(digests)
+
+    def collect_garbage(self, stored_before):
+        return self.inner.collect_garbage(stored_before)
+
+    def append_audit(self, batch):
+        self.inner.append_audit(batch)
+
+    def audit(self, artifact=None, since=None, limit=None):
+        return self.inner.audit(artifact, since, limit)
+
+
+def test_a_commit_whose_reply_was_lost_is_in_the_log(store):
+    """The entry is part of the commit, not written after it: a commit that landed is logged
+    even when its process never heard back (and the log names its commit id)."""
+    c = Coordinator(_LosesReplies(store.backend()), bus=MemoryBus())
+    with pytest.raises(OutcomeUnknown):
+        c.write(ALICE, "doc", 0, None, (b"v1", "str"), commit_id="lost-reply")
+    assert [fields(e) for e in store.coordinator().audit("doc")] == [
+        ("doc", "write", "committed", ALICE, 0, 1, 0, "", "lost-reply")]
+    c.close()

@@ -100,10 +100,12 @@ class MemoryBackend(Backend):
         for e in audit.entries:
             log.setdefault(e.artifact, []).append(e)
         for aid, bound in audit.trims().items():
-            entries = log[aid]
-            keep = [e for e in entries if e.version > bound]
-            if len(keep) != len(entries):
-                log[aid] = keep
+            entries = log[aid]  # in version order but for a refusal appended late: drop a prefix
+            n = 0
+            while n < len(entries) and entries[n].version <= bound:
+                n += 1
+            if n:
+                del entries[:n]
 
     def append_audit(self, batch: AuditBatch) -> None:
         stripes = sorted({hash(artifact_key(e.artifact)) % STRIPES for e in batch.entries})

@@ -103,8 +103,7 @@ _MIGRATIONS = {
        "CREATE INDEX blobs_stored_at ON {s}.blobs (stored_at)",
     2: "CREATE TABLE {s}.audit (id bigserial PRIMARY KEY, artifact text COLLATE \"C\" NOT NULL, "
        "version bigint NOT NULL, at double precision NOT NULL, body text NOT NULL);"
-       "CREATE INDEX audit_artifact ON {s}.audit (artifact, version);"
-       "CREATE INDEX audit_at ON {s}.audit (at)",
+       "CREATE INDEX audit_artifact ON {s}.audit (artifact, version)",
 }
 
 

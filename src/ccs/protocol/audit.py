@@ -5,7 +5,7 @@ them to the engine with the records they describe, so a commit and its entry lan
 transaction or not at all; a refusal, which changes no record, is appended on its own after the
 transaction (``Backend.append_audit``). Each engine keeps, per artifact, the entries of its latest
 ``retain`` versions (``Limits.audit_retain``): the ones whose ``version`` is above
-``newest - retain``.
+``newest - retain``, trimmed in batches (``AuditBatch.trims``).
 """
 
 from __future__ import annotations
@@ -92,11 +92,17 @@ class AuditBatch:
     retain: int
 
     def trims(self) -> dict[str, int]:
-        """Per artifact, the highest version whose entries may go (``version <= bound``)."""
+        """Per artifact, the highest version whose entries may go (``version <= bound``).
+
+        Trimming deletes rows, which costs an engine about what the insert does, so it runs in
+        batches: when a version is a multiple of ``retain // 16`` (every version for a small
+        ``retain``). An artifact's log thus holds its latest ``retain`` versions and at most
+        ``retain // 16`` more."""
+        step = max(1, self.retain // 16)
         out: dict[str, int] = {}
         for e in self.entries:
             bound = e.version - self.retain
-            if bound > 0 and bound > out.get(e.artifact, 0):
+            if bound > 0 and e.version % step == 0 and bound > out.get(e.artifact, 0):
                 out[e.artifact] = bound
         return out
 
