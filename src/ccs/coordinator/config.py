@@ -34,7 +34,8 @@ class Limits:
     """``max_content_bytes`` caps one artifact's content; ``retain_versions`` older versions are
     kept readable (for diffs and audits) before their blobs become collectable. The audit log
     keeps, per artifact, the entries of its latest ``audit_retain`` versions (commits, and the
-    refusals and reclaims at those versions); 0 keeps no audit log at all."""
+    refusals and reclaims at those versions), trimmed in batches of ``audit_retain // 16``
+    versions; 0 keeps no audit log at all."""
 
     max_content_bytes: int = 16 * 1024 * 1024
     retain_versions: int = 8
