@@ -27,6 +27,12 @@ No driver exception leaves an engine: each engine names its driver's exception c
 ``_driver_errors`` and turns one into a typed ``CoherenceError`` in ``_typed_error``; every public
 method of an engine class (and its constructor) is wrapped to do that (``__init_subclass__``).
 Where the outcome of a commit matters, ``transact`` decides it itself before the wrapper sees it.
+
+The audit log is part of the contract. ``fn`` may return ``(changes, result, audit)``: ``audit``
+(an ``AuditBatch``, or ``None``) is stored in the same atomic commit as ``changes`` — a commit
+and its entries land together or not at all — and each artifact's log is trimmed, in that same
+commit, to the entries of its latest ``audit.retain`` versions. ``append_audit`` stores entries
+that describe no change (refusals) on their own; ``audit(artifact, since, limit)`` reads the log.
 """
 
 from __future__ import annotations
@@ -38,12 +44,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
+from ccs.protocol.audit import AuditBatch, AuditEntry
 from ccs.protocol.errors import CoherenceError, CorruptState, EngineError, InvalidRequest
 from ccs.protocol.records import AgentRecord, ArtifactRecord
 
 R = TypeVar("R")
 Record = ArtifactRecord | AgentRecord
-TransactFn = Callable[[dict[str, Any]], tuple[Mapping[str, Any], R]]
+# fn returns (changes, result) or (changes, result, audit batch or None)
+TransactFn = Callable[[dict[str, Any]],
+                      tuple[Mapping[str, Any], R] | tuple[Mapping[str, Any], R, Any]]
 Blobs = Mapping[str, bytes]  # content by SHA-256 hex digest
 
 ARTIFACT_PREFIX = "a/"
@@ -115,6 +124,14 @@ def new_content(records: Mapping[str, Any], changes: Mapping[str, Any], blobs: B
     return stored
 
 
+def unpack(out: tuple[Any, ...]) -> tuple[Mapping[str, Any], Any, AuditBatch | None]:
+    """``fn``'s return value as (changes, result, audit batch or None)."""
+    if len(out) == 2:
+        return out[0], out[1], None
+    changes, result, audit = out
+    return changes, result, (audit if audit is not None and audit.entries else None)
+
+
 def decode_record(key: str, text: str | bytes) -> Record:
     try:
         data = json.loads(text)
@@ -175,6 +192,16 @@ class Backend(ABC):
     def collect_garbage(self, stored_before: float) -> int:
         """Delete blobs stored before ``stored_before`` (epoch seconds) that no record references,
         atomically with respect to every transaction; returns how many were deleted."""
+
+    @abstractmethod
+    def append_audit(self, batch: AuditBatch) -> None:
+        """Store audit entries that describe no change of a record (refusals), on their own."""
+
+    @abstractmethod
+    def audit(self, artifact: str | None = None, since: float | None = None,
+              limit: int | None = None) -> list[AuditEntry]:
+        """The audit log (of one artifact, or of all), entries at or after ``since`` (epoch
+        seconds), the latest ``limit``, in the order they happened (``protocol.audit.select``)."""
 
     def close(self) -> None:
         return None

@@ -5,6 +5,9 @@ A transaction holds the stripe locks of its keys; it stores the content its chan
 (taken in the same ascending order as transactions, so no deadlock) while it scans the records
 and deletes: no transaction is in flight meanwhile, so it either ran before the collection
 (its record is scanned) or runs after it (and stores its content again if it was collected).
+
+Audit entries are kept per artifact in a list, appended and trimmed under the stripe lock of
+that artifact's key, in the same critical section as the records they describe.
 """
 
 from __future__ import annotations
@@ -21,10 +24,13 @@ from ccs.backends.base import (
     R,
     Record,
     TransactFn,
+    artifact_key,
     new_content,
     record_digests,
+    unpack,
 )
 from ccs.failpoints import hit
+from ccs.protocol.audit import AuditBatch, AuditEntry, select
 
 STRIPES = 64
 
@@ -37,6 +43,7 @@ class MemoryBackend(Backend):
         self._blob_times: dict[str, float] = {}
         self._locks = [threading.Lock() for _ in range(STRIPES)]
         self._blob_lock = threading.Lock()  # put_blob, delete_blobs and GC, against each other
+        self._audit: dict[str, list[AuditEntry]] = {}
 
     def transact(self, keys: Sequence[str], fn: TransactFn[R], blobs: Blobs | None = None) -> R:
         records = self._records
@@ -44,9 +51,9 @@ class MemoryBackend(Backend):
             key = keys[0]
             with self._locks[hash(key) % STRIPES]:
                 read = {key: records.get(key)}
-                changes, result = fn(read)
+                changes, result, audit = unpack(fn(read))
                 hit("backend.before_write")
-                self._apply(read, changes, blobs)
+                self._apply(read, changes, blobs, audit)
             return result
         if len(keys) == 2:  # an artifact and its owner's liveness record: the common pair
             a, b = hash(keys[0]) % STRIPES, hash(keys[1]) % STRIPES
@@ -58,16 +65,19 @@ class MemoryBackend(Backend):
             lock.acquire()
         try:
             read = {k: records.get(k) for k in keys}
-            changes, result = fn(read)
+            changes, result, audit = unpack(fn(read))
             hit("backend.before_write")
-            self._apply(read, changes, blobs)
+            self._apply(read, changes, blobs, audit)
         finally:
             for lock in reversed(locks):
                 lock.release()
         return result
 
-    def _apply(self, read: Mapping[str, Any], changes: Mapping[str, Any], blobs: Blobs | None) -> None:
+    def _apply(self, read: Mapping[str, Any], changes: Mapping[str, Any], blobs: Blobs | None,
+               audit: AuditBatch | None = None) -> None:
         if not changes:
+            if audit is not None:
+                self._log(audit)
             return
         content = new_content(read, changes, blobs)
         if content:  # before the records: a lock-free get() must never see a record without it
@@ -81,6 +91,38 @@ class MemoryBackend(Backend):
                 records.pop(key, None)
             else:
                 records[key] = rec
+        if audit is not None:
+            self._log(audit)
+
+    def _log(self, audit: AuditBatch) -> None:
+        """Append and trim; the caller holds the stripe locks of the entries' artifacts."""
+        log = self._audit
+        for e in audit.entries:
+            log.setdefault(e.artifact, []).append(e)
+        for aid, bound in audit.trims().items():
+            entries = log[aid]  # in version order but for a refusal appended late: drop a prefix
+            n = 0
+            while n < len(entries) and entries[n].version <= bound:
+                n += 1
+            if n:
+                del entries[:n]
+
+    def append_audit(self, batch: AuditBatch) -> None:
+        stripes = sorted({hash(artifact_key(e.artifact)) % STRIPES for e in batch.entries})
+        for s in stripes:
+            self._locks[s].acquire()
+        try:
+            self._log(batch)
+        finally:
+            for s in reversed(stripes):
+                self._locks[s].release()
+
+    def audit(self, artifact: str | None = None, since: float | None = None,
+              limit: int | None = None) -> list[AuditEntry]:
+        if artifact is not None:
+            return select(list(self._audit.get(artifact, ())), artifact, since, limit)
+        return select([e for entries in list(self._audit.values()) for e in list(entries)],
+                      None, since, limit)
 
     def get(self, key: str) -> Record | None:
         return self._records.get(key)

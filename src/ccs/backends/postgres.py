@@ -19,6 +19,11 @@ pipeline mode). A connection failure before the writes were sent is retried on a
 the same idempotency id, which resolves it. An error the server reports for the transaction (with
 an SQLSTATE, the connection alive) means it was rolled back: nothing was applied.
 
+Audit entries (table ``audit``, schema version 3) are inserted in step 3 with the records they
+describe, and each artifact's log trimmed there (an indexed range delete): the same round trip,
+the same commit. A transaction with no record changes but entries to store commits them instead
+of rolling back.
+
 Every option of the URL (ours and libpq's) is checked before the first connection is made.
 
 Content travels with the transaction that first references it (``transact(..., blobs)``): step
@@ -65,8 +70,10 @@ from ccs.backends.base import (
     new_content,
     prefix_upper_bound,
     record_digests,
+    unpack,
 )
 from ccs.failpoints import hit
+from ccs.protocol.audit import AuditBatch, AuditEntry, select
 from ccs.protocol.errors import (
     BackendUnavailable,
     CoherenceError,
@@ -79,7 +86,7 @@ from ccs.protocol.errors import (
     UnknownEngine,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 APPLICATION = "agent-coherence"
 READ_RETRIES = 4
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -94,6 +101,9 @@ CREATE TABLE {s}.blobs (digest text PRIMARY KEY, data bytea NOT NULL)
 _MIGRATIONS = {
     1: "ALTER TABLE {s}.blobs ADD COLUMN stored_at double precision NOT NULL DEFAULT 0;"
        "CREATE INDEX blobs_stored_at ON {s}.blobs (stored_at)",
+    2: "CREATE TABLE {s}.audit (id bigserial PRIMARY KEY, artifact text COLLATE \"C\" NOT NULL, "
+       "version bigint NOT NULL, at double precision NOT NULL, body text NOT NULL);"
+       "CREATE INDEX audit_artifact ON {s}.audit (artifact, version)",
 }
 
 
@@ -208,6 +218,11 @@ class PostgresBackend(Backend):
         # Every artifact record: keys from 'a/' up to 'a0' ('0' follows '/'; the column is "C").
         self._q_artifacts = f"SELECT key, body FROM {s}.records WHERE key >= 'a/' AND key < 'a0'"
         self._q_collect = f"DELETE FROM {s}.blobs WHERE digest = ANY(%s) AND stored_at < %s"
+        self._q_audit_insert = f"INSERT INTO {s}.audit (artifact, version, at, body) VALUES (%s, %s, %s, %s)"
+        self._q_audit_trim = f"DELETE FROM {s}.audit WHERE artifact = %s AND version <= %s"
+        self._q_audit_all = f"SELECT body FROM {s}.audit WHERE at >= %s ORDER BY id"
+        self._q_audit_one = (f"SELECT body FROM {s}.audit WHERE at >= %s AND artifact = %s "
+                             "ORDER BY id")
         self._gc_lock = self._lock_id("\0gc")
         try:
             with psycopg.connect(self.conninfo, autocommit=True) as conn:
@@ -314,13 +329,13 @@ class PostgresBackend(Backend):
                 records: dict[str, Any] = dict.fromkeys(keys)
                 for key, body in cur.fetchall():
                     records[key] = decode_record(key, body)
-                changes, result = fn(records)
+                changes, result, audit = unpack(fn(records))
                 content = new_content(records, changes, blobs) if changes else None
             except BaseException:
                 if not conn.closed:
                     cur.execute("ROLLBACK")
                 raise
-            if not changes:
+            if not changes and audit is None:
                 cur.execute("ROLLBACK")
                 return result
             hit("backend.before_write")
@@ -334,10 +349,34 @@ class PostgresBackend(Backend):
                     cur.execute(self._q_delete, (key,))
                 else:
                     cur.execute(self._q_upsert, (key, encode_record(rec)))
+            if audit is not None:
+                self._log(cur, audit)
             state["sent_writes"] = True
             cur.execute("COMMIT")
             pipe.sync()
         return result
+
+    def _log(self, cur: psycopg.Cursor, audit: AuditBatch) -> None:
+        for e in audit.entries:
+            cur.execute(self._q_audit_insert, (e.artifact, e.version, e.at, e.encode()))
+        for aid, bound in sorted(audit.trims().items()):
+            cur.execute(self._q_audit_trim, (aid, bound))
+
+    def append_audit(self, batch: AuditBatch) -> None:
+        try:
+            with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+                self._log(cur, batch)
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise self._typed_error(exc, "appending to the audit log failed") from exc
+
+    def audit(self, artifact: str | None = None, since: float | None = None,
+              limit: int | None = None) -> list[AuditEntry]:
+        low = float("-inf") if since is None else float(since)
+        if artifact is None:
+            rows = self._query(self._q_audit_all, (low,), "reading the audit log failed")
+        else:
+            rows = self._query(self._q_audit_one, (low, artifact), "reading the audit log failed")
+        return select([AuditEntry.decode(r[0]) for r in rows], artifact, None, limit)
 
     def _query(self, sql: str, params: Sequence[Any], what: str) -> list[tuple[Any, ...]]:
         """A one-statement autocommit query, retried on a fresh connection if one went stale."""

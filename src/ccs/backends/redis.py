@@ -13,7 +13,13 @@ Key layout (``P`` is the prefix)::
     {P}:idx           sorted set of record keys, all scores 0 (ZRANGEBYLEX serves ``keys(prefix)``)
     {P}:b:<digest>    one blob, raw bytes
     {P}:bt            sorted set: blob digest -> time stored (for ``blob_digests(stored_before)``)
+    {P}:au:<artifact> sorted set: the artifact's audit entries (JSON), scored by version
     {P}:events        pub/sub channel of the Redis bus
+
+Audit entries go into the same ``MULTI/EXEC`` as the records they describe (``ZADD``, and a
+``ZREMRANGEBYSCORE`` that keeps the entries of the latest ``retain`` versions): the same round
+trip, one atomic commit. A transaction with no record changes but entries to store (none that
+the coordinator makes today) commits them in a ``MULTI`` of its own, still watched.
 
 Every key carries the same hash tag ``{P}``, so on Redis Cluster a whole store lives in one slot:
 any transaction (a read set of several artifacts, the sweep's agent plus its artifacts) is legal
@@ -67,8 +73,10 @@ from ccs.backends.base import (
     encode_record,
     new_content,
     record_digests,
+    unpack,
 )
 from ccs.failpoints import hit
+from ccs.protocol.audit import AuditBatch, AuditEntry, select
 from ccs.protocol.errors import (
     BackendUnavailable,
     CoherenceError,
@@ -159,6 +167,7 @@ class RedisBackend(Backend):
         tag = "{" + self.prefix + "}"
         self._meta, self._idx, self._bt = f"{tag}:meta", f"{tag}:idx", f"{tag}:bt"
         self._rec, self._blob = f"{tag}:r:", f"{tag}:b:"
+        self._audit_key = f"{tag}:au:"
         try:
             self._r.ping()
             self._prepare_schema()
@@ -254,8 +263,8 @@ class RedisBackend(Backend):
         conn.read_response()
         values = conn.read_response()
         records = {k: None if v is None else decode_record(k, v) for k, v in zip(keys, values, strict=True)}
-        changes, result = fn(records)
-        if not changes:
+        changes, result, audit = unpack(fn(records))
+        if not changes and audit is None:
             self._unwatch(conn)
             return True, result
         content = new_content(records, changes, blobs)
@@ -270,6 +279,8 @@ class RedisBackend(Backend):
                 commands.append(("SET", self._rec + key, encode_record(rec)))
                 if records.get(key) is None:
                     commands.append(("ZADD", self._idx, 0, key))
+        if audit is not None:
+            commands += self._log_commands(audit)
         commands.append(("EXEC",))
         replies: list[Any] = []
         refused: redis.ResponseError | None = None
@@ -298,6 +309,36 @@ class RedisBackend(Backend):
                                url=redact_url(self.url),
                                recover="the store was modified outside agent-coherence; inspect it")
         return True, result
+
+    def _log_commands(self, audit: AuditBatch) -> list[tuple[Any, ...]]:
+        commands: list[tuple[Any, ...]] = [
+            ("ZADD", self._audit_key + e.artifact, e.version, e.encode()) for e in audit.entries]
+        for aid, bound in audit.trims().items():
+            commands.append(("ZREMRANGEBYSCORE", self._audit_key + aid, "-inf", bound))
+        return commands
+
+    def append_audit(self, batch: AuditBatch) -> None:
+        def append() -> None:
+            with self._r.pipeline(transaction=True) as pipe:
+                for command in self._log_commands(batch):
+                    pipe.execute_command(*command)
+                pipe.execute()
+
+        self._call("appending to the audit log failed", append)
+
+    def audit(self, artifact: str | None = None, since: float | None = None,
+              limit: int | None = None) -> list[AuditEntry]:
+        ids = [artifact] if artifact is not None else [k[2:] for k in self.keys("a/")]
+
+        def read() -> list[Any]:
+            with self._r.pipeline(transaction=False) as pipe:
+                for aid in ids:
+                    pipe.zrange(self._audit_key + aid, 0, -1)
+                return pipe.execute()
+
+        found = self._call("reading the audit log failed", read) if ids else []
+        return select([AuditEntry.decode(b) for bodies in found for b in bodies], artifact,
+                      since, limit)
 
     def _unwatch(self, conn: Any) -> None:
         try:

@@ -11,6 +11,10 @@ every process: a commit lands either before it (its record is scanned) or after 
 its content again if it was collected). Commits wait for the collection, which reads every
 artifact record once.
 
+Audit entries (``ccs_audit``, schema version 4) are inserted inside the same ``BEGIN IMMEDIATE``
+transaction as the records they describe, and each artifact's log trimmed there (one indexed
+range delete), so a commit and its entry land together or not at all.
+
 ``sqlite:///path/state.db?busy_timeout=30&synchronous=NORMAL``: both options are checked before
 the file is touched. A damaged file is ``CorruptState`` from whichever operation meets the damage;
 a full disk is ``StorageFull``; an error on ``COMMIT`` itself leaves the outcome unknown
@@ -40,8 +44,10 @@ from ccs.backends.base import (
     new_content,
     prefix_upper_bound,
     record_digests,
+    unpack,
 )
 from ccs.failpoints import hit
+from ccs.protocol.audit import AuditBatch, AuditEntry, select
 from ccs.protocol.errors import (
     BackendUnavailable,
     CoherenceError,
@@ -54,7 +60,7 @@ from ccs.protocol.errors import (
     UnknownEngine,
 )
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 APPLICATION = "agent-coherence"
 
 _SCHEMA_V1 = """
@@ -72,7 +78,14 @@ _TRANSIENT = {5, 6, 7, 10, 14, 15}  # BUSY, LOCKED, NOMEM, IOERR, CANTOPEN, PROT
 _MIGRATIONS = {
     1: "CREATE TABLE ccs_events (seq INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL)",
     2: "ALTER TABLE ccs_blobs ADD COLUMN stored_at REAL NOT NULL DEFAULT 0",
+    # One index, the one trimming needs: the hot path pays for one row and one index entry.
+    # (No AUTOINCREMENT: rowids grow anyway, since trims never delete the newest row.)
+    3: "CREATE TABLE ccs_audit (id INTEGER PRIMARY KEY, artifact TEXT NOT NULL, "
+       "version INTEGER NOT NULL, at REAL NOT NULL, body TEXT NOT NULL);"
+       "CREATE INDEX ccs_audit_artifact ON ccs_audit (artifact, version)",
 }
+_Q_AUDIT_INSERT = "INSERT INTO ccs_audit (artifact, version, at, body) VALUES (?, ?, ?, ?)"
+_Q_AUDIT_TRIM = "DELETE FROM ccs_audit WHERE artifact = ? AND version <= ?"
 
 
 def sqlite_path(url: str) -> tuple[str, dict[str, str]]:
@@ -183,7 +196,8 @@ class SqliteBackend(Backend):
                     f"{self.path} has schema version {version}; this release supports up to "
                     f"{SCHEMA_VERSION}", path=self.path, schema_version=version)
             while version < SCHEMA_VERSION:
-                conn.execute(_MIGRATIONS[version])
+                for stmt in _MIGRATIONS[version].split(";"):
+                    conn.execute(stmt)
                 version += 1
             conn.execute("UPDATE ccs_meta SET value=? WHERE key='schema_version'", (str(version),))
             conn.execute("COMMIT")
@@ -224,7 +238,7 @@ class SqliteBackend(Backend):
             for key, body in conn.execute(
                     f"SELECT key, body FROM ccs_records WHERE key IN ({marks})", list(keys)):
                 records[key] = decode_record(key, body)
-            changes, result = fn(records)
+            changes, result, audit = unpack(fn(records))
             hit("backend.before_write")
             if changes:
                 for digest, data in new_content(records, changes, blobs).items():
@@ -236,6 +250,8 @@ class SqliteBackend(Backend):
                 else:
                     conn.execute("INSERT OR REPLACE INTO ccs_records VALUES (?, ?)",
                                  (key, encode_record(rec)))
+            if audit is not None:
+                self._log(conn, audit)
         except BaseException:
             _rollback(conn)
             raise
@@ -248,6 +264,33 @@ class SqliteBackend(Backend):
             raise OutcomeUnknown(f"{self.path}: COMMIT failed ({exc}); it may or may not have "
                                  "landed", path=self.path) from exc
         return result
+
+    @staticmethod
+    def _log(conn: sqlite3.Connection, audit: AuditBatch) -> None:
+        conn.executemany(_Q_AUDIT_INSERT, [(e.artifact, e.version, e.at, e.encode())
+                                           for e in audit.entries])
+        for aid, bound in audit.trims().items():
+            conn.execute(_Q_AUDIT_TRIM, (aid, bound))
+
+    def append_audit(self, batch: AuditBatch) -> None:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._log(conn, batch)
+            conn.execute("COMMIT")
+        except BaseException:
+            _rollback(conn)
+            raise
+
+    def audit(self, artifact: str | None = None, since: float | None = None,
+              limit: int | None = None) -> list[AuditEntry]:
+        sql, params = "SELECT body FROM ccs_audit WHERE at >= ?", [-math.inf if since is None
+                                                                   else float(since)]
+        if artifact is not None:
+            sql += " AND artifact = ?"
+            params.append(artifact)
+        rows = self._conn().execute(sql + " ORDER BY id", params).fetchall()
+        return select([AuditEntry.decode(r[0]) for r in rows], artifact, None, limit)
 
     def get(self, key: str) -> Record | None:
         row = self._conn().execute("SELECT body FROM ccs_records WHERE key=?", (key,)).fetchone()

@@ -39,6 +39,23 @@ Looking never creates a store: a missing SQLite file is an error (store_not_foun
 examples:
   ccs sweep --engine sqlite:////tmp/ccs-demo.db
   ccs sweep --engine redis://127.0.0.1:6379/0 --json""",
+    "log": """\
+examples:
+  ccs log plan.md --engine sqlite:////tmp/ccs-demo.db          # who changed it, when, from which base
+  ccs log --engine redis://127.0.0.1:6379/0 --limit 20        # the latest entries of every artifact
+  ccs log plan.md --engine sqlite:////tmp/ccs-demo.db --json
+
+Commits, deletes, refusals and crash-recovery reclaims, as the engine recorded them.""",
+    "show": """\
+examples:
+  ccs show plan.md@3 --engine sqlite:////tmp/ccs-demo.db      # the content of version 3
+  ccs show plan.md@3 --engine sqlite:////tmp/ccs-demo.db --json
+
+A version older than the retained ones is an error naming the retained range.""",
+    "diff": """\
+examples:
+  ccs diff plan.md 2 3 --engine sqlite:////tmp/ccs-demo.db    # unified diff of two versions
+  ccs diff plan.md 2 3 --engine sqlite:////tmp/ccs-demo.db --json""",
     "simulate": """\
 examples:
   ccs simulate volatility-050                      # a built-in scenario, every strategy
@@ -91,6 +108,23 @@ def build_parser() -> argparse.ArgumentParser:
     sw = command("sweep", "reclaim the grants of agents whose heartbeats stopped (crash recovery)")
     sw.add_argument("--engine", required=True, metavar="URL", help=ENGINES)
     sw.add_argument("--json", action="store_true", help="print what was reclaimed as a JSON list")
+    lg = command("log", "the audit log: who changed an artifact, when, from which base; refusals "
+                        "and reclaims (read-only)")
+    lg.add_argument("artifact", nargs="?", help="one artifact (default: every artifact)")
+    lg.add_argument("--engine", required=True, metavar="URL", help=ENGINES)
+    lg.add_argument("--limit", type=int, metavar="N", help="only the latest N entries")
+    lg.add_argument("--json", action="store_true", help="print a JSON list instead of lines")
+    sh = command("show", "the content of one version of an artifact, current or retained "
+                         "(read-only)")
+    sh.add_argument("ref", metavar="ARTIFACT@VERSION")
+    sh.add_argument("--engine", required=True, metavar="URL", help=ENGINES)
+    sh.add_argument("--json", action="store_true", help="print JSON (content, encoding, size)")
+    di = command("diff", "unified diff of two versions of an artifact (read-only)")
+    di.add_argument("artifact")
+    di.add_argument("a", type=int, metavar="A", help="the older version")
+    di.add_argument("b", type=int, metavar="B", help="the newer version")
+    di.add_argument("--engine", required=True, metavar="URL", help=ENGINES)
+    di.add_argument("--json", action="store_true", help="print JSON with the diff as one string")
     be = command("bench", "token benchmarks: JSON, Markdown table, HTML report with plots")
     be.add_argument("--out", default="reports", help="output directory (default: reports)")
     be.add_argument("--quick", action="store_true", help="shorter runs (for a smoke check)")
@@ -176,6 +210,13 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command == "diagnose":
         from ccs.cli.diagnose import run as diagnose
         return diagnose(args)
+    if args.command in ("log", "show", "diff"):
+        from ccs.cli import audit
+        if args.command == "log":
+            return audit.log(args.engine, args.artifact, args.json, args.limit)
+        if args.command == "show":
+            return audit.show(args.engine, args.ref, args.json)
+        return audit.diff(args.engine, args.artifact, args.a, args.b, args.json)
     parser.error(f"unknown command {args.command}")
     return 2
 

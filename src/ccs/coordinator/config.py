@@ -32,11 +32,16 @@ class CrashRecoveryConfig:
 @dataclass(frozen=True)
 class Limits:
     """``max_content_bytes`` caps one artifact's content; ``retain_versions`` older versions are
-    kept readable (for diffs and audits) before their blobs become collectable."""
+    kept readable (for diffs and audits) before their blobs become collectable. The audit log
+    keeps, per artifact, the entries of its latest ``audit_retain`` versions (commits, and the
+    refusals and reclaims at those versions), trimmed in batches of ``audit_retain // 16``
+    versions; 0 keeps no audit log at all."""
 
     max_content_bytes: int = 16 * 1024 * 1024
     retain_versions: int = 8
+    audit_retain: int = 1000
 
     def __post_init__(self) -> None:
         check_int("max_content_bytes", self.max_content_bytes, minimum=1)
         check_int("retain_versions", self.retain_versions, minimum=0)
+        check_int("audit_retain", self.audit_retain, minimum=0)

@@ -6,6 +6,7 @@ gets its own coordinator, and the engine's transactions are what serialize them.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from collections import deque
@@ -20,8 +21,11 @@ from ccs.coordinator.config import CrashRecoveryConfig, Limits
 from ccs.observe.events import Observer
 from ccs.observe.hooks import note_events, observed
 from ccs.protocol import transitions as tr
+from ccs.protocol.audit import AuditBatch, AuditEntry, entries_for, refusals
 from ccs.protocol.errors import (
     BackendUnavailable,
+    CoherenceError,
+    ConflictError,
     CorruptState,
     InvalidArgument,
     InvalidIdentifier,
@@ -80,17 +84,38 @@ class Coordinator:
 
     def _run(self, keys: list[str], fn: Callable[[dict[str, Any]], Step],
              blobs: dict[str, bytes] | None = None, commit_id: str | None = None, *,
-             commits: bool = False) -> Any:
+             commits: bool = False, op: str = "", agent: str | None = None,
+             bases: Mapping[str, int | None] | None = None) -> Any:
         """Run ``fn`` as one engine transaction, storing ``blobs`` with its records. An operation
         that ``commits`` content and lost its reply is ``OutcomeUnknown`` naming its
         ``commit_id``; any other (a read's registration, acquire, release, heartbeat, sweep) has
-        the same effect when repeated, so it is a plain ``BackendUnavailable``: retry it."""
-        def transaction(records: dict[str, Any]) -> tuple[dict[str, Any], Step]:
-            step = fn(records)
+        the same effect when repeated, so it is a plain ``BackendUnavailable``: retry it.
+
+        The audit entries of the step's new versions and reclaims travel in the same engine
+        transaction (``ccs.protocol.audit``). A conflict refuses the change: the engine rolled
+        back, and the refusal of ``op`` (on the artifacts of ``bases``, each with the version the
+        caller derived from) is appended on its own afterwards."""
+        retain = self.limits.audit_retain
+        now = self.clock.now() if retain else 0.0
+        refused: list[dict[str, Any]] = []
+
+        def transaction(records: dict[str, Any]) -> tuple[dict[str, Any], Step, Any]:
+            try:
+                step = fn(records)
+            except ConflictError:
+                refused[:] = [records]
+                raise
             changes: dict[str, Any] = {artifact_key(a): r for a, r in step.artifacts.items()}
-            for agent, rec in step.agents.items():
-                changes[agent_key(agent)] = rec
-            return changes, step
+            for name, rec in step.agents.items():
+                changes[agent_key(name)] = rec
+            audit = None
+            if retain and step.artifacts:
+                entries = entries_for(op, agent, {a: records.get(artifact_key(a))
+                                                  for a in step.artifacts},
+                                      step.artifacts, now, commit_id)
+                if entries:
+                    audit = AuditBatch(tuple(entries), retain)
+            return changes, step, audit
 
         failpoints.hit("coordinator.before_transact")
         try:
@@ -103,15 +128,30 @@ class Coordinator:
                 raise
             raise _with_commit_id(exc, commit_id, [k[2:] for k in keys if k.startswith("a/")]) \
                 from exc.__cause__
+        except ConflictError as exc:
+            if refused and bases and retain and agent is not None:
+                self._log_refusal(exc, op, agent, refused[0], bases, now, commit_id)
+            raise
         if self.observers:
             note_events(step.events)
         if step.events and failpoints.hit("bus.publish", events=step.events) != "drop":
             self.bus.publish(step.events)
         return step.reply
 
+    def _log_refusal(self, exc: ConflictError, op: str, agent: str, records: dict[str, Any],
+                     bases: Mapping[str, int | None], now: float, commit_id: str | None) -> None:
+        """Append the refusal to the audit log in a small write of its own. The refusal is what
+        the caller must hear: an engine that fails to log it does not turn it into another error
+        (the entry is lost; no record changed)."""
+        entries = refusals(op, agent, {a: records.get(artifact_key(a)) for a in bases}, bases,
+                           exc.code, exc.message, now, commit_id)
+        with contextlib.suppress(CoherenceError):
+            self.backend.append_audit(AuditBatch(tuple(entries), self.limits.audit_retain))
+
     def _run_commit(self, artifact_id: str, keys: list[str], fn: Callable[[dict[str, Any]], Step],
-                    blobs: dict[str, bytes], commit_id: str | None) -> Any:
-        reply = self._run(keys, fn, blobs, commit_id, commits=True)
+                    blobs: dict[str, bytes], commit_id: str | None, *, op: str, agent: str,
+                    bases: Mapping[str, int | None]) -> Any:
+        reply = self._run(keys, fn, blobs, commit_id, commits=True, op=op, agent=agent, bases=bases)
         failpoints.hit("coordinator.committed", coordinator=self, artifact=artifact_id, reply=reply)
         return reply
 
@@ -245,7 +285,8 @@ class Coordinator:
         retain = self.limits.retain_versions
         return self._run_commit(artifact_id, [key], lambda r: tr.commit(
             r[key], artifact_id, agent, grant_epoch, base_version, content, now,
-            commit_id=commit_id, retain=retain), blobs, commit_id)
+            commit_id=commit_id, retain=retain), blobs, commit_id,
+            op="commit", agent=agent, bases={artifact_id: base_version})
 
     @observed("write")
     def write(self, agent: str, artifact_id: str, base_version: int | None,
@@ -264,7 +305,7 @@ class Coordinator:
             return self._note_owner(step, r, artifact_id, agent, now)
 
         return self._run_commit(artifact_id, self._ownership_keys(artifact_id, agent), fn, blobs,
-                                commit_id)
+                                commit_id, op="write", agent=agent, bases={artifact_id: base_version})
 
     @observed("commit_cas")
     def commit_cas(self, agent: str, artifact_id: str, expected_version: int,
@@ -279,7 +320,8 @@ class Coordinator:
         retain = self.limits.retain_versions
         return self._run_commit(artifact_id, [key], lambda r: tr.commit_cas(
             r[key], artifact_id, agent, expected_version, read_epoch, content, now,
-            commit_id=commit_id, retain=retain), blobs, commit_id)
+            commit_id=commit_id, retain=retain), blobs, commit_id,
+            op="cas", agent=agent, bases={artifact_id: expected_version})
 
     @observed("transaction")
     def transaction_commit(self, agent: str, reads: Mapping[str, tuple[int, int | None]],
@@ -296,7 +338,8 @@ class Coordinator:
         keys = [artifact_key(a) for a in ids]
         return self._run_commit(ids[0] if ids else "", keys, lambda r: tr.transaction_commit(
             {a: r[artifact_key(a)] for a in ids}, agent, reads, contents, now,
-            commit_id=commit_id, retain=retain), blobs, commit_id)
+            commit_id=commit_id, retain=retain), blobs, commit_id, op="transaction", agent=agent,
+            bases={a: reads[a][0] if a in reads else None for a in writes})
 
     @observed("release")
     def release(self, agent: str, artifact_id: str) -> None:
@@ -335,7 +378,8 @@ class Coordinator:
                     break
                 keys = [key, *(artifact_key(a) for a in sorted(rec.owned))]
                 notes.extend(self._run(keys, lambda r, key=key: tr.sweep_agent(
-                    r[key], {k[2:]: v for k, v in r.items() if k.startswith("a/")}, now)))
+                    r[key], {k[2:]: v for k, v in r.items() if k.startswith("a/")}, now),
+                    op="sweep"))
         self.reclaims.extend(notes)
         return notes
 
@@ -359,6 +403,23 @@ class Coordinator:
             if isinstance(rec, ArtifactRecord):
                 out.append(rec)
         return out
+
+    def audit(self, artifact: str | None = None, since: float | None = None,
+              limit: int | None = None) -> list[AuditEntry]:
+        """The audit log the engine keeps: every commit, delete, refusal and reclaim (of one
+        artifact, or of all), at or after ``since`` (epoch seconds), the latest ``limit``
+        entries, in the order they happened. Each artifact keeps the entries of its latest
+        ``Limits.audit_retain`` versions."""
+        if artifact is not None:
+            check_artifact_id(artifact)
+        if since is not None and (isinstance(since, bool) or not isinstance(since, int | float)):
+            raise InvalidArgument(f"since must be a number of epoch seconds, got {since!r}",
+                                  parameter="since")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
+                                  or limit < 0):
+            raise InvalidArgument(f"limit must be a whole number >= 0, got {limit!r}",
+                                  parameter="limit")
+        return self.backend.audit(artifact, since, limit)
 
     def content_at(self, artifact_id: str, version: int | None = None) -> bytes | None:
         """Content of the current version, or of a retained older one."""

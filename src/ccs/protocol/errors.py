@@ -156,6 +156,11 @@ class UnknownArtifact(InvalidRequest):
     default_recover = "write the artifact first, or read with a default"
 
 
+class VersionNotRetained(InvalidRequest):
+    code = "version_not_retained"
+    default_recover = "ask for a version in the retained range (ccs log shows what happened before)"
+
+
 class PayloadTooLarge(InvalidRequest):
     code = "payload_too_large"
     default_recover = "split the content, or raise max_content_bytes in the coordinator limits"
