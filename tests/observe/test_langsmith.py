@@ -92,8 +92,22 @@ def endpoint(monkeypatch):
     monkeypatch.setenv("LANGSMITH_API_KEY", "dummy-key")
     monkeypatch.setenv("LANGSMITH_TRACING", "true")
     monkeypatch.setenv("LANGSMITH_PROJECT", "ccs-observe-test")
+    forget_langsmith_settings()
     yield ep
     ep.close()
+    monkeypatch.undo()
+    forget_langsmith_settings()  # else later tests in this process trace to the real service
+
+
+def forget_langsmith_settings() -> None:
+    """langsmith caches its environment (tracing on, endpoint) and a global client per process."""
+    import langsmith.run_trees
+    import langsmith.utils
+
+    for value in vars(langsmith.utils).values():
+        if callable(getattr(value, "cache_clear", None)):
+            value.cache_clear()
+    langsmith.run_trees._CLIENT = None
 
 
 def stale_put_graph(store):
