@@ -29,7 +29,8 @@ SEED = "# plan\n"
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get("CCS_CACHE_DIR") or Path.home() / ".cache" / "agent-coherence")
+    path = Path(os.environ.get("CCS_CACHE_DIR") or Path.home() / ".cache" / "agent-coherence")
+    return path.expanduser().resolve()  # absolute: tests/mcp_ts/node_modules links to it
 
 
 def require_executable(name: str) -> str:
