@@ -9,6 +9,7 @@ command -v nats-server >/dev/null || need_pkgs+=(nats-server)
 [ -d /usr/lib/postgresql ] || need_pkgs+=(postgresql)
 command -v setpriv >/dev/null || need_pkgs+=(util-linux)
 command -v chromium >/dev/null || need_pkgs+=(chromium)  # renders the ccs diagnose HTML report
+command -v node >/dev/null && command -v npm >/dev/null || need_pkgs+=(nodejs npm)  # the TypeScript MCP SDK test
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
