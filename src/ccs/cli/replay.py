@@ -12,7 +12,7 @@ import math
 import sys
 
 from ccs.cli.progress import Progress
-from ccs.protocol.errors import InvalidRequest
+from ccs.protocol.errors import CoherenceError
 from ccs.replay.invariants import INVARIANTS, run_checks
 from ccs.replay.source import load
 
@@ -23,7 +23,8 @@ examples:
   ccs replay ops.jsonl --json > verdict.json        # the verdict as JSON
   ccs replay big.jsonl --progress-every 5           # a progress line on stderr every 5 s
 
-The file is what CCSStore.record_to(path) writes (or RecordingStore around any LangGraph store).
+The file is what CCSStore.record_to(path) writes (or RecordingStore around any LangGraph store);
+an engine URL (sqlite:///state.db, postgresql://..., redis://...) replays the audit log that engine keeps.
 Invariants: """ + ", ".join(INVARIANTS) + """.
 
 Exit codes: 0 clean, 1 violations found, 2 bad input (unreadable file, malformed line) or usage."""
@@ -41,7 +42,8 @@ def seconds(text: str) -> float:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", help="a JSON-lines history written by CCSStore.record_to(path)")
+    p.add_argument("file", help="a JSON-lines history written by CCSStore.record_to(path), or an "
+                                "engine URL to replay its audit log")
     p.add_argument("--invariant", action="append", dest="invariants", metavar="NAME",
                    type=lambda s: s.replace("-", "_"), choices=INVARIANTS,
                    help=f"repeatable; one of {', '.join(INVARIANTS)}; default: all")
@@ -63,7 +65,7 @@ def run(args: argparse.Namespace, prog: str = "ccs", out=print) -> int:
     progress = Progress(prog, args.progress_every, args.quiet)
     try:
         events = load(args.file, progress=lambda n: progress(f"read {n} lines of {args.file}"))
-    except InvalidRequest as exc:
+    except CoherenceError as exc:  # the history cannot be read: a bad file, URL or store
         return bad_input(prog, exc.code, exc.message)
     except OSError as exc:
         return bad_input(prog, "unreadable_history", f"cannot read {args.file}: {exc.strerror or exc}")

@@ -5,8 +5,7 @@ only, never a file format. A source turns a file into events:
 
 * ``record_to``: the JSON lines ``CCSStore.record_to(path)`` appends (``adapters/langgraph/
   recorder.py``), and the same format written by ``RecordingStore`` around any LangGraph store;
-* a second source (the engine-kept audit log) plugs in by adding a reader to ``SOURCES`` and a
-  sniff rule to ``detect``; nothing downstream changes.
+* ``audit``: the log every engine keeps (``audit_source.py``), read from an engine URL.
 
 Malformed input raises ``MalformedHistory`` naming the file and line.
 """
@@ -191,13 +190,24 @@ def _parse(name: str, n: int, text: str) -> Event:
     return event_from_record(rec, n, where)
 
 
-# A source name -> reader. The audit-log reader goes here next to record_to.
-SOURCES: dict[str, Callable[..., Iterator[Event]]] = {"record_to": read_record_to}
 
 
 def detect(path: str | os.PathLike[str]) -> str:
-    """Which source wrote ``path`` (today only ``record_to``; the audit log adds a rule here)."""
-    return "record_to"
+    """Which source ``path`` is: an engine URL is its audit log, anything else a file."""
+    from ccs.replay.audit_source import is_engine_url
+
+    return "audit" if is_engine_url(path) else "record_to"
+
+
+def _read_audit(path: str | os.PathLike[str], progress: Callable[[int], None] | None = None
+                ) -> Iterator[Event]:
+    from ccs.replay.audit_source import read_audit
+
+    return read_audit(os.fspath(path), progress=progress)
+
+
+# A source name -> reader.
+SOURCES: dict[str, Callable[..., Iterator[Event]]] = {"record_to": read_record_to, "audit": _read_audit}
 
 
 def load(path: str | os.PathLike[str], source: str | None = None,
