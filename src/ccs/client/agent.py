@@ -12,6 +12,7 @@ import itertools
 import json
 import os
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -128,6 +129,9 @@ class Agent:
         self._invalid_after: dict[str, int] = {}
         self.stats = AgentStats()
         self._observers = core.coordinator.observers  # the same list: cache hits are reported too
+        # Held by adapters around each call on this agent when several tasks share it, so an older
+        # fetch never overwrites a newer commit in the cache (re-entrant: a held call may nest).
+        self.lock = threading.RLock()
         self.holds_grants = False  # took a grant: its liveness must be kept up (see heartbeat.py)
         self.last_heartbeat = 0.0
 

@@ -8,32 +8,24 @@ operation, never user code.
 from __future__ import annotations
 
 import threading
-import weakref
 from typing import Any
 
 from ccs.client.agent import Agent, Entry
 from ccs.protocol.messages import Committed
 
-_locks: weakref.WeakKeyDictionary[Agent, threading.Lock] = weakref.WeakKeyDictionary()
-_locks_guard = threading.Lock()
+
+def lock_of(agent: Agent) -> threading.RLock:
+    return agent.lock
 
 
-def lock_of(agent: Agent) -> threading.Lock:
-    lock = _locks.get(agent)
-    if lock is None:
-        with _locks_guard:
-            lock = _locks.setdefault(agent, threading.Lock())
-    return lock
-
-
-def view(agent: Agent, artifact_id: str, *, lock: threading.Lock, fresh: bool = False) -> Entry:
+def view(agent: Agent, artifact_id: str, *, lock: threading.RLock, fresh: bool = False) -> Entry:
     """The entry a read is served from (see ``Agent.view``); the store keys its decoded documents
     by the entry's content hash."""
     with lock:
         return agent.view(artifact_id, fresh=fresh)
 
 
-def commit(agent: Agent, lock: threading.Lock, artifact_id: str, expected_version: int,
+def commit(agent: Agent, lock: threading.RLock, artifact_id: str, expected_version: int,
            payload: bytes | None) -> Committed:
     """Lands ``payload`` (None deletes) only if the artifact is still at ``expected_version``, the
     version the caller's *view scope* saw (which may differ from the agent's shared cache).
@@ -45,7 +37,7 @@ def commit(agent: Agent, lock: threading.Lock, artifact_id: str, expected_versio
         return agent.commit_payload(artifact_id, expected_version, body)
 
 
-def blind_write(agent: Agent, lock: threading.Lock, artifact_id: str, payload: bytes) -> Any:
+def blind_write(agent: Agent, lock: threading.RLock, artifact_id: str, payload: bytes) -> Any:
     """Last-write-wins write (used only for TTL side artifacts, never for items)."""
     with lock:
         return agent.write(artifact_id, payload, blind=True)

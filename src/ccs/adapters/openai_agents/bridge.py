@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -19,16 +18,8 @@ from ccs.client.agent import Agent
 
 T = TypeVar("T")
 
-_locks: weakref.WeakKeyDictionary[Agent, threading.RLock] = weakref.WeakKeyDictionary()
-_guard = threading.Lock()
-
-
 def lock_of(agent: Agent) -> threading.RLock:
-    lock = _locks.get(agent)
-    if lock is None:
-        with _guard:
-            lock = _locks.setdefault(agent, threading.RLock())
-    return lock
+    return agent.lock
 
 
 def locked(agent: Agent, fn: Callable[..., T], *args: Any) -> T:

@@ -67,10 +67,7 @@ class _Coherence:
             with contextlib.suppress(AttributeError):
                 delattr(context, BOUND_AGENT)
 
-
-class CoherenceHooks(_Coherence, RunHooks):
-    """``Runner.run(agent, input, hooks=CoherenceHooks(shared))``: for every agent of the run."""
-
+    # RunHooks and AgentHooks name these hooks alike; _Coherence comes first in both subclasses.
     async def on_llm_start(self, context: Any, agent: Any, system_prompt: str | None,
                            input_items: list[Any]) -> None:
         await self._before_model(agent, input_items)
@@ -80,17 +77,12 @@ class CoherenceHooks(_Coherence, RunHooks):
 
     async def on_tool_end(self, context: Any, agent: Any, tool: Any, result: object) -> None:
         self._unbind(context)
+
+
+class CoherenceHooks(_Coherence, RunHooks):
+    """``Runner.run(agent, input, hooks=CoherenceHooks(shared))``: for every agent of the run."""
 
 
 class CoherenceAgentHooks(_Coherence, AgentHooks):
     """``Agent(hooks=CoherenceAgentHooks(shared))``: for one agent, whoever runs it."""
 
-    async def on_llm_start(self, context: Any, agent: Any, system_prompt: str | None,
-                           input_items: list[Any]) -> None:
-        await self._before_model(agent, input_items)
-
-    async def on_tool_start(self, context: Any, agent: Any, tool: Any) -> None:
-        self._bind(context, agent)
-
-    async def on_tool_end(self, context: Any, agent: Any, tool: Any, result: object) -> None:
-        self._unbind(context)
