@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -140,6 +141,53 @@ def decode_record(key: str, text: str | bytes) -> Record:
         return AgentRecord.from_dict(data)
     except (ValueError, KeyError, TypeError, IndexError) as exc:
         raise CorruptState(f"record {key!r} cannot be decoded: {exc}", artifact=key) from exc
+
+
+class RecordCodec:
+    """``encode_record``/``decode_record`` that remember, per key, the last body they saw.
+
+    A networked or file engine reads a record's body at the start of every transaction and, on
+    the commit path, usually reads back exactly the body this process wrote last. Records are
+    immutable, so when the stored body equals the remembered one the remembered record is
+    returned instead of decoding the JSON again (one string comparison instead of a parse and a
+    rebuild of every field). A body that differs in any byte (a peer's commit, damage) is decoded
+    as before. Bounded: past ``size`` keys the oldest entries are forgotten.
+    """
+
+    __slots__ = ("_as_bytes", "_seen", "_size")
+
+    def __init__(self, size: int = 4096, *, as_bytes: bool = False) -> None:
+        self._seen: dict[str, tuple[str | bytes, Record]] = {}
+        self._size = size
+        self._as_bytes = as_bytes  # the engine returns bytes (Redis): remember bytes
+
+    def encode(self, key: str, rec: Record) -> str | bytes:
+        body: str | bytes = encode_record(rec)
+        if self._as_bytes:
+            body = body.encode()
+        self._remember(key, body, rec)
+        return body
+
+    def decode(self, key: str, body: str | bytes) -> Record:
+        seen = self._seen.get(key)
+        if seen is not None and seen[0] == body:
+            return seen[1]
+        rec = decode_record(key, body)
+        self._remember(key, body, rec)
+        return rec
+
+    def forget(self, key: str) -> None:
+        self._seen.pop(key, None)
+
+    def _remember(self, key: str, body: str | bytes, rec: Record) -> None:
+        seen = self._seen
+        if len(seen) >= self._size and key not in seen:
+            try:  # dicts keep insertion order: drop the oldest eighth at once
+                for old in list(itertools.islice(seen, self._size // 8 or 1)):
+                    seen.pop(old, None)
+            except RuntimeError:  # another thread changed it meanwhile: skip this round
+                pass
+        seen[key] = (body, rec)
 
 
 class Backend(ABC):

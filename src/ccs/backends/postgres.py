@@ -64,9 +64,9 @@ from ccs.backends.base import (
     Blobs,
     R,
     Record,
+    RecordCodec,
     TransactFn,
     decode_record,
-    encode_record,
     new_content,
     prefix_upper_bound,
     record_digests,
@@ -200,6 +200,7 @@ class PostgresBackend(Backend):
     def __init__(self, url: str) -> None:
         self.url = url
         self.conninfo, self.schema, own = parse_postgres_url(url)
+        self._codec = RecordCodec()
         s = f'"{self.schema}"'
         self._q_select = f"SELECT key, body FROM {s}.records WHERE key = ANY(%s) ORDER BY key FOR UPDATE"
         self._q_upsert = (f"INSERT INTO {s}.records (key, body) VALUES (%s, %s) "
@@ -328,7 +329,7 @@ class PostgresBackend(Backend):
                 cur.execute(self._q_select, (keys,))
                 records: dict[str, Any] = dict.fromkeys(keys)
                 for key, body in cur.fetchall():
-                    records[key] = decode_record(key, body)
+                    records[key] = self._codec.decode(key, body)
                 changes, result, audit = unpack(fn(records))
                 content = new_content(records, changes, blobs) if changes else None
             except BaseException:
@@ -348,7 +349,7 @@ class PostgresBackend(Backend):
                 if rec is None:
                     cur.execute(self._q_delete, (key,))
                 else:
-                    cur.execute(self._q_upsert, (key, encode_record(rec)))
+                    cur.execute(self._q_upsert, (key, self._codec.encode(key, rec)))
             if audit is not None:
                 self._log(cur, audit)
             state["sent_writes"] = True
@@ -393,7 +394,7 @@ class PostgresBackend(Backend):
 
     def get(self, key: str) -> Record | None:
         rows = self._query(self._q_get, (key,), "read failed")
-        return None if not rows else decode_record(key, rows[0][0])
+        return None if not rows else self._codec.decode(key, rows[0][0])
 
     def keys(self, prefix: str) -> list[str]:
         upper = prefix_upper_bound(prefix)

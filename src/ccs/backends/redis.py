@@ -68,9 +68,9 @@ from ccs.backends.base import (
     Blobs,
     R,
     Record,
+    RecordCodec,
     TransactFn,
     decode_record,
-    encode_record,
     new_content,
     record_digests,
     unpack,
@@ -163,6 +163,7 @@ class RedisBackend(Backend):
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self._codec = RecordCodec(as_bytes=True)
         self._r, self.prefix = connect(url)
         tag = "{" + self.prefix + "}"
         self._meta, self._idx, self._bt = f"{tag}:meta", f"{tag}:idx", f"{tag}:bt"
@@ -262,7 +263,8 @@ class RedisBackend(Backend):
         conn.send_packed_command(conn.pack_commands([("WATCH", *rkeys), ("MGET", *rkeys)]))
         conn.read_response()
         values = conn.read_response()
-        records = {k: None if v is None else decode_record(k, v) for k, v in zip(keys, values, strict=True)}
+        decode = self._codec.decode
+        records = {k: None if v is None else decode(k, v) for k, v in zip(keys, values, strict=True)}
         changes, result, audit = unpack(fn(records))
         if not changes and audit is None:
             self._unwatch(conn)
@@ -276,7 +278,7 @@ class RedisBackend(Backend):
             if rec is None:
                 commands += [("DEL", self._rec + key), ("ZREM", self._idx, key)]
             else:
-                commands.append(("SET", self._rec + key, encode_record(rec)))
+                commands.append(("SET", self._rec + key, self._codec.encode(key, rec)))
                 if records.get(key) is None:
                     commands.append(("ZADD", self._idx, 0, key))
         if audit is not None:
@@ -360,7 +362,7 @@ class RedisBackend(Backend):
 
     def get(self, key: str) -> Record | None:
         body = self._call("read failed", lambda: self._r.get(self._rec + key))
-        return None if body is None else decode_record(key, body)
+        return None if body is None else self._codec.decode(key, body)
 
     def keys(self, prefix: str) -> list[str]:
         p = prefix.encode()

@@ -38,9 +38,9 @@ from ccs.backends.base import (
     Blobs,
     R,
     Record,
+    RecordCodec,
     TransactFn,
     decode_record,
-    encode_record,
     new_content,
     prefix_upper_bound,
     record_digests,
@@ -137,6 +137,7 @@ class SqliteBackend(Backend):
         self.busy_timeout = float(busy_timeout if busy_timeout is not None
                                   else params.get("busy_timeout", 30.0))
         self.synchronous = str(synchronous or params.get("synchronous", "NORMAL")).upper()
+        self._codec = RecordCodec()
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
@@ -237,7 +238,7 @@ class SqliteBackend(Backend):
             marks = ",".join("?" * len(keys))
             for key, body in conn.execute(
                     f"SELECT key, body FROM ccs_records WHERE key IN ({marks})", list(keys)):
-                records[key] = decode_record(key, body)
+                records[key] = self._codec.decode(key, body)
             changes, result, audit = unpack(fn(records))
             hit("backend.before_write")
             if changes:
@@ -249,7 +250,7 @@ class SqliteBackend(Backend):
                     conn.execute("DELETE FROM ccs_records WHERE key=?", (key,))
                 else:
                     conn.execute("INSERT OR REPLACE INTO ccs_records VALUES (?, ?)",
-                                 (key, encode_record(rec)))
+                                 (key, self._codec.encode(key, rec)))
             if audit is not None:
                 self._log(conn, audit)
         except BaseException:
@@ -294,7 +295,7 @@ class SqliteBackend(Backend):
 
     def get(self, key: str) -> Record | None:
         row = self._conn().execute("SELECT body FROM ccs_records WHERE key=?", (key,)).fetchone()
-        return None if row is None else decode_record(key, row[0])
+        return None if row is None else self._codec.decode(key, row[0])
 
     def keys(self, prefix: str) -> list[str]:
         upper = prefix_upper_bound(prefix)
