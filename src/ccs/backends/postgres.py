@@ -321,7 +321,7 @@ class PostgresBackend(Backend):
                        fn: TransactFn[R], state: dict[str, bool], blobs: Blobs | None) -> R:
         # BEGIN/COMMIT are sent by hand in pipeline mode: two round trips in all, one for the
         # locks and reads, one for the writes and the COMMIT.
-        with conn.pipeline() as pipe, conn.cursor() as cur:
+        with conn.pipeline(), conn.cursor() as cur:
             cur.execute("BEGIN")
             try:
                 for lock in locks:
@@ -353,8 +353,7 @@ class PostgresBackend(Backend):
             if audit is not None:
                 self._log(cur, audit)
             state["sent_writes"] = True
-            cur.execute("COMMIT")
-            pipe.sync()
+            cur.execute("COMMIT")  # leaving the pipeline sends the one Sync and reads its reply
         return result
 
     def _log(self, cur: psycopg.Cursor, audit: AuditBatch) -> None:
