@@ -225,8 +225,9 @@ class Agent:
                 self._observe_hit(artifact_id, view)
             return self._install(artifact_id, view, data, old, counted=True)
         else:
+            invalidated = old is not None and self._invalid_after.get(artifact_id, -1) > old.seq
             view, data = self.core.call_with_retry(
-                lambda: self.coordinator.read(self.id, artifact_id, known))
+                lambda: self.coordinator.read(self.id, artifact_id, known, invalidated))
         return self._install(artifact_id, view, data, old)
 
     def _install(self, artifact_id: str, view: View, data: bytes | None, old: Entry | None,
@@ -433,7 +434,7 @@ class Agent:
         entry.state = Mesi.SHARED
         self.stats.invalidations += 1
         if self.strategy.refetch_on_invalidate and event.kind == "invalidate":
-            view, data = entry.prefetched = self.coordinator.read(self.id, aid, entry.version)
+            view, data = entry.prefetched = self.coordinator.read(self.id, aid, entry.version, True)
             if view.modified:
                 self.stats.misses += 1
                 self.stats.bytes_fetched += 0 if data is None else len(data)

@@ -209,14 +209,17 @@ class Coordinator:
     # --- operations ----------------------------------------------------------------------------
 
     @observed("read")
-    def read(self, agent: str, artifact_id: str, known_version: int | None = None
-             ) -> tuple[View, bytes | None]:
+    def read(self, agent: str, artifact_id: str, known_version: int | None = None,
+             invalidated: bool = False) -> tuple[View, bytes | None]:
+        """``invalidated``: the caller's copy was invalidated by an event, so it is no longer a
+        sharer at the current version; the read goes straight to the transaction that registers
+        it (a networked engine saves the round trip of the snapshot, which would only say so)."""
         check_agent_id(agent)
         check_artifact_id(artifact_id)
         key = artifact_key(artifact_id)
         for _ in range(FETCH_ATTEMPTS):
             now = self._now()
-            snapshot = self.backend.get(key)
+            snapshot = None if invalidated else self.backend.get(key)
             if snapshot is not None and (
                     snapshot.owner.agent == agent if snapshot.owner is not None
                     else snapshot.sharers.get(agent) == snapshot.version):
