@@ -220,6 +220,16 @@ class Backend(ABC):
     @abstractmethod
     def keys(self, prefix: str) -> list[str]: ...
 
+    def records(self, prefix: str) -> list[tuple[str, Record]]:
+        """Committed snapshots of every record whose key starts with ``prefix``, read in bulk
+        (one query where the engine can: a sweep over 10k agents is not 10k round trips)."""
+        found = []
+        for key in self.keys(prefix):
+            rec = self.get(key)
+            if rec is not None:
+                found.append((key, rec))
+        return found
+
     @abstractmethod
     def put_blob(self, digest: str, data: bytes) -> None:
         """Store content outside any transaction, refreshing its stored time if present. Nothing

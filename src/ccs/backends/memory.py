@@ -130,6 +130,9 @@ class MemoryBackend(Backend):
     def keys(self, prefix: str) -> list[str]:
         return [k for k in list(self._records) if k.startswith(prefix)]
 
+    def records(self, prefix: str) -> list[tuple[str, Record]]:
+        return [(k, r) for k, r in list(self._records.items()) if k.startswith(prefix)]
+
     def put_blob(self, digest: str, data: bytes) -> None:
         with self._blob_lock:
             if digest not in self._blobs:

@@ -207,10 +207,8 @@ class PostgresBackend(Backend):
                           "ON CONFLICT (key) DO UPDATE SET body = EXCLUDED.body")
         self._q_delete = f"DELETE FROM {s}.records WHERE key = %s"
         self._q_get = f"SELECT body FROM {s}.records WHERE key = %s"
-        self._q_keys = f"SELECT key FROM {s}.records WHERE key >= %s AND key < %s ORDER BY key"
         self._q_store_blob = (f"INSERT INTO {s}.blobs (digest, data, stored_at) VALUES (%s, %s, %s) "
                               "ON CONFLICT (digest) DO NOTHING")
-        self._q_keys_from = f"SELECT key FROM {s}.records WHERE key >= %s ORDER BY key"
         self._q_put_blob = (f"INSERT INTO {s}.blobs (digest, data, stored_at) VALUES (%s, %s, %s) "
                             "ON CONFLICT (digest) DO UPDATE SET stored_at = EXCLUDED.stored_at")
         self._q_get_blob = f"SELECT data FROM {s}.blobs WHERE digest = %s"
@@ -396,10 +394,18 @@ class PostgresBackend(Backend):
         return None if not rows else self._codec.decode(key, rows[0][0])
 
     def keys(self, prefix: str) -> list[str]:
+        return [r[0] for r in self._range("key", prefix)]
+
+    def records(self, prefix: str) -> list[tuple[str, Record]]:
+        decode = self._codec.decode
+        return [(key, decode(key, body)) for key, body in self._range("key, body", prefix)]
+
+    def _range(self, columns: str, prefix: str) -> list[tuple[Any, ...]]:
         upper = prefix_upper_bound(prefix)
-        if upper is None:
-            return [r[0] for r in self._query(self._q_keys_from, (prefix,), "listing failed")]
-        return [r[0] for r in self._query(self._q_keys, (prefix, upper), "listing failed")]
+        where, params = ("key >= %s", (prefix,)) if upper is None else \
+            ("key >= %s AND key < %s", (prefix, upper))
+        return self._query(f'SELECT {columns} FROM "{self.schema}".records WHERE {where} ORDER BY key',
+                           params, "listing failed")
 
     def put_blob(self, digest: str, data: bytes) -> None:
         for attempt in range(READ_RETRIES + 1):

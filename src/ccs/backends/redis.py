@@ -370,6 +370,15 @@ class RedisBackend(Backend):
         found = self._call("listing failed", lambda: self._r.zrangebylex(self._idx, lo, hi))
         return [k.decode() for k in found]
 
+    def records(self, prefix: str) -> list[tuple[str, Record]]:
+        found = []
+        decode = self._codec.decode
+        for batch in _chunks(self.keys(prefix), CHUNK):
+            bodies = self._call("read failed", lambda b=batch: self._r.mget([self._rec + k for k in b]))
+            found += [(k, decode(k, body)) for k, body in zip(batch, bodies, strict=True)
+                      if body is not None]
+        return found
+
     def put_blob(self, digest: str, data: bytes) -> None:
         def put() -> None:
             with self._r.pipeline(transaction=True) as pipe:

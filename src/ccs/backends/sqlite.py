@@ -298,13 +298,18 @@ class SqliteBackend(Backend):
         return None if row is None else self._codec.decode(key, row[0])
 
     def keys(self, prefix: str) -> list[str]:
+        return [r[0] for r in self._range("key", prefix)]
+
+    def records(self, prefix: str) -> list[tuple[str, Record]]:
+        decode = self._codec.decode
+        return [(key, decode(key, body)) for key, body in self._range("key, body", prefix)]
+
+    def _range(self, columns: str, prefix: str) -> sqlite3.Cursor:
         upper = prefix_upper_bound(prefix)
         if upper is None:
-            rows = self._conn().execute("SELECT key FROM ccs_records WHERE key >= ?", (prefix,))
-        else:
-            rows = self._conn().execute(
-                "SELECT key FROM ccs_records WHERE key >= ? AND key < ?", (prefix, upper))
-        return [r[0] for r in rows]
+            return self._conn().execute(f"SELECT {columns} FROM ccs_records WHERE key >= ?", (prefix,))
+        return self._conn().execute(
+            f"SELECT {columns} FROM ccs_records WHERE key >= ? AND key < ?", (prefix, upper))
 
     def put_blob(self, digest: str, data: bytes) -> None:
         self._conn().execute("INSERT INTO ccs_blobs (digest, data, stored_at) VALUES (?, ?, ?) "

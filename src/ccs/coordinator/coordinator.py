@@ -374,9 +374,10 @@ class Coordinator:
         """Reclaim the grants of every agent whose heartbeat TTL ran out; returns why, per grant."""
         now = self.clock.now() if now is None else now
         notes: list[ReclaimNote] = []
-        for key in self.backend.keys("g/"):
-            for _ in range(3):  # again if the agent took a grant after we looked
-                rec = self.backend.get(key)
+        for key, rec in self.backend.records("g/"):  # one bulk read; each reclaim re-checks
+            for attempt in range(3):  # again if the agent took a grant after we looked
+                if attempt:
+                    rec = self.backend.get(key)
                 if not isinstance(rec, AgentRecord) or not rec.expired(now):
                     break
                 keys = [key, *(artifact_key(a) for a in sorted(rec.owned))]
@@ -400,12 +401,8 @@ class Coordinator:
         except (AttributeError, UnicodeEncodeError):
             raise InvalidIdentifier(f"prefix must be a string of valid Unicode, got {prefix!r}"
                                     ) from None
-        out = []
-        for key in self.backend.keys("a/" + prefix):
-            rec = self.backend.get(key)
-            if isinstance(rec, ArtifactRecord):
-                out.append(rec)
-        return out
+        return [rec for _, rec in self.backend.records("a/" + prefix)
+                if isinstance(rec, ArtifactRecord)]
 
     def audit(self, artifact: str | None = None, since: float | None = None,
               limit: int | None = None) -> list[AuditEntry]:
