@@ -18,24 +18,23 @@ from ccs.backends import Backend, agent_key, artifact_key, open_backend
 from ccs.bus import Bus, default_bus_for, open_bus
 from ccs.coordinator.clock import Clock, SystemClock
 from ccs.coordinator.config import CrashRecoveryConfig, Limits
+from ccs.coordinator.inspection import Inspection
 from ccs.observe.events import Observer
 from ccs.observe.hooks import note_events, observed
 from ccs.protocol import transitions as tr
-from ccs.protocol.audit import AuditBatch, AuditEntry, entries_for, refusals
+from ccs.protocol.audit import AuditBatch, entries_for, refusals
 from ccs.protocol.errors import (
     BackendUnavailable,
     CoherenceError,
     ConflictError,
-    CorruptState,
     InvalidArgument,
-    InvalidIdentifier,
     OutcomeUnknown,
     PayloadTooLarge,
     UnknownEngine,
 )
 from ccs.protocol.ids import check_agent_id, check_artifact_id
 from ccs.protocol.messages import Committed, ReclaimNote, Step, TxnCommitted, View
-from ccs.protocol.records import DELETED, AgentRecord, ArtifactRecord, Content
+from ccs.protocol.records import DELETED, AgentRecord, Content
 
 Payload = tuple[bytes, str] | None  # (data, kind); None deletes
 RECENT_RECLAIMS = 1000
@@ -49,7 +48,7 @@ def _check_type(name: str, value: object, cls: type) -> None:
                               parameter=name)
 
 
-class Coordinator:
+class Coordinator(Inspection):
     def __init__(
         self,
         engine: str | Backend = "memory://",
@@ -170,14 +169,6 @@ class Coordinator:
         blobs[digest] = data
         return Content(digest, len(data), kind)
 
-    def fetch(self, content: Content, artifact_id: str = "") -> bytes | None:
-        if content.digest is None:
-            return None
-        data = self.backend.get_blob(content.digest)
-        if data is None:
-            raise self._missing(content, artifact_id)
-        return data
-
     def _now(self) -> float:
         now = self.clock.now()
         cr = self.crash_recovery
@@ -270,11 +261,6 @@ class Coordinator:
         if current is not None and current.content.digest != view.content.digest:
             return _SUPERSEDED
         raise self._missing(view.content, artifact_id)
-
-    @staticmethod
-    def _missing(content: Content, artifact_id: str) -> CorruptState:
-        return CorruptState(f"content {(content.digest or '')[:12]} of {artifact_id!r} is missing",
-                            artifact=artifact_id)
 
     @observed("commit")
     def commit(self, agent: str, artifact_id: str, grant_epoch: int, base_version: int,
@@ -386,52 +372,6 @@ class Coordinator:
                     op="sweep"))
         self.reclaims.extend(notes)
         return notes
-
-    # --- inspection ----------------------------------------------------------------------------
-
-    def artifact(self, artifact_id: str) -> ArtifactRecord | None:
-        rec = self.backend.get(artifact_key(check_artifact_id(artifact_id)))
-        return rec if isinstance(rec, ArtifactRecord) else None
-
-    def artifacts(self, prefix: str = "") -> list[ArtifactRecord]:
-        """Records of every artifact whose id starts with ``prefix`` (including deleted ones and
-        ones only read so far, version 0): callers filter on ``exists``."""
-        try:
-            prefix.encode("utf-8")
-        except (AttributeError, UnicodeEncodeError):
-            raise InvalidIdentifier(f"prefix must be a string of valid Unicode, got {prefix!r}"
-                                    ) from None
-        return [rec for _, rec in self.backend.records("a/" + prefix)
-                if isinstance(rec, ArtifactRecord)]
-
-    def audit(self, artifact: str | None = None, since: float | None = None,
-              limit: int | None = None) -> list[AuditEntry]:
-        """The audit log the engine keeps: every commit, delete, refusal and reclaim (of one
-        artifact, or of all), at or after ``since`` (epoch seconds), the latest ``limit``
-        entries, in the order they happened. Each artifact keeps the entries of its latest
-        ``Limits.audit_retain`` versions."""
-        if artifact is not None:
-            check_artifact_id(artifact)
-        if since is not None and (isinstance(since, bool) or not isinstance(since, int | float)):
-            raise InvalidArgument(f"since must be a number of epoch seconds, got {since!r}",
-                                  parameter="since")
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
-                                  or limit < 0):
-            raise InvalidArgument(f"limit must be a whole number >= 0, got {limit!r}",
-                                  parameter="limit")
-        return self.backend.audit(artifact, since, limit)
-
-    def content_at(self, artifact_id: str, version: int | None = None) -> bytes | None:
-        """Content of the current version, or of a retained older one."""
-        rec = self.artifact(artifact_id)
-        if rec is None:
-            return None
-        if version is None or version == rec.version:
-            return self.fetch(rec.content, artifact_id)
-        for v, digest in rec.history:
-            if v == version:
-                return self.backend.get_blob(digest)
-        return None
 
     @observed("gc")
     def gc(self, min_age: float = 3600.0) -> int:
