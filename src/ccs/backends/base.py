@@ -33,6 +33,13 @@ The audit log is part of the contract. ``fn`` may return ``(changes, result, aud
 and its entries land together or not at all — and each artifact's log is trimmed, in that same
 commit, to the entries of its latest ``audit.retain`` versions. ``append_audit`` stores entries
 that describe no change (refusals) on their own; ``audit(artifact, since, limit)`` reads the log.
+
+Events can travel with the commit too. ``fn`` may return a fourth element, a *notice*: what the
+engine's own bus made of the transaction's events (``Bus.carrier``), which the engine sends or
+stores in the same atomic commit (Redis: ``PUBLISH`` inside ``MULTI/EXEC``; PostgreSQL:
+``pg_notify`` before ``COMMIT``, delivered at commit; SQLite: rows of the events table). The
+events of a commit are then published exactly when it lands, with no round trip of their own.
+An engine without a carrying bus never gets a notice.
 """
 
 from __future__ import annotations
@@ -125,12 +132,13 @@ def new_content(records: Mapping[str, Any], changes: Mapping[str, Any], blobs: B
     return stored
 
 
-def unpack(out: tuple[Any, ...]) -> tuple[Mapping[str, Any], Any, AuditBatch | None]:
-    """``fn``'s return value as (changes, result, audit batch or None)."""
+def unpack(out: tuple[Any, ...]) -> tuple[Mapping[str, Any], Any, AuditBatch | None, Any]:
+    """``fn``'s return value as (changes, result, audit batch or None, notice or None)."""
     if len(out) == 2:
-        return out[0], out[1], None
-    changes, result, audit = out
-    return changes, result, (audit if audit is not None and audit.entries else None)
+        return out[0], out[1], None, None
+    changes, result, audit, *rest = out
+    return (changes, result, audit if audit is not None and audit.entries else None,
+            rest[0] if rest else None)
 
 
 def decode_record(key: str, text: str | bytes) -> Record:

@@ -271,7 +271,7 @@ class PostgresBackend(Backend):
                 records: dict[str, Any] = dict.fromkeys(keys)
                 for key, body in cur.fetchall():
                     records[key] = self._codec.decode(key, body)
-                changes, result, audit = unpack(fn(records))
+                changes, result, audit, notice = unpack(fn(records))
                 content = new_content(records, changes, blobs) if changes else None
             except BaseException:
                 if not conn.closed:
@@ -293,6 +293,8 @@ class PostgresBackend(Backend):
                     cur.execute(self._q_upsert, (key, self._codec.encode(key, rec)))
             if audit is not None:
                 self._log(cur, audit)
+            for channel, payload in notice or ():  # delivered by PostgreSQL at COMMIT, if it commits
+                cur.execute("SELECT pg_notify(%s, %s)", (channel, payload))
             state["sent_writes"] = True
             cur.execute("COMMIT")  # leaving the pipeline sends the one Sync and reads its reply
         return result

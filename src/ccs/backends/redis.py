@@ -200,7 +200,7 @@ class RedisBackend(Backend):
         values = conn.read_response()
         decode = self._codec.decode
         records = {k: None if v is None else decode(k, v) for k, v in zip(keys, values, strict=True)}
-        changes, result, audit = unpack(fn(records))
+        changes, result, audit, notice = unpack(fn(records))
         if not changes and audit is None:
             self._unwatch(conn)
             return True, result
@@ -218,6 +218,8 @@ class RedisBackend(Backend):
                     commands.append(("ZADD", self._idx, 0, key))
         if audit is not None:
             commands += self._log_commands(audit)
+        if notice is not None:  # (channel, message): published by EXEC, only if it commits
+            commands.append(("PUBLISH", *notice))
         commands.append(("EXEC",))
         replies: list[Any] = []
         refused: redis.ResponseError | None = None

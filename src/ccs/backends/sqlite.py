@@ -239,7 +239,7 @@ class SqliteBackend(Backend):
             for key, body in conn.execute(
                     f"SELECT key, body FROM ccs_records WHERE key IN ({marks})", list(keys)):
                 records[key] = self._codec.decode(key, body)
-            changes, result, audit = unpack(fn(records))
+            changes, result, audit, notice = unpack(fn(records))
             hit("backend.before_write")
             if changes:
                 for digest, data in new_content(records, changes, blobs).items():
@@ -253,6 +253,8 @@ class SqliteBackend(Backend):
                                  (key, self._codec.encode(key, rec)))
             if audit is not None:
                 self._log(conn, audit)
+            if notice:  # the events of this commit, for the bus's pollers (ccs.bus.sqlite)
+                conn.executemany("INSERT INTO ccs_events (body) VALUES (?)", [(b,) for b in notice])
         except BaseException:
             _rollback(conn)
             raise

@@ -72,6 +72,9 @@ class Coordinator(Inspection):
             self.bus = open_bus(bus, self.backend)
         else:
             self.bus = bus
+        # The bus's notice of a commit's events, sent in the commit itself, when the bus listens
+        # on the engine's own store (ccs.backends.base); None: published after the commit.
+        self._carry = self.bus.carrier(self.backend)
         self.clock = clock or SystemClock()
         self.crash_recovery = crash_recovery or CrashRecoveryConfig()
         self.limits = limits or Limits()
@@ -97,8 +100,9 @@ class Coordinator(Inspection):
         retain = self.limits.audit_retain
         now = self.clock.now() if retain else 0.0
         refused: list[dict[str, Any]] = []
+        carry, dropped = self._carry, [False]
 
-        def transaction(records: dict[str, Any]) -> tuple[dict[str, Any], Step, Any]:
+        def transaction(records: dict[str, Any]) -> tuple[dict[str, Any], Step, Any, Any]:
             try:
                 step = fn(records)
             except ConflictError:
@@ -114,7 +118,11 @@ class Coordinator(Inspection):
                                       step.artifacts, now, commit_id)
                 if entries:
                     audit = AuditBatch(tuple(entries), retain)
-            return changes, step, audit
+            notice = None
+            if carry is not None and step.events:  # decided per attempt: the last one commits
+                dropped[0] = failpoints.hit("bus.publish", events=step.events) == "drop"
+                notice = None if dropped[0] else carry(step.events)
+            return changes, step, audit, notice
 
         failpoints.hit("coordinator.before_transact")
         try:
@@ -133,7 +141,12 @@ class Coordinator(Inspection):
             raise
         if self.observers:
             note_events(step.events)
-        if step.events and failpoints.hit("bus.publish", events=step.events) != "drop":
+        if not step.events:
+            return step.reply
+        if carry is not None:
+            if not dropped[0]:
+                self.bus.deliver_local(step.events)
+        elif failpoints.hit("bus.publish", events=step.events) != "drop":
             self.bus.publish(step.events)
         return step.reply
 
