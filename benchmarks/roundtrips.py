@@ -130,8 +130,8 @@ def via_proxy(url: str) -> tuple[str, CountingProxy]:
     return urlunsplit(parts._replace(netloc=f"{auth}127.0.0.1:{proxy.port}")), proxy
 
 
-def engine_url(engine: str, tag: str) -> str:
-    base = PG if engine == "postgres" else REDIS
+def engine_url(engine: str, tag: str, base: str | None = None) -> str:
+    base = base or (PG if engine == "postgres" else REDIS)
     sep = "&" if "?" in base else "?"
     return f"{base}{sep}{'schema' if engine == 'postgres' else 'prefix'}=rt_{tag}"
 
@@ -145,11 +145,13 @@ def count(proxy: CountingProxy, op, n: int) -> float:
     return round((proxy.turns - before) / n, 3)
 
 
-def measure(engine: str, n: int) -> dict:
+def measure(engine: str, n: int, base: str | None = None) -> dict:
+    """Round trips per operation on ``engine`` (its service at ``base``, default from the
+    environment), averaged over ``n`` operations of each kind."""
     from ccs import CoherenceAdapterCore
 
     tag = uuid.uuid4().hex[:8]
-    url, proxy = via_proxy(engine_url(engine, tag))
+    url, proxy = via_proxy(engine_url(engine, tag, base))
     out: dict[str, float] = {}
     core = CoherenceAdapterCore(url)
     try:
@@ -178,21 +180,23 @@ def measure(engine: str, n: int) -> dict:
         out["owner_commit"] = round(out["owner_commit"] - out["read_miss"], 3)
     finally:
         core.close()
-        _drop(engine, tag)
+        _drop(engine, engine_url(engine, tag, base))
         proxy.close()
     return out
 
 
-def _drop(engine: str, tag: str) -> None:
+def _drop(engine: str, url: str) -> None:
     if engine == "postgres":
         import psycopg
 
-        with psycopg.connect(PG.split("?")[0], autocommit=True) as c:
-            c.execute(f'DROP SCHEMA IF EXISTS "rt_{tag}" CASCADE')
+        from ccs.backends.postgres import parse_postgres_url
+        conninfo, schema, _ = parse_postgres_url(url)
+        with psycopg.connect(conninfo, autocommit=True) as c:
+            c.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
     else:
         from ccs.backends.redis import RedisBackend
 
-        backend = RedisBackend(engine_url(engine, tag))
+        backend = RedisBackend(url)
         backend.drop_all()
         backend.close()
 

@@ -6,6 +6,9 @@
   grow here (it invalidates every sharer) and the growth must be linear; the read miss must not;
 * ``sweep`` (100 -> 10k live agents): one crash-recovery sweep that finds nothing to reclaim,
   in total and per live agent;
+* ``owned`` (10 -> 3k artifacts owned by one agent): a commit that takes a new grant. It grows
+  linearly: the agent's liveness record lists every artifact it may own and is rewritten whole
+  (docs/performance.md, "known limits"); the other curves populate with agents of 500 each;
 * ``memory``: tracemalloc bytes per artifact (a record, its content, its audit entry) and per
   agent (handle, cache entry, sharer registration, liveness record), memory engine.
 
@@ -107,15 +110,30 @@ def three_ops(core: CoherenceAdapterCore, ids: list[str], n: int, writer: str, r
     return out
 
 
+PER_WRITER = 500  # artifacts each populating agent creates (see owned_curve for why it matters)
+
+
 def artifacts_curve(engine: str, sizes: list[int], n: int) -> dict:
     out = {}
     for size in sizes:
         with opened(engine) as core:
-            w = core.agent("writer")
             ids = [f"doc/{k}" for k in range(size)]
-            for aid in ids:
-                w.write(aid, "v0")
+            for k, aid in enumerate(ids):
+                core.agent(f"w{k // PER_WRITER}").write(aid, "v0")
             out[size] = three_ops(core, ids, n, "writer", "reader")
+    return out
+
+
+def owned_curve(engine: str, counts: list[int], n: int) -> dict:
+    """A commit that takes a new grant, by an agent already owning ``count`` artifacts: its
+    liveness record lists every artifact it may own (for the sweep) and is rewritten whole."""
+    out = {}
+    for count in counts:
+        with opened(engine) as core:
+            w = core.agent("owner")
+            for k in range(count):
+                w.write(f"doc/{k}", "v0")
+            out[count] = {"commit_new_grant": sample(lambda i, w=w: w.write(f"new/{i}", "v0"), n)}
     return out
 
 
@@ -213,6 +231,7 @@ def summarize(curves: dict) -> list[dict]:
                 ys = [points[x][op]["median_us"] for x in xs]
                 f = fit([float(x) for x in xs], ys)
                 must_grow = (dim == "sharers" and op == "commit") or op == "sweep"
+                must_grow = must_grow or dim == "owned"  # a known linear cost, reported as such
                 verdict = ("linear" if f["r2"] >= 0.9 else "NOT linear") if must_grow else \
                     ("flat" if f["ratio_largest_smallest"] is not None
                      and f["ratio_largest_smallest"] <= 2 else "NOT flat")
@@ -286,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         {"postgres": "CCS_TEST_POSTGRES_DSN", "redis": "CCS_TEST_REDIS_URL"}.get(e, ""))]
     q = args.quick
     n = 40 if q else 300
-    curves: dict[str, dict] = {"artifacts": {}, "agents": {}, "sharers": {}, "sweep": {}}
+    curves: dict[str, dict] = {"artifacts": {}, "agents": {}, "sharers": {}, "sweep": {}, "owned": {}}
     started = time.time()
     for engine in engines:
         remote = engine in ("postgres", "redis")
@@ -297,6 +316,8 @@ def main(argv: list[str] | None = None) -> int:
                                                   n // 2 if not q else n)
         live = [100, 1000] if q else [100, 1000, 10_000]
         curves["sweep"][engine] = sweep_curve(engine, live, 3 if q else 5)
+        curves["owned"][engine] = owned_curve(engine, [10, 100, 1000] if q else [10, 100, 1000, 3000],
+                                              20 if q else 50)
         print(f"{engine}: done at {time.time() - started:.0f}s", file=sys.stderr, flush=True)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     report = {"quick": q, "samples_per_point": n, "engines": engines, "curves": curves,
