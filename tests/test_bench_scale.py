@@ -18,7 +18,7 @@ def test_quick_scale_run_reports_every_curve(tmp_path, capsys):
     assert dims == {"artifacts", "agents", "sharers", "sweep", "owned"}
     for row in report["summary"]:
         assert row["verdict"] in ("flat", "NOT flat", "linear", "NOT linear")
-        assert len(row["x"]) == len(row["median_us"]) >= 3
+        assert len(row["x"]) == len(row["median_us"]) >= 2
     assert report["memory"]["bytes_per_artifact"] > 0 and report["memory"]["bytes_per_agent"] > 0
     html = (tmp_path / "scale.html").read_text()
     assert html.count("<svg") == 5 and "Ratios and fits" in html
