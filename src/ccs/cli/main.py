@@ -154,6 +154,13 @@ def build_parser() -> argparse.ArgumentParser:
                         description=diagnose_cli.DESCRIPTION, epilog=diagnose_cli.EPILOG,
                         formatter_class=fmt, parents=[common])
     diagnose_cli.add_arguments(dg)
+    from ccs.cli import hook as hook_cli
+
+    hk = sub.add_parser("hook", help="a coding assistant's hook command: refuse or flag an edit made "
+                                     "on a stale view of a file (Claude Code)",
+                        description=hook_cli.DESCRIPTION, epilog=hook_cli.EPILOG,
+                        formatter_class=fmt, parents=[common])
+    hook_cli.add_arguments(hk)
     sub.add_parser("mcp", help="MCP stdio server over workspace files (same as stale-write-guard-fs; "
                                "ccs mcp --help for its options)", add_help=False)
     return parser
@@ -207,6 +214,9 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command == "replay":
         from ccs.cli.replay import run as replay
         return replay(args)
+    if args.command == "hook":
+        from ccs.cli.hook import run as hook
+        return hook(args)
     if args.command == "diagnose":
         from ccs.cli.diagnose import run as diagnose
         return diagnose(args)

@@ -176,6 +176,13 @@ class InvalidArgument(InvalidRequest):
     default_recover = "pass a value of the documented type and range; nothing was changed"
 
 
+class InvalidHookPayload(InvalidRequest):
+    """A coding assistant's hook sent JSON that is not the documented payload."""
+    code = "invalid_hook_payload"
+    default_recover = ("the hook input must be the JSON object Claude Code sends on stdin (session_id, "
+                       "hook_event_name, tool_name, tool_input); nothing was recorded")
+
+
 class UnknownStrategy(InvalidRequest):
     code = "unknown_strategy"
     default_recover = "use one of: lazy, eager, lease, access_count, broadcast"

@@ -36,7 +36,7 @@ from ccs.adapters.coherent_volume.options import check_options
 from ccs.adapters.coherent_volume.paths import STATE_DIR, check_managed, normalize_globs, resolve
 from ccs.adapters.coherent_volume.sync import DiskSync
 from ccs.client import CoherenceAdapterCore
-from ccs.client.agent import MISSING, Versioned
+from ccs.client.agent import MISSING, Agent, Versioned
 from ccs.coordinator import Clock, CrashRecoveryConfig, Limits
 from ccs.protocol.errors import (
     ConflictError,
@@ -188,6 +188,12 @@ class CoherentVolume(DiskSync):
         return self._result(aid, v, default)
 
     @typed
+    def artifact_id(self, path: str | os.PathLike[str]) -> str:
+        """The id the state knows ``path`` by (``PathOutsideWorkspace``/``UnmanagedPath`` if it
+        is not a file of this volume)."""
+        return self._id(path)
+
+    @typed
     def version(self, path: str | os.PathLike[str]) -> int:
         rec = self.coordinator.artifact(self._id(path))
         return 0 if rec is None else rec.version
@@ -252,6 +258,21 @@ class CoherentVolume(DiskSync):
             f"write_cas on {os.fspath(path)!r} lost {retries + 1} races in a row",
             artifact=self._id(path), current_version=None if last is None else last.current_version,
             attempts=retries + 1, last_error=None if last is None else last.to_dict())
+
+    @typed
+    def commit_disk(self, path: str | os.PathLike[str], expected_version: int,
+                    agent: Agent | None = None) -> int:
+        """Commit the bytes now on disk (a tool wrote the file itself, e.g. a coding assistant's
+        Edit) as ``agent``'s change of ``expected_version``: compare-and-set, ``VersionConflict``
+        if the record moved, and then nothing is recorded. Returns the new version."""
+        aid = self._id(path)
+        expected_version = _version_arg(expected_version, aid)
+        with self._lock(aid) as lk:
+            disk = self.fs.read(aid)
+            c = (agent or self.agent).commit_payload(
+                aid, expected_version, None if disk is None else (disk, "bytes"))
+            lk.set_mark(c.version, mat.digest(disk))
+        return c.version
 
     @typed
     def publish(self, files: Mapping[str, bytes | str],
