@@ -1,0 +1,77 @@
+"""ccs.hooks.http: the /hooks/<route> routes `ccs serve` mounts, through Starlette's test client
+(the real app, real HTTP requests in memory), with the same two-session scenario as the CLI."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("httpx")
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from ccs.hooks.http import hook_routes
+from ccs.hooks.payload import parse as parse_payload
+from ccs.hooks.payload import route_of
+from claude_hooks import Session, context, denied
+
+PLAN = "# Plan\n- step 1\n"
+
+
+def client(tmp_path, read_only=False):
+    app = Starlette(routes=hook_routes(engine_url=f"sqlite:///{tmp_path}/state.db", read_only=read_only))
+    return TestClient(app)
+
+
+def poster(http, mode):
+    def hook(payload):
+        action = parse_payload(payload).action
+        route = "pre-edit" if action == "ignore" else route_of(action)  # ignored there too
+        resp = http.post(f"/hooks/{route}?mode={mode}", json=payload)
+        assert resp.status_code == 200, resp.text
+        return resp.json()
+    return hook
+
+
+def test_routes_deny_the_stale_edit_and_keep_both(tmp_path):
+    (tmp_path / "plan.md").write_text(PLAN)
+    with client(tmp_path) as http:
+        hook = poster(http, "strict")
+        a, b = Session("a1", tmp_path, hook), Session("b2", tmp_path, hook)
+        a.read("plan.md")
+        b.read("plan.md")
+        a.edit("plan.md", "- step 1\n", "- step 1\n- A\n")
+        assert "written by Claude Code session a1" in denied(b.edit("plan.md", "# Plan\n", "# Plan\n- B\n"))
+        b.read("plan.md")
+        b.edit("plan.md", "# Plan\n", "# Plan\n- B\n")
+        assert b.bash("true") == {"pre": {}, "post": {}}
+        assert b.end() == {}
+    assert (tmp_path / "plan.md").read_text() == "# Plan\n- B\n- step 1\n- A\n"
+
+
+def test_bad_requests_are_typed_4xx(tmp_path):
+    (tmp_path / "plan.md").write_text(PLAN)
+    with client(tmp_path) as http:
+        s = Session("s1", tmp_path, None)
+        edit = s.payload("PreToolUse", "Edit", {"file_path": str(tmp_path / "plan.md")})
+        for body, route in ((b"not json", "pre-edit"), (b"[]", "pre-edit"), (b"{}", "post-edit")):
+            resp = http.post(f"/hooks/{route}", content=body)
+            assert resp.status_code == 400 and resp.json()["code"] == "invalid_hook_payload"
+        resp = http.post("/hooks/post-edit", json=edit)  # a PreToolUse payload on the post route
+        assert resp.status_code == 400 and "/hooks/pre-edit" in resp.json()["message"]
+        resp = http.post("/hooks/pre-edit?mode=loud", json=edit)
+        assert resp.status_code == 400 and resp.json()["code"] == "invalid_request"
+    assert (tmp_path / "plan.md").read_text() == PLAN
+
+
+def test_read_only_records_nothing_but_still_refuses_a_provably_stale_edit(tmp_path):
+    (tmp_path / "plan.md").write_text(PLAN)
+    with client(tmp_path) as http:
+        a = Session("a1", tmp_path, poster(http, "strict"))
+        a.read("plan.md")
+    with client(tmp_path, read_only=True) as http:
+        a.hook = poster(http, "strict")
+        assert a.edit("plan.md", "# Plan\n", "# P\n")["post"]["systemMessage"].endswith("not recorded")
+        (tmp_path / "plan.md").write_text("# Plan\n- someone else\n")
+        assert "outside any Claude Code session" in denied(a.edit("plan.md", "# Plan\n", "# P\n"))
+        assert "Warning" in context(poster(http, "warn")(
+            a.payload("PreToolUse", "Edit", {"file_path": str(tmp_path / "plan.md")})))
