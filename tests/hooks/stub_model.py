@@ -26,7 +26,8 @@ from typing import Any
 WAIT = 60.0
 # B re-reads on the hook's denial, or on Claude Code's own refusal (its per-process check of the
 # file's mtime runs before PreToolUse hooks: it is what refuses when both sessions share one disk)
-REFUSALS = ("[agent-coherence] Edit refused", "File has been modified since read")
+REFUSALS = ("[agent-coherence] Edit refused", "File has been modified since read",
+            "File content has changed since it was last read")
 _ids = itertools.count()
 _progress: dict[str, int] = {}  # session -> tool results seen
 _cond = threading.Condition()
