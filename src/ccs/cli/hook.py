@@ -82,8 +82,12 @@ def post(server: str, action: str, body: bytes, mode: str, token: str | None,
         except ValueError:
             payload = None
         error = payload.get("error", payload) if isinstance(payload, dict) else None
-        if isinstance(error, dict) and "code" in error:
-            raise CoherenceError.from_dict(error) from None
+        if isinstance(error, dict) and isinstance(error.get("code"), str):
+            err = CoherenceError.from_dict(error)
+            if err.code != error["code"]:  # a code this build does not know: keep it readable
+                err = CoherenceError(f"{error['code']}: {err.message}", artifact=err.artifact,
+                                     recover=err.recover, remote_code=error["code"])
+            raise err from None
         raise BackendUnavailable(f"{server} answered HTTP {exc.code}", engine=server) from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise BackendUnavailable(f"cannot reach {server}: {exc}", engine=server,
