@@ -11,7 +11,8 @@ Scenarios:
 ``hooks``: session A and session B both read plan.md; A edits it; B then edits it (a refusal is
 expected), reads it again when the refusal reached it, and edits again. With two roots, A and B
 work in two clones of the repository (sharing one engine).
-``mcp``: one session calls the MCP server's ``read`` tool, then ``write`` with what it read.
+``mcp``: one session calls the MCP server's ``read`` tool, then ``write`` with what it read
+(first ``WaitForMcpServers`` while Claude Code is still connecting the server, as a model would).
 """
 
 from __future__ import annotations
@@ -95,12 +96,31 @@ def hooks_step(session: str, results: list[str], plan: str) -> tuple[list[dict[s
     return _say("B done")
 
 
-def mcp_step(results: list[str]) -> tuple[list[dict[str, Any]], str]:
-    if not results:
+def _calls(messages: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """``(tool name, result text)`` of every tool call answered so far."""
+    names = {c.get("id"): c.get("name") for m in messages if m.get("role") == "assistant"
+             and isinstance(m.get("content"), list) for c in m["content"] if isinstance(c, dict)}
+    return [(names.get(c.get("tool_use_id"), "?"), _texts(c.get("content")))
+            for m in messages if m.get("role") == "user" and isinstance(m.get("content"), list)
+            for c in m["content"] if isinstance(c, dict) and c.get("type") == "tool_result"]
+
+
+def mcp_step(messages: list[dict[str, Any]], tools: set[str]) -> tuple[list[dict[str, Any]], str]:
+    calls = _calls(messages)
+    mcp = [text for name, text in calls if name.startswith("mcp__guard__")]
+    if "mcp__guard__read" not in tools:  # Claude Code connects MCP servers in the background
+        waited = sum(name == "WaitForMcpServers" for name, _ in calls)
+        if "WaitForMcpServers" in tools and waited < 3:
+            return _tool("WaitForMcpServers", servers=["guard"])
+        return _say(f"the MCP tools never appeared: {sorted(tools)}")
+    if not mcp:
         return _tool("mcp__guard__read", path="plan.md")
-    if len(results) == 1:
-        seen = json.loads(results[0])
-        return _tool("mcp__guard__write", path="plan.md", content=seen["content"] + "- via MCP\n")
+    if len(mcp) == 1:
+        try:
+            content = json.loads(mcp[0])["content"]
+        except (ValueError, KeyError, TypeError):
+            return _say(f"MCP read failed: {mcp[0][:500]}")
+        return _tool("mcp__guard__write", path="plan.md", content=content + "- via MCP\n")
     return _say("MCP done")
 
 
@@ -154,23 +174,29 @@ class Handler(BaseHTTPRequestHandler):
         if path != "/v1/messages":
             return self._json(404, {"type": "error", "error": {"type": "not_found_error",
                                                                "message": self.path}})
-        messages = body.get("messages") or []
-        tools = {t.get("name") for t in body.get("tools") or []}
-        session, results = _session(messages), _results(messages)
-        if "Read" not in tools and not any(t.startswith("mcp__") for t in tools):
-            blocks, stop = _say("ok")  # a side request (a title, a summary): not the main loop
-        else:
-            with _cond:
-                _progress[session] = max(_progress.get(session, 0), len(results))
-                _cond.notify_all()
-            blocks, stop = mcp_step(results) if self.scenario == "mcp" \
-                else hooks_step(session, results, self.plans.get(session, ""))
+        try:
+            blocks, stop = self._step(body)
+        except Exception as exc:  # end the session with the error: never a dropped connection
+            blocks, stop = _say(f"stub error: {type(exc).__name__}: {exc}")  # that Claude retries
         mid = f"msg_{next(_ids):04d}"
         if body.get("stream"):
             return self._reply(200, _events(blocks, stop, mid), "text/event-stream")
         return self._json(200, {"id": mid, "type": "message", "role": "assistant", "model": "stub",
                                 "content": blocks, "stop_reason": stop, "stop_sequence": None,
                                 "usage": {"input_tokens": 1, "output_tokens": 1}})
+
+    def _step(self, body: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
+        messages = body.get("messages") or []
+        tools = {t.get("name") for t in body.get("tools") or []}
+        session, results = _session(messages), _results(messages)
+        if "Read" not in tools:
+            return _say("ok")  # a side request (a title, a summary): not the main loop
+        with _cond:
+            _progress[session] = max(_progress.get(session, 0), len(results))
+            _cond.notify_all()
+        if self.scenario == "mcp":
+            return mcp_step(messages, tools)
+        return hooks_step(session, results, self.plans.get(session, ""))
 
     def _log(self, body: Any) -> None:
         with _log_lock, open(self.log_path, "a") as f:

@@ -109,6 +109,16 @@ def tool_results(request: dict) -> list[str]:
     return out
 
 
+def mcp_results(request: dict) -> list[str]:
+    messages = request["body"].get("messages", [])
+    mcp_ids = {c["id"] for m in messages if m["role"] == "assistant" and isinstance(m["content"], list)
+               for c in m["content"] if c.get("type") == "tool_use" and c["name"].startswith("mcp__guard__")}
+    return [text for m in messages if isinstance(m["content"], list) for c in m["content"]
+            if c.get("type") == "tool_result" and c.get("tool_use_id") in mcp_ids
+            for text in [c["content"] if isinstance(c["content"], str)
+                         else "".join(x.get("text", "") for x in c["content"] or [])]]
+
+
 def session_requests(stub: Stub, name: str) -> list[dict]:
     return [r for r in stub.requests() if r["path"].startswith("/v1/messages")
             and any(name in json.dumps(m["content"]) for m in r["body"].get("messages", [])[:1])
@@ -211,8 +221,9 @@ def test_claude_code_calls_the_mcp_server(netns, tmp_path):
         stub.stop()
     assert result["result"] == "MCP done", result
     requests = session_requests(stub, "session MCP")
-    read = json.loads(tool_results(requests[1])[-1])
+    read_at = next(i for i, r in enumerate(requests) if len(mcp_results(r)) == 1)
+    read = json.loads(mcp_results(requests[read_at])[0])  # the result reached the next request
     assert read["ok"] is True and read["content"] == PLAN and read["version"] == 1
-    wrote = json.loads(tool_results(requests[2])[-1])
+    wrote = json.loads(mcp_results(requests[read_at + 1])[1])
     assert wrote["ok"] is True and wrote["version"] == 2
     assert (root / "plan.md").read_text() == PLAN + "- via MCP\n"
