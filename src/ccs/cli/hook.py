@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import urllib.error
@@ -36,6 +37,16 @@ Covered: Read, Edit, MultiEdit, Write, NotebookEdit (PreToolUse and PostToolUse)
 change made outside any session). Exit codes: 0 with the hook JSON on stdout; 1 a typed error on
 stderr (Claude Code continues: exit 2, which blocks the tool, is never used); 2 a usage error."""
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
+    return value
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("assistant", choices=["claude-code"], help="the coding assistant whose hook "
                                                               "payloads are on stdin")
@@ -51,7 +62,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="the repository root (default: $CLAUDE_PROJECT_DIR, else the payload's cwd)")
     p.add_argument("--token-file", metavar="FILE",
                    help="bearer token for --server (default: the CCS_TOKEN environment variable)")
-    p.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
+    p.add_argument("--timeout", type=_seconds, default=10.0, metavar="SECONDS",
                    help="--server request timeout (default 10)")
 
 
@@ -122,6 +133,8 @@ def run(args: argparse.Namespace, stdin: Any = None, stdout: Any = None) -> int:
     try:
         out = handle(args, stdin.read())
     except CoherenceError as exc:
+        if getattr(args, "debug", False):
+            raise
         print(f"ccs hook: error [{exc.code}]: {exc.message}", file=sys.stderr)
         if exc.recover:
             print(f"  hint: {exc.recover}", file=sys.stderr)
@@ -133,3 +146,14 @@ def run(args: argparse.Namespace, stdin: Any = None, stdout: Any = None) -> int:
     stdout.flush()
     return 0
 
+
+
+def main(argv: list[str], debug: bool = False) -> int:
+    """`ccs hook ...` without building the whole `ccs` parser: Claude Code runs this on every
+    tool call, and importing every command's modules would double its start-up time."""
+    parser = argparse.ArgumentParser(prog="ccs hook", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--debug", action="store_true", default=debug,
+                        help="show a traceback on errors")
+    add_arguments(parser)
+    return run(parser.parse_args(argv))

@@ -171,6 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     rest = argv
     while rest[:1] == ["--debug"]:
         rest = rest[1:]
+    if rest[:1] == ["hook"]:
+        from ccs.cli.hook import main as hook_main
+        return hook_main(rest[1:], debug=rest is not argv)
     if rest[:1] == ["mcp"]:
         from ccs.adapters.mcp_server import main as mcp_main
         return mcp_main(rest[1:], prog="ccs mcp")
