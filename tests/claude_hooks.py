@@ -123,3 +123,18 @@ class Session:
     def end(self) -> dict[str, Any]:
         return self.hook({"session_id": self.sid, "transcript_path": f"/tmp/{self.sid}.jsonl",
                           "cwd": str(self.root), "hook_event_name": "SessionEnd", "reason": "other"})
+
+
+def stale_edit_denied_then_redone(root: Path, hook: Any) -> tuple[Session, Session]:
+    """The core scenario on ``root/plan.md`` (``# Plan\\n- step 1\\n``): sessions a1 and b2 read
+    it, a1 edits, b2's edit is denied naming a1, b2 reads again and redoes it; both edits stay."""
+    a, b = Session("a1", root, hook), Session("b2", root, hook)
+    a.read("plan.md")
+    b.read("plan.md")
+    a.edit("plan.md", "- step 1\n", "- step 1\n- A\n")
+    reason = denied(b.edit("plan.md", "# Plan\n", "# Plan\n- B\n"))
+    assert reason is not None and "written by Claude Code session a1" in reason
+    b.read("plan.md")
+    b.edit("plan.md", "# Plan\n", "# Plan\n- B\n")
+    assert (root / "plan.md").read_text() == "# Plan\n- B\n- step 1\n- A\n"
+    return a, b

@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 from ccs.hooks.http import hook_routes
 from ccs.hooks.payload import parse as parse_payload
 from ccs.hooks.payload import route_of
-from claude_hooks import Session, context, denied
+from claude_hooks import Session, context, denied, stale_edit_denied_then_redone
 
 PLAN = "# Plan\n- step 1\n"
 
@@ -35,17 +35,9 @@ def poster(http, mode):
 def test_routes_deny_the_stale_edit_and_keep_both(tmp_path):
     (tmp_path / "plan.md").write_text(PLAN)
     with client(tmp_path) as http:
-        hook = poster(http, "strict")
-        a, b = Session("a1", tmp_path, hook), Session("b2", tmp_path, hook)
-        a.read("plan.md")
-        b.read("plan.md")
-        a.edit("plan.md", "- step 1\n", "- step 1\n- A\n")
-        assert "written by Claude Code session a1" in denied(b.edit("plan.md", "# Plan\n", "# Plan\n- B\n"))
-        b.read("plan.md")
-        b.edit("plan.md", "# Plan\n", "# Plan\n- B\n")
+        _, b = stale_edit_denied_then_redone(tmp_path, poster(http, "strict"))
         assert b.bash("true") == {"pre": {}, "post": {}}
         assert b.end() == {}
-    assert (tmp_path / "plan.md").read_text() == "# Plan\n- B\n- step 1\n- A\n"
 
 
 def test_bad_requests_are_typed_4xx(tmp_path):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from claude_hooks import Session, denied, hook_process, run_hook
+from claude_hooks import Session, denied, hook_process, run_hook, stale_edit_denied_then_redone
 
 pytest.importorskip("uvicorn")
 HERE = Path(__file__).resolve().parent
@@ -40,15 +40,7 @@ def test_through_the_server_with_a_token(tmp_path, server):
     token_file = tmp_path / "token"
     token_file.write_text("s3cret\n")
     args = ("--mode", "strict", "--server", server, "--token-file", str(token_file))
-    hook = lambda payload: run_hook(payload, *args)  # noqa: E731
-    a, b = Session("a1", tmp_path, hook), Session("b2", tmp_path, hook)
-    a.read("plan.md")
-    b.read("plan.md")
-    a.edit("plan.md", "- step 1\n", "- step 1\n- A\n")
-    assert "written by Claude Code session a1" in denied(b.edit("plan.md", "# Plan\n", "# P\n"))
-    b.read("plan.md")
-    b.edit("plan.md", "# Plan\n", "# Plan\n- B\n")
-    assert (tmp_path / "plan.md").read_text() == "# Plan\n- B\n- step 1\n- A\n"
+    stale_edit_denied_then_redone(tmp_path, lambda payload: run_hook(payload, *args))
 
 
 def test_a_wrong_token_or_no_server_never_lets_a_strict_edit_through(tmp_path, server):
