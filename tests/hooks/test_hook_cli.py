@@ -152,3 +152,16 @@ def test_an_edit_that_cannot_be_checked_is_refused_in_strict_mode(tmp_path):
                     "--engine", "postgresql://nobody@127.0.0.1:1/none")
     assert "NOT checked" in context(warn)
     assert (tmp_path / "plan.md").read_text() == PLAN
+
+
+def test_notebook_edit_is_checked_like_edit(tmp_path):
+    a, b = sessions(tmp_path, "--mode", "strict")
+    nb = tmp_path / "nb.ipynb"
+    nb.write_text('{"cells": []}\n')
+    a.read("nb.ipynb")
+    edit = {"notebook_path": str(nb), "new_source": "x = 1", "edit_mode": "insert"}
+    assert run_hook(a.payload("PreToolUse", "NotebookEdit", edit, tool_use_id="n1"), "--mode", "strict") == {}
+    nb.write_text('{"cells": [1]}\n')  # what the tool writes
+    assert run_hook(a.payload("PostToolUse", "NotebookEdit", edit, {}, "n1"), "--mode", "strict") == {}
+    reason = denied(run_hook(b.payload("PreToolUse", "NotebookEdit", edit), "--mode", "strict"))
+    assert "nb.ipynb exists (version 2) but this session has not read it" in reason
