@@ -15,15 +15,14 @@ from conftest import service_url
 PLAN = "# Plan\n- step 1\n"
 
 
-@pytest.fixture(params=["sqlite", "postgres", "redis"])
+@pytest.fixture(params=["sqlite", "postgres"])
 def engine_args(request):
+    """The default state (<root>/.ccs/state.db), and one shared engine (each hook call is a
+    process of its own: one engine is enough to show the state is the engine's, not local)."""
     if request.param == "sqlite":
-        yield []  # the default: <root>/.ccs/state.db
+        yield []
         return
-    var = "CCS_TEST_POSTGRES_DSN" if request.param == "postgres" else "CCS_TEST_REDIS_URL"
-    tag = f"hk{uuid.uuid4().hex[:10]}"
-    key = "schema" if request.param == "postgres" else "prefix"
-    url = with_query(service_url(var), **{key: tag})
+    url = with_query(service_url("CCS_TEST_POSTGRES_DSN"), schema=f"hk{uuid.uuid4().hex[:10]}")
     yield ["--engine", url]
     drop_store(url)
 
