@@ -164,3 +164,13 @@ def test_notebook_edit_is_checked_like_edit(tmp_path):
     assert run_hook(a.payload("PostToolUse", "NotebookEdit", edit, {}, "n1"), "--mode", "strict") == {}
     reason = denied(run_hook(b.payload("PreToolUse", "NotebookEdit", edit), "--mode", "strict"))
     assert "nb.ipynb exists (version 2) but this session has not read it" in reason
+
+
+def test_the_volume_lists_files_not_the_sessions_views(tmp_path):
+    from ccs.adapters.coherent_volume import CoherentVolume
+
+    a, _ = sessions(tmp_path, "--mode", "strict")
+    a.read("plan.md")
+    with CoherentVolume(tmp_path, managed=None) as vol:
+        assert [f["path"] for f in vol.status()["files"]] == ["plan.md"]
+        assert vol.repair() == {"repaired": 0, "orphans_removed": 0}
