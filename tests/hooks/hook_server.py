@@ -1,6 +1,7 @@
 """A real HTTP server (uvicorn) serving only ccs.hooks.http's routes, for testing
 `ccs hook claude-code --server` before `ccs serve` mounts them: `python hook_server.py PORT_FILE
-ENGINE TOKEN`. Requests without `Authorization: Bearer TOKEN` get a typed 401."""
+ENGINE TOKEN`. Requests without `Authorization: Bearer TOKEN` get a typed 401, bodies above
+64 KiB a typed 413."""
 
 from __future__ import annotations
 
@@ -14,11 +15,15 @@ from starlette.responses import JSONResponse
 
 from ccs.hooks.http import hook_routes
 
+MAX_BODY = 64 * 1024  # smaller than the files written in the test: the client must not send them
+
 
 def main() -> None:
     port_file, engine, token = sys.argv[1:4]
 
     async def bearer(request, call_next):
+        if int(request.headers.get("content-length") or 0) > MAX_BODY:
+            return JSONResponse({"code": "payload_too_large", "message": "body too large"}, status_code=413)
         if request.headers.get("authorization") != f"Bearer {token}":
             return JSONResponse({"code": "unauthorized", "message": "missing or wrong bearer token",
                                  "recover": "pass the token"}, status_code=401)

@@ -40,7 +40,10 @@ def test_through_the_server_with_a_token(tmp_path, server):
     token_file = tmp_path / "token"
     token_file.write_text("s3cret\n")
     args = ("--mode", "strict", "--server", server, "--token-file", str(token_file))
-    stale_edit_denied_then_redone(tmp_path, lambda payload: run_hook(payload, *args))
+    a, _ = stale_edit_denied_then_redone(tmp_path, lambda payload: run_hook(payload, *args))
+    big = "x" * 200_000 + "\n"  # only the fields the hooks read are posted, never the content
+    assert a.write("big.md", big)["post"] == {}
+    assert (tmp_path / "big.md").read_text() == big
 
 
 def test_a_wrong_token_or_no_server_never_lets_a_strict_edit_through(tmp_path, server):

@@ -108,7 +108,7 @@ def post(server: str, action: str, body: bytes, mode: str, token: str | None,
 def handle(args: argparse.Namespace, raw: bytes) -> dict[str, Any]:
     from ccs.hooks.claude_code import handle as local
     from ccs.hooks.claude_code import unchecked_output
-    from ccs.hooks.payload import parse, parse_json
+    from ccs.hooks.payload import essentials, parse, parse_json
 
     payload = parse_json(raw)
     root = args.root or os.environ.get("CLAUDE_PROJECT_DIR") or None
@@ -120,7 +120,8 @@ def handle(args: argparse.Namespace, raw: bytes) -> dict[str, Any]:
     if call.action == "ignore":
         return {}
     try:
-        return post(args.server, call.action, raw, args.mode, _token(args), args.timeout)
+        body = json.dumps(essentials(payload)).encode()
+        return post(args.server, call.action, body, args.mode, _token(args), args.timeout)
     except CoherenceError as exc:
         if call.action == "pre-edit":
             return unchecked_output(call, exc, args.mode)

@@ -103,3 +103,17 @@ def parse(payload: dict[str, Any], route: str | None = None) -> HookCall:
         file_path = _text(tool_input, key)
         tool_use_id = _text(payload, "tool_use_id", required=False)
     return HookCall(session, event, act, tool, file_path, tool_use_id, cwd)
+
+
+def essentials(payload: dict[str, Any]) -> dict[str, Any]:
+    """The fields ``parse`` reads, for posting to a server: a Write's ``content`` and an Edit's
+    ``tool_response.originalFile`` carry whole files the hooks never look at (and that could
+    exceed a server's request size limit)."""
+    out = {k: payload[k] for k in ("session_id", "cwd", "hook_event_name", "tool_name", "tool_use_id")
+           if k in payload}
+    tool_input = payload.get("tool_input")
+    if isinstance(tool_input, dict):
+        out["tool_input"] = {k: tool_input[k] for k in ("file_path", "notebook_path") if k in tool_input}
+    elif "tool_input" in payload:
+        out["tool_input"] = tool_input  # malformed: let the server say so
+    return out
