@@ -8,10 +8,11 @@ their libraries and are imported only by the application.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
+
+from ccs import killswitch
 
 log = logging.getLogger("ccs.observe")
 
@@ -82,6 +83,8 @@ class Observer(Protocol):
 
 
 def dispatch(observers: Sequence[Observer], event: ObservedOp) -> None:
+    if not killswitch.telemetry_allowed():  # CCS_TELEMETRY=0: registered observers hear nothing
+        return
     for observer in observers:
         try:
             observer.on_event(event)
@@ -90,6 +93,10 @@ def dispatch(observers: Sequence[Observer], event: ObservedOp) -> None:
 
 
 def telemetry_enabled() -> bool:
-    """False when ``CCS_TELEMETRY`` is 0 / false / no / off: the ready-made observers' ``instrument``
-    then registers nothing."""
-    return os.environ.get("CCS_TELEMETRY", "1").strip().lower() not in ("0", "false", "no", "off")
+    """False when ``CCS_TELEMETRY`` is off (0 / false / no): the ready-made observers'
+    ``instrument`` then registers nothing (and says so in the log). ``InvalidSwitch`` on a value
+    that is neither on nor off."""
+    if killswitch.telemetry_enabled():
+        return True
+    log.info("CCS_TELEMETRY is off: instrument() registered no observer")
+    return False

@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from typing import Any
 
+from ccs import killswitch
 from ccs.adapters.coherent_volume import materialize as mat
 from ccs.adapters.coherent_volume import report
 from ccs.adapters.coherent_volume.boundary import typed
@@ -57,6 +58,14 @@ class CoherentVolume(DiskSync):
     >>> plan = vol.read("plans/plan.md")
     >>> vol.write("plans/plan.md", plan + "- step 3\\n")   # StaleView if a peer wrote meanwhile
     """
+
+    coherence_disabled = False  # True on the pass-through CCS_DISABLE builds (passthrough.py)
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> CoherentVolume:
+        if cls is CoherentVolume and killswitch.coherence_disabled("CoherentVolume"):
+            from ccs.adapters.coherent_volume.passthrough import PassThroughVolume
+            return super().__new__(PassThroughVolume)
+        return super().__new__(cls)
 
     @typed
     def __init__(

@@ -41,6 +41,7 @@ from langgraph.store.base import (
     ensure_embeddings,
 )
 
+from ccs import killswitch
 from ccs.adapters.langgraph import bridge
 from ccs.adapters.langgraph.docs import DocCache, HybridClock
 from ccs.adapters.langgraph.identity import GRAPH, IDENTITY_MODES, resolve
@@ -102,6 +103,7 @@ class _Handle(BaseStore):
     store state, with an optional fixed agent and a session of views for use outside a graph."""
 
     supports_ttl = True
+    coherence_disabled = False  # True on the pass-through CCS_DISABLE builds (passthrough.py)
     _root: CCSStore
     _bound: str | None
     _session: Session
@@ -216,6 +218,12 @@ class AgentStore(_Handle):
 
 class CCSStore(_Handle):
     """A coherent LangGraph store. See the module docstring and ``docs/langgraph.md``."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> CCSStore:
+        if cls is CCSStore and killswitch.coherence_disabled("CCSStore"):
+            from ccs.adapters.langgraph.passthrough import PassThroughStore
+            return super().__new__(PassThroughStore)
+        return super().__new__(cls)
 
     def __init__(
         self,

@@ -34,6 +34,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ccs.adapters.openai_agents import bridge
+from ccs.adapters.unchecked import core_for
 from ccs.client import CoherenceAdapterCore
 from ccs.protocol.errors import RetriesExhausted, StaleView, VersionConflict
 
@@ -49,7 +50,9 @@ class CoherentSession:
         self.session_id = session_id
         self.session_settings = session_settings
         self._owns_core = core is None
-        self.core = core if core is not None else CoherenceAdapterCore(engine=engine)
+        self.core = core_for("OpenAI Agents CoherentSession",
+                             core if core is not None else CoherenceAdapterCore(engine=engine))
+        self.coherence_disabled = self.core.coherence_disabled  # CCS_DISABLE: pass-through
         self.artifact = PREFIX + session_id
         self.agent = self.core.agent(agent)
         self.strict = strict

@@ -1,0 +1,124 @@
+"""The two kill switches, read from the environment (see ``docs/kill-switches.md``).
+
+``CCS_DISABLE``: on (``1``/``true``/``yes``/``on``), every adapter built afterwards is a
+pass-through to its inner store or files, with no version checks: last write wins again. Each
+adapter reads it once, in its constructor (an adapter built before the switch was set stays
+coherent; one built while it was set stays a pass-through until rebuilt), sets
+``coherence_disabled = True`` on itself, and logs a WARNING on the ``ccs`` logger (the first
+time per adapter kind in a process; later constructions log at INFO).
+
+``CCS_TELEMETRY``: off (``0``/``false``/``no``/``off``), ``instrument()`` registers nothing and
+observers already registered receive nothing. It is read at every dispatch, so it also takes
+effect in a running process.
+
+Any other non-empty value is a typo that must not silently leave a switch on or off:
+``InvalidSwitch`` where a switch is read at construction (and ``ccs status`` says so); at dispatch
+time, where raising would fail the caller's operation, an unreadable ``CCS_TELEMETRY`` is treated
+as off and logged at ERROR.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+from ccs.protocol.errors import InvalidSwitch
+
+DISABLE = "CCS_DISABLE"
+TELEMETRY = "CCS_TELEMETRY"
+_ON = frozenset(("1", "true", "yes", "on"))
+_OFF = frozenset(("0", "false", "no", "off"))
+
+log = logging.getLogger("ccs")
+_warned: set[str] = set()
+_lock = threading.Lock()
+
+
+def switch(name: str, default: bool) -> bool:
+    """The boolean value of environment variable ``name`` (unset or empty: ``default``)."""
+    raw = os.environ.get(name)
+    value = "" if raw is None else raw.strip().lower()
+    if not value:
+        return default
+    if value in _ON:
+        return True
+    if value in _OFF:
+        return False
+    raise InvalidSwitch(f"{name}={raw!r:.40} is neither on (1, true, yes) nor off (0, false, no)",
+                        parameter=name)
+
+
+def coherence_disabled(adapter: str) -> bool:
+    """Read ``CCS_DISABLE`` for a constructor of ``adapter`` ("CCSStore", ...). True means: build
+    the pass-through. Logs the WARNING (first time per adapter kind in this process)."""
+    if not switch(DISABLE, False):
+        return False
+    log.log(logging.WARNING if _first(adapter) else logging.INFO,
+            "CCS_DISABLE is set: %s is a pass-through with coherence OFF (no version checks, last "
+            "write wins, lost updates are possible); unset CCS_DISABLE and restart to turn it back on",
+            adapter)
+    return True
+
+
+def agent_api_stays_on() -> None:
+    """Called by ``CoherenceAdapterCore``: the agent API is not switched (an agent asked for a
+    compare-and-set gets one), but the switch is still read, so a typo raises here too, and a
+    set switch is mentioned once per process."""
+    if switch(DISABLE, False) and _first("agent API"):
+        log.warning("CCS_DISABLE is set: the agent API (CoherenceAdapterCore) still checks every "
+                    "write (compare-and-set cannot pass through); the framework adapters built "
+                    "with this environment are pass-throughs")
+
+
+def _first(adapter: str) -> bool:
+    with _lock:
+        first = adapter not in _warned
+        _warned.add(adapter)
+    return first
+
+
+def reset_warnings() -> None:
+    """Forget which adapters already warned (tests use it to see the WARNING again)."""
+    with _lock:
+        _warned.clear()
+
+
+def telemetry_enabled() -> bool:
+    """``CCS_TELEMETRY`` for ``instrument()``: ``InvalidSwitch`` on a value that is neither."""
+    return switch(TELEMETRY, True)
+
+
+_seen: tuple[str | None, bool] = (None, True)
+
+
+def telemetry_allowed() -> bool:
+    """``CCS_TELEMETRY`` at dispatch time: never raises (an operation must not fail because of
+    telemetry); a value that is neither on nor off counts as off and is logged once."""
+    global _seen
+    raw = os.environ.get(TELEMETRY)
+    if raw == _seen[0]:
+        return _seen[1]
+    try:
+        allowed = switch(TELEMETRY, True)
+    except InvalidSwitch as exc:
+        log.error("%s; telemetry stays off until it is fixed", exc.message)
+        allowed = False
+    _seen = (raw, allowed)
+    return allowed
+
+
+def status_lines() -> list[str]:
+    """What ``ccs status`` says about the switches in its own environment (empty: both default)."""
+    lines = []
+    for name, default, what, typo in (
+            (DISABLE, False, "coherence is DISABLED: adapters built with this environment are "
+             "pass-throughs, lost updates are possible", "adapters and the agent API refuse to start"),
+            (TELEMETRY, True, "telemetry is OFF: no spans, metrics or LangSmith metadata",
+             "instrument() refuses and observers receive nothing")):
+        try:
+            if switch(name, default) != default:
+                lines.append(f"{name}={os.environ[name]}: {what}")
+        except InvalidSwitch as exc:
+            lines.append(f"{exc.message}: {typo} ({exc.code})")
+    return lines
