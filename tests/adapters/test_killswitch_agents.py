@@ -17,13 +17,15 @@ from autogen_core import CancellationToken
 from autogen_core.memory import MemoryContent
 from autogen_core.model_context import UnboundedChatCompletionContext
 
+import killswitch_fixtures
 from ccs import CoherenceAdapterCore, VersionConflict
 from ccs.adapters.autogen import SharedArtifacts as AutoGenShared
 from ccs.adapters.openai_agents import CoherentSession
 from ccs.adapters.openai_agents import SharedArtifacts as OpenAIShared
 from ccs.protocol.errors import InvalidSwitch, StaleView
-from killswitch_fixtures import disabled, enabled, warned  # noqa: F401 - fixtures
+from killswitch_fixtures import warned
 
+disabled, enabled = killswitch_fixtures.disabled, killswitch_fixtures.enabled
 PLAN = "# plan\n"
 
 
@@ -40,7 +42,8 @@ def autogen_race(shared: AutoGenShared) -> tuple[dict, dict]:
     shared.agent("setup").write("plan.md", PLAN)
     run_tool(shared, "writer", "read_artifact", artifact="plan.md")
     run_tool(shared, "reviewer", "read_artifact", artifact="plan.md")
-    reviewer = run_tool(shared, "reviewer", "write_artifact", artifact="plan.md", content=PLAN + "- reviewer\n")
+    reviewer = run_tool(shared, "reviewer", "write_artifact", artifact="plan.md",
+                        content=PLAN + "- reviewer\n")
     writer = run_tool(shared, "writer", "write_artifact", artifact="plan.md", content=PLAN + "- writer\n")
     return reviewer, writer
 

@@ -13,12 +13,14 @@ import pytest
 from langgraph.graph import END, START, StateGraph
 from langgraph.store.memory import InMemoryStore
 
+import killswitch_fixtures
 from ccs import StaleView
 from ccs.adapters import CCSStore
 from ccs.adapters.coherent_volume import CoherentVolume
 from ccs.protocol.errors import InvalidSwitch, PathOutsideWorkspace, UnmanagedPath
-from killswitch_fixtures import disabled, enabled, warned  # noqa: F401 - fixtures
+from killswitch_fixtures import warned
 
+disabled, enabled = killswitch_fixtures.disabled, killswitch_fixtures.enabled
 NS, KEY = ("counters",), "n"
 
 
