@@ -7,14 +7,13 @@ coherent; one built while it was set stays a pass-through until rebuilt), sets
 ``coherence_disabled = True`` on itself, and logs a WARNING on the ``ccs`` logger (the first
 time per adapter kind in a process; later constructions log at INFO).
 
-``CCS_TELEMETRY``: off (``0``/``false``/``no``/``off``), ``instrument()`` registers nothing and
-observers already registered receive nothing. It is read at every dispatch, so it also takes
-effect in a running process.
+``CCS_TELEMETRY``: off (``0``/``false``/``no``/``off``), a coordinator built afterwards gets a
+muted observer list (``ccs.observe.events.MutedObservers``): ``instrument()`` registers nothing,
+an observer appended by hand is dropped, and operations cost what they cost with no observer.
+Read once per coordinator, when it is built (as ``CCS_DISABLE`` is read once per adapter).
 
 Any other non-empty value is a typo that must not silently leave a switch on or off:
-``InvalidSwitch`` where a switch is read at construction (and ``ccs status`` says so); at dispatch
-time, where raising would fail the caller's operation, an unreadable ``CCS_TELEMETRY`` is treated
-as off and logged at ERROR.
+``InvalidSwitch`` where the switch is read, and ``ccs status`` says so.
 """
 
 from __future__ import annotations
@@ -89,25 +88,6 @@ def telemetry_enabled() -> bool:
     return switch(TELEMETRY, True)
 
 
-_seen: tuple[str | None, bool] = (None, True)
-
-
-def telemetry_allowed() -> bool:
-    """``CCS_TELEMETRY`` at dispatch time: never raises (an operation must not fail because of
-    telemetry); a value that is neither on nor off counts as off and is logged once."""
-    global _seen
-    raw = os.environ.get(TELEMETRY)
-    if raw == _seen[0]:
-        return _seen[1]
-    try:
-        allowed = switch(TELEMETRY, True)
-    except InvalidSwitch as exc:
-        log.error("%s; telemetry stays off until it is fixed", exc.message)
-        allowed = False
-    _seen = (raw, allowed)
-    return allowed
-
-
 def status_lines() -> list[str]:
     """What ``ccs status`` says about the switches in its own environment (empty: both default)."""
     lines = []
@@ -115,7 +95,7 @@ def status_lines() -> list[str]:
             (DISABLE, False, "coherence is DISABLED: adapters built with this environment are "
              "pass-throughs, lost updates are possible", "adapters and the agent API refuse to start"),
             (TELEMETRY, True, "telemetry is OFF: no spans, metrics or LangSmith metadata",
-             "instrument() refuses and observers receive nothing")):
+             "coordinators and instrument() refuse to start")):
         try:
             if switch(name, default) != default:
                 lines.append(f"{name}={os.environ[name]}: {what}")

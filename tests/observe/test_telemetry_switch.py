@@ -1,6 +1,6 @@
 """``CCS_TELEMETRY=0`` with the real OpenTelemetry SDK (in-memory exporter and reader) and the real
 langsmith client (pointed at a recording endpoint on loopback): ``instrument()`` is a logged no-op,
-observers registered before the switch was set hear nothing, and nothing else in the library
+observers registered by hand are dropped, and nothing else in the library
 talks to the network on its own."""
 
 from __future__ import annotations
@@ -21,28 +21,38 @@ from test_otel import metric_points, race, total
 
 from ccs import CoherenceAdapterCore
 from ccs.adapters import CCSStore
-from ccs.observe import dispatch, otel
 from ccs.observe import langsmith as ccs_langsmith
+from ccs.observe import otel
 from ccs.observe.events import ObservedOp
 from ccs.protocol.errors import InvalidSwitch
 
 telemetry, endpoint = test_otel.telemetry, test_langsmith.endpoint  # their fixtures, reused
 
 
-def test_registered_otel_observer_stops_receiving_when_telemetry_is_off(telemetry, monkeypatch):
+def test_observers_registered_by_hand_receive_nothing_when_telemetry_is_off(telemetry, monkeypatch,
+                                                                             caplog):
     exporter, reader, tp, mp = telemetry
-    monkeypatch.delenv("CCS_TELEMETRY", raising=False)
-    core = CoherenceAdapterCore("memory://")
-    assert otel.instrument(core, tracer_provider=tp, meter_provider=mp) is not None
     monkeypatch.setenv("CCS_TELEMETRY", "0")
+    caplog.set_level(logging.INFO, logger="ccs")
+    core = CoherenceAdapterCore("memory://")
+    heard: list[ObservedOp] = []
+    core.observers.append(otel.OTelObserver(tp, mp))  # not through instrument(): dropped too
+    core.observers.append(type("Recorder", (), {"on_event": lambda self, e: heard.append(e)})())
+    core.observers.extend([otel.OTelObserver(tp, mp)])
+    core.coordinator.observers[:] = [otel.OTelObserver(tp, mp)]
+    assert core.observers == [] and not core.observers
     race(core)
-    assert exporter.get_finished_spans() == ()
+    assert exporter.get_finished_spans() == () and heard == []
     points = metric_points(reader)
     assert all(total(points.get(name, [])) == 0 for name in ("ccs.commits", "ccs.conflicts",
                                                              "ccs.cache.hits", "ccs.cache.misses"))
-    monkeypatch.setenv("CCS_TELEMETRY", "1")  # the same observer, still registered, hears again
-    core.agent("planner").read("plan.md")
-    assert [s.name for s in exporter.get_finished_spans()] == ["ccs.read"]
+    assert sum("not registered" in r.getMessage() for r in caplog.records) == 4
+    core.close()
+    monkeypatch.delenv("CCS_TELEMETRY")  # read when a coordinator is built: the next one hears
+    core = CoherenceAdapterCore("memory://")
+    core.observers.append(otel.OTelObserver(tp, mp))
+    core.agent("planner").write("plan.md", "v1")
+    assert [s.name for s in exporter.get_finished_spans()] == ["ccs.write"]
     core.close()
 
 
@@ -57,29 +67,24 @@ def test_instrument_is_a_logged_no_op(telemetry, monkeypatch, caplog):
     core.close()
 
 
-def test_a_typo_is_refused_by_instrument_and_silences_dispatch(telemetry, monkeypatch, caplog):
+def test_a_typo_is_refused_where_the_switch_is_read(telemetry, monkeypatch):
     _exporter, _reader, tp, mp = telemetry
-    monkeypatch.setenv("CCS_TELEMETRY", "of")
     core = CoherenceAdapterCore("memory://")
-    with pytest.raises(InvalidSwitch):
+    monkeypatch.setenv("CCS_TELEMETRY", "of")
+    with pytest.raises(InvalidSwitch) as err:
         otel.instrument(core, tracer_provider=tp, meter_provider=mp)
-    heard: list[ObservedOp] = []
-
-    class Recorder:
-        def on_event(self, event):
-            heard.append(event)
-
-    dispatch([Recorder()], ObservedOp("read"))  # must not raise into the caller's operation
-    assert heard == [] and any(r.levelno == logging.ERROR and "CCS_TELEMETRY" in r.getMessage()
-                               for r in caplog.records)
+    assert err.value.details["parameter"] == "CCS_TELEMETRY"
+    with pytest.raises(InvalidSwitch):
+        CoherenceAdapterCore("memory://")
     core.close()
 
 
 def test_langsmith_runs_carry_no_ccs_metadata_when_telemetry_is_off(endpoint, monkeypatch):
+    monkeypatch.setenv("CCS_TELEMETRY", "0")
     store = CCSStore()
     store.put(NS, KEY, {"v": 1})
-    assert ccs_langsmith.instrument(store) is not None  # registered while telemetry was on
-    monkeypatch.setenv("CCS_TELEMETRY", "0")
+    assert ccs_langsmith.instrument(store) is None
+    store.core.observers.append(ccs_langsmith.LangSmithObserver())  # by hand: dropped as well
     runs = run_traced(endpoint, store)
     assert any(r.get("name") == "planner" for r in runs)  # the application's own tracing went out
     assert ccs_metadata(runs) == []  # ... without anything from this library

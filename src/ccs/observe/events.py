@@ -83,8 +83,6 @@ class Observer(Protocol):
 
 
 def dispatch(observers: Sequence[Observer], event: ObservedOp) -> None:
-    if not killswitch.telemetry_allowed():  # CCS_TELEMETRY=0: registered observers hear nothing
-        return
     for observer in observers:
         try:
             observer.on_event(event)
@@ -94,9 +92,41 @@ def dispatch(observers: Sequence[Observer], event: ObservedOp) -> None:
 
 def telemetry_enabled() -> bool:
     """False when ``CCS_TELEMETRY`` is off (0 / false / no): the ready-made observers'
-    ``instrument`` then registers nothing (and says so in the log). ``InvalidSwitch`` on a value
-    that is neither on nor off."""
+    ``instrument`` then registers nothing (and says so in the log; a coordinator built while it is
+    off would drop the observer anyway, see ``MutedObservers``). ``InvalidSwitch`` on a typo."""
     if killswitch.telemetry_enabled():
         return True
     log.info("CCS_TELEMETRY is off: instrument() registered no observer")
     return False
+
+
+class MutedObservers(list):
+    """The observer list of a coordinator built with ``CCS_TELEMETRY=0``: whatever is registered
+    on it (``instrument()``, or an observer appended by hand) is dropped and logged, so it stays
+    empty and every operation costs what it costs with no observer."""
+
+    def _drop(self, observers: Any) -> None:
+        for observer in observers:
+            log.info("CCS_TELEMETRY is off: observer %r not registered", observer)
+
+    def append(self, observer: Any) -> None:
+        self._drop([observer])
+
+    def insert(self, index: Any, observer: Any) -> None:
+        self._drop([observer])
+
+    def extend(self, observers: Any) -> None:
+        self._drop(list(observers))
+
+    def __iadd__(self, observers: Any) -> MutedObservers:
+        self._drop(list(observers))
+        return self
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        self._drop(list(value) if isinstance(index, slice) else [value])
+
+
+def observer_list() -> list[Observer]:
+    """A new coordinator's observer list: muted when ``CCS_TELEMETRY`` is off (read now, once;
+    ``InvalidSwitch`` on a typo)."""
+    return [] if killswitch.telemetry_enabled() else MutedObservers()
