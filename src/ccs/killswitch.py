@@ -60,14 +60,12 @@ def coherence_disabled(adapter: str) -> bool:
     return True
 
 
-def agent_api_stays_on() -> None:
-    """Called by ``CoherenceAdapterCore``: the agent API is not switched (an agent asked for a
-    compare-and-set gets one), but the switch is still read, so a typo raises here too, and a
-    set switch is mentioned once per process."""
-    if switch(DISABLE, False) and _first("agent API"):
-        log.warning("CCS_DISABLE is set: the agent API (CoherenceAdapterCore) still checks every "
-                    "write (compare-and-set cannot pass through); the framework adapters built "
-                    "with this environment are pass-throughs")
+def stays_on(what: str, why: str) -> None:
+    """For what the switch does not turn off: read it anyway (a typo raises here too) and, when it
+    is set, say once per process that ``what`` keeps checking writes, and ``why``."""
+    if switch(DISABLE, False) and _first(what):
+        log.warning("CCS_DISABLE is set: %s still checks every write (%s); the framework adapters "
+                    "built with this environment are pass-throughs", what, why)
 
 
 def _first(adapter: str) -> bool:

@@ -68,6 +68,7 @@ def test_autogen_memory_add_is_unchecked_while_disabled(disabled):
     shared = AutoGenShared("memory://", ["plan.md"])
     shared.agent("setup").write("plan.md", PLAN)
     memory = shared.memory_for("writer")
+    assert memory.coherence_disabled is True
 
     async def scenario():
         await memory.update_context(UnboundedChatCompletionContext())  # writer is shown v1

@@ -164,3 +164,22 @@ def test_volume_pass_through_needs_the_managed_globs(disabled, tmp_path):
     with pytest.raises(InvalidSwitch) as err:
         CoherentVolume(tmp_path, managed=None)
     assert "managed=" in err.value.recover
+
+
+def test_a_subclass_is_not_switched_and_says_so(disabled, tmp_path):
+    class MyStore(CCSStore):
+        pass
+
+    class MyVolume(CoherentVolume):
+        pass
+
+    store = MyStore()
+    assert type(store) is MyStore and store.coherence_disabled is False
+    store.put(NS, KEY, {"n": 0})
+    with pytest.raises(StaleView):
+        interleaved_increments(store)
+    with MyVolume(tmp_path) as vol:
+        assert vol.coherence_disabled is False
+    said = [r.getMessage() for r in disabled.records if r.levelname == "WARNING"]
+    assert any("MyStore (a subclass of CCSStore) still checks every write" in m for m in said)
+    assert any("MyVolume (a subclass of CoherentVolume) still checks every write" in m for m in said)

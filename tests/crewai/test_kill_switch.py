@@ -3,31 +3,19 @@ scripted LLMs, offline): the artifact tools, ``SharedField`` and ``CoherentMemor
 logged, marked pass-throughs, and the crew loses updates exactly like the plain-dict baseline.
 Without the switch, the same crew loses nothing (``test_crew_lost_update.py``)."""
 
-import logging
-
-import pytest
 from harness import counter_crew
 from test_flow_state import parallel_flow
 from test_memory_storage import Gate, memory, two_concurrent_updates
 
-from ccs import CoherenceAdapterCore, killswitch
+import killswitch_fixtures
+from ccs import CoherenceAdapterCore
 from ccs.adapters.crewai import CoherentMemoryStorage, SharedField, artifact_tools
+from killswitch_fixtures import warned
 
 ROLES = ["researcher", "writer", "editor"]
 
 
-@pytest.fixture
-def disabled(monkeypatch, caplog):
-    monkeypatch.setenv("CCS_DISABLE", "1")
-    killswitch.reset_warnings()
-    caplog.set_level(logging.INFO, logger="ccs")
-    yield caplog
-    killswitch.reset_warnings()
-
-
-def warned(caplog, adapter):
-    return any(r.levelno == logging.WARNING and adapter in r.getMessage()
-               and "pass-through" in r.getMessage() for r in caplog.records)
+disabled = killswitch_fixtures.disabled
 
 
 def test_crew_with_disabled_artifact_tools_loses_updates_like_a_dict(disabled, shared_core):

@@ -62,9 +62,13 @@ class CoherentVolume(DiskSync):
     coherence_disabled = False  # True on the pass-through CCS_DISABLE builds (passthrough.py)
 
     def __new__(cls, *args: Any, **kwargs: Any) -> CoherentVolume:
-        if cls is CoherentVolume and killswitch.coherence_disabled("CoherentVolume"):
-            from ccs.adapters.coherent_volume.passthrough import PassThroughVolume
-            return super().__new__(PassThroughVolume)
+        if cls is CoherentVolume:
+            if killswitch.coherence_disabled("CoherentVolume"):
+                from ccs.adapters.coherent_volume.passthrough import PassThroughVolume
+                return super().__new__(PassThroughVolume)
+        elif not cls.coherence_disabled:
+            killswitch.stays_on(f"{cls.__name__} (a subclass of CoherentVolume)",
+                                "a subclass's overrides may rely on coherence: it is not switched")
         return super().__new__(cls)
 
     @typed

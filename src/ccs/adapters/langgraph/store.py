@@ -220,9 +220,13 @@ class CCSStore(_Handle):
     """A coherent LangGraph store. See the module docstring and ``docs/langgraph.md``."""
 
     def __new__(cls, *args: Any, **kwargs: Any) -> CCSStore:
-        if cls is CCSStore and killswitch.coherence_disabled("CCSStore"):
-            from ccs.adapters.langgraph.passthrough import PassThroughStore
-            return super().__new__(PassThroughStore)
+        if cls is CCSStore:
+            if killswitch.coherence_disabled("CCSStore"):
+                from ccs.adapters.langgraph.passthrough import PassThroughStore
+                return super().__new__(PassThroughStore)
+        elif not cls.coherence_disabled:
+            killswitch.stays_on(f"{cls.__name__} (a subclass of CCSStore)",
+                                "a subclass's overrides may rely on coherence: it is not switched")
         return super().__new__(cls)
 
     def __init__(
