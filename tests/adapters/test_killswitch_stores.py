@@ -183,3 +183,17 @@ def test_a_subclass_is_not_switched_and_says_so(disabled, tmp_path):
     said = [r.getMessage() for r in disabled.records if r.levelname == "WARNING"]
     assert any("MyStore (a subclass of CCSStore) still checks every write" in m for m in said)
     assert any("MyVolume (a subclass of CoherentVolume) still checks every write" in m for m in said)
+
+
+def test_ccsstore_pass_through_checks_its_arguments_as_the_coherent_store_does(disabled):
+    from ccs.protocol.errors import InvalidArgument, InvalidStrategyParameter, UnknownStrategy
+
+    for kwargs, error in ((dict(strategy="nope"), UnknownStrategy), (dict(ttl=2), InvalidArgument),
+                          (dict(lease_ttl=2), InvalidStrategyParameter),
+                          (dict(max_reads=3), InvalidStrategyParameter)):
+        with pytest.raises(error):
+            CCSStore(**kwargs)
+    store = CCSStore(ttl={"default_ttl": 5})  # InMemoryStore has no TTL: kept, not expiring
+    store.put(NS, KEY, {"n": 1})
+    assert store.get(NS, KEY).value == {"n": 1}
+    assert any("do not expire" in r.getMessage() for r in disabled.records)

@@ -12,7 +12,8 @@ in-memory stand-in would silently hide it (and lose every write at exit): that i
 
 What is lost while it is on: reads are not remembered, writes are not checked (a put derived
 from a stale read lands: last write wins), ``update`` is a plain get-then-put (not atomic, not
-retried), there are no per-agent identities or views, no observers, no recording.
+retried), there are no per-agent identities or views, no observers, no recording; with an inner
+store that has no TTL support (``InMemoryStore``) items do not expire (a WARNING says so).
 """
 
 from __future__ import annotations
@@ -23,9 +24,12 @@ from typing import Any
 from langgraph.store.base import NOT_PROVIDED, BaseStore, Item, NotProvided, Op, Result, TTLConfig
 from langgraph.store.memory import InMemoryStore
 
-from ccs.adapters.langgraph.store import CCSStore, check_ttl_config
+from ccs import killswitch
+from ccs.adapters.langgraph.identity import GRAPH
+from ccs.adapters.langgraph.store import CCSStore, check_options
+from ccs.client.strategies import make_strategy
 from ccs.protocol.arguments import check_int
-from ccs.protocol.errors import InvalidArgument, InvalidRequest, InvalidSwitch
+from ccs.protocol.errors import InvalidArgument, InvalidSwitch
 from ccs.protocol.ids import check_agent_name
 
 
@@ -34,11 +38,15 @@ class PassThroughStore(CCSStore):
 
     def __init__(self, strategy: str = "lazy", *, engine: str = "memory://",
                  inner: BaseStore | None = None, index: Any = None, ttl: TTLConfig | None = None,
-                 core: Any = None, default_agent: str = "default", **_coherence_options: Any) -> None:
-        self._ttl_config = check_ttl_config(ttl)
+                 identity: str = GRAPH, default_agent: str = "default", prefix: str = "lg",
+                 core: Any = None, clock: Any = None, crash_recovery: Any = None, bus: Any = None,
+                 scope_limit: int = 16384, lease_ttl: float | None = None,
+                 **strategy_params: Any) -> None:
+        # The same argument checks as a coherent store: a typo fails now, not when it is back on.
+        self._ttl_config = check_options(strategy, ttl, lease_ttl, identity, inner, index,
+                                         strategy_params)
+        make_strategy(strategy, **strategy_params)
         check_agent_name(default_agent)
-        if inner is not None and index is not None:
-            raise InvalidRequest("with inner=, configure the vector index on the inner store")
         if inner is None and (core is not None or engine != "memory://"):
             raise InvalidSwitch(
                 f"CCS_DISABLE is set, but this CCSStore keeps its data in the engine "
@@ -52,6 +60,9 @@ class PassThroughStore(CCSStore):
         self._bound = None
         self._inner = inner if inner is not None else InMemoryStore(index=index)
         self._owns_inner = inner is None
+        if self._ttl_config and not self._inner.supports_ttl:
+            killswitch.log.warning("CCS_DISABLE: %s has no TTL support: items put through the "
+                                   "pass-through do not expire", type(self._inner).__name__)
         self.index_config = index
 
     @property
@@ -73,7 +84,9 @@ class PassThroughStore(CCSStore):
 
     def put(self, namespace: tuple[str, ...], key: str, value: dict[str, Any], index: Any = None, *,
             ttl: float | NotProvided | None = NOT_PROVIDED) -> None:
-        if ttl is NOT_PROVIDED:
+        if not self._inner.supports_ttl:
+            ttl = None  # said once, at construction
+        elif ttl is NOT_PROVIDED:
             ttl = self._default_ttl()
         self._inner.put(namespace, key, value, index, ttl=ttl)
 

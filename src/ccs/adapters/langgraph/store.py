@@ -98,6 +98,24 @@ def check_ttl(ttl: Any) -> float | None:
     return None if ttl is None else check_number("ttl", ttl, positive=True)
 
 
+def check_options(strategy: Any, ttl: Any, lease_ttl: Any, identity: Any, inner: Any, index: Any,
+                  strategy_params: dict[str, Any]) -> TTLConfig | None:
+    """The checks of ``CCSStore``'s arguments that need no engine (its pass-through makes them
+    too); ``lease_ttl`` is moved into ``strategy_params``. Returns the checked ``ttl``."""
+    ttl = check_ttl_config(ttl)
+    if lease_ttl is not None:
+        if strategy != "lease":
+            raise InvalidStrategyParameter(
+                f"lease_ttl= is the lease strategy's revalidation interval; strategy {strategy!r} "
+                "does not take it (use strategy='lease')", strategy=str(strategy))
+        strategy_params["ttl"] = lease_ttl
+    if identity not in IDENTITY_MODES:
+        raise InvalidRequest(f"identity must be one of {IDENTITY_MODES}, got {identity!r}")
+    if inner is not None and index is not None:
+        raise InvalidRequest("with inner=, configure the vector index on the inner store")
+    return ttl
+
+
 class _Handle(BaseStore):
     """What ``CCSStore`` and its ``for_agent`` handles share: the BaseStore surface over one
     store state, with an optional fixed agent and a session of views for use outside a graph."""
@@ -248,17 +266,7 @@ class CCSStore(_Handle):
         lease_ttl: float | None = None,
         **strategy_params: Any,
     ) -> None:
-        ttl = check_ttl_config(ttl)
-        if lease_ttl is not None:
-            if strategy != "lease":
-                raise InvalidStrategyParameter(
-                    f"lease_ttl= is the lease strategy's revalidation interval; strategy {strategy!r} "
-                    "does not take it (use strategy='lease')", strategy=str(strategy))
-            strategy_params["ttl"] = lease_ttl
-        if identity not in IDENTITY_MODES:
-            raise InvalidRequest(f"identity must be one of {IDENTITY_MODES}, got {identity!r}")
-        if inner is not None and index is not None:
-            raise InvalidRequest("with inner=, configure the vector index on the inner store")
+        ttl = check_options(strategy, ttl, lease_ttl, identity, inner, index, strategy_params)
         self._owns_core = core is None
         self.core = core or CoherenceAdapterCore(engine, strategy, bus=bus, clock=clock,
                                                  crash_recovery=crash_recovery, **strategy_params)
