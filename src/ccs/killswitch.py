@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 
 from ccs.protocol.errors import InvalidSwitch
 
@@ -66,6 +67,18 @@ def stays_on(what: str, why: str) -> None:
     if switch(DISABLE, False) and _first(what):
         log.warning("CCS_DISABLE is set: %s still checks every write (%s); the framework adapters "
                     "built with this environment are pass-throughs", what, why)
+
+
+def switched(cls: type, base: type, pass_through: Callable[[], type]) -> type:
+    """The class ``base.__new__`` should build for ``cls``: ``pass_through()`` when ``cls`` is
+    ``base`` and ``CCS_DISABLE`` is on; a user's subclass is not switched (its overrides may rely on
+    coherence), and that is said."""
+    if cls is base:
+        return pass_through() if coherence_disabled(base.__name__) else cls
+    if not getattr(cls, "coherence_disabled", False):
+        stays_on(f"{cls.__name__} (a subclass of {base.__name__})",
+                 "a subclass's overrides may rely on coherence: it is not switched")
+    return cls
 
 
 def _first(adapter: str) -> bool:

@@ -62,14 +62,7 @@ class CoherentVolume(DiskSync):
     coherence_disabled = False  # True on the pass-through CCS_DISABLE builds (passthrough.py)
 
     def __new__(cls, *args: Any, **kwargs: Any) -> CoherentVolume:
-        if cls is CoherentVolume:
-            if killswitch.coherence_disabled("CoherentVolume"):
-                from ccs.adapters.coherent_volume.passthrough import PassThroughVolume
-                return super().__new__(PassThroughVolume)
-        elif not cls.coherence_disabled:
-            killswitch.stays_on(f"{cls.__name__} (a subclass of CoherentVolume)",
-                                "a subclass's overrides may rely on coherence: it is not switched")
-        return super().__new__(cls)
+        return super().__new__(killswitch.switched(cls, CoherentVolume, _pass_through))
 
     @typed
     def __init__(
@@ -330,6 +323,11 @@ class CoherentVolume(DiskSync):
 
     def __repr__(self) -> str:
         return f"CoherentVolume({self.root!r}, managed={self.managed!r}, agent={self.agent_name!r})"
+
+
+def _pass_through() -> type[CoherentVolume]:
+    from ccs.adapters.coherent_volume.passthrough import PassThroughVolume
+    return PassThroughVolume
 
 
 def _version_arg(value: Any, aid: str) -> int:

@@ -238,14 +238,7 @@ class CCSStore(_Handle):
     """A coherent LangGraph store. See the module docstring and ``docs/langgraph.md``."""
 
     def __new__(cls, *args: Any, **kwargs: Any) -> CCSStore:
-        if cls is CCSStore:
-            if killswitch.coherence_disabled("CCSStore"):
-                from ccs.adapters.langgraph.passthrough import PassThroughStore
-                return super().__new__(PassThroughStore)
-        elif not cls.coherence_disabled:
-            killswitch.stays_on(f"{cls.__name__} (a subclass of CCSStore)",
-                                "a subclass's overrides may rely on coherence: it is not switched")
-        return super().__new__(cls)
+        return super().__new__(killswitch.switched(cls, CCSStore, _pass_through))
 
     def __init__(
         self,
@@ -416,6 +409,11 @@ class CCSStore(_Handle):
 
     def __repr__(self) -> str:
         return f"CCSStore(strategy={self.core.strategy.name!r}, engine={self.core.coordinator.backend.url!r})"
+
+
+def _pass_through() -> type[CCSStore]:
+    from ccs.adapters.langgraph.passthrough import PassThroughStore
+    return PassThroughStore
 
 
 def _assemble(texts: list[tuple[int, str, str]], vectors: list[list[float]]) -> Vectors:
