@@ -4,6 +4,7 @@ PreToolUse and PostToolUse calls as the real tools apply them (tests/claude_hook
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -174,3 +175,19 @@ def test_the_volume_lists_files_not_the_sessions_views(tmp_path):
     with CoherentVolume(tmp_path, managed=None) as vol:
         assert [f["path"] for f in vol.status()["files"]] == ["plan.md"]
         assert vol.repair() == {"repaired": 0, "orphans_removed": 0}
+
+
+def test_ccs_disable_lets_every_edit_through_and_says_so(tmp_path):
+    a, b = sessions(tmp_path, "--mode", "strict")
+    a.read("plan.md")
+    b.read("plan.md")
+    a.edit("plan.md", "- step 1\n", "- step 1\n- A\n")
+    edit = b.payload("PreToolUse", "Edit", {"file_path": str(tmp_path / "plan.md")})
+    proc = hook_process(edit, "--mode", "strict", env={"CCS_DISABLE": "1"})
+    assert proc.returncode == 0
+    out = json.loads(proc.stdout)
+    assert denied(out) is None and "agent-coherence is DISABLED (CCS_DISABLE is set)" in out["systemMessage"]
+    assert "CCS_DISABLE is set: ccs hook claude-code is a pass-through" in proc.stderr  # the WARNING
+    typo = hook_process(edit, "--mode", "strict", env={"CCS_DISABLE": "maybe"})
+    assert "[invalid_switch]" in denied(json.loads(typo.stdout))  # neither on nor off: fail closed
+    assert denied(run_hook(edit, "--mode", "strict"))  # and with the switch off, still stale

@@ -106,8 +106,9 @@ def post(server: str, action: str, body: bytes, mode: str, token: str | None,
 
 
 def handle(args: argparse.Namespace, raw: bytes) -> dict[str, Any]:
+    from ccs import killswitch
+    from ccs.hooks.claude_code import HOOK, disabled_output, unchecked_output
     from ccs.hooks.claude_code import handle as local
-    from ccs.hooks.claude_code import unchecked_output
     from ccs.hooks.payload import essentials, parse, parse_json
 
     payload = parse_json(raw)
@@ -120,6 +121,8 @@ def handle(args: argparse.Namespace, raw: bytes) -> dict[str, Any]:
     if call.action == "ignore":
         return {}
     try:
+        if killswitch.coherence_disabled(HOOK):  # this side's switch: the server has its own
+            return disabled_output(call)
         body = json.dumps(essentials(payload)).encode()
         return post(args.server, call.action, body, args.mode, _token(args), args.timeout)
     except CoherenceError as exc:

@@ -23,12 +23,14 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from ccs import killswitch
 from ccs.adapters.coherent_volume import CoherentVolume
 from ccs.hooks.payload import HookCall, parse
 from ccs.hooks.sessions import OUTSIDE, Check, SessionViews, describe
 from ccs.protocol.errors import CoherenceError, InvalidRequest, PathOutsideWorkspace, UnmanagedPath
 
 MODES = ("warn", "strict")
+HOOK = "ccs hook claude-code"
 
 
 def relative(root: str, file_path: str) -> str | None:
@@ -93,6 +95,15 @@ def _stale_commit_output(path: str, version: int, base: Check) -> dict[str, Any]
     return _post(text, f"agent-coherence: {path} edited on a stale view")
 
 
+def disabled_output(call: HookCall) -> dict[str, Any]:
+    """``CCS_DISABLE`` is on: nothing is checked or recorded, and each edit says so to the user."""
+    if call.action != "pre-edit":
+        return {}
+    return {"systemMessage": f"agent-coherence is DISABLED (CCS_DISABLE is set): this edit of "
+                             f"{call.file_path} is not checked against other sessions; lost "
+                             "updates are possible"}
+
+
 def open_volume(root: str, engine: str | None) -> CoherentVolume:
     return CoherentVolume(root, managed=None, engine=engine, agent=OUTSIDE, encoding=None)
 
@@ -107,6 +118,13 @@ def handle(payload: dict[str, Any], *, mode: str = "warn", root: str | None = No
     call = parse(payload, route)
     if call.action == "ignore":
         return {}
+    try:
+        if killswitch.coherence_disabled(HOOK):
+            return disabled_output(call)
+    except CoherenceError as exc:  # a misspelt switch: neither on nor off
+        if call.action == "pre-edit":
+            return unchecked_output(call, exc, mode)
+        raise
     root = root or call.cwd
     if not root or not os.path.isabs(root) or not os.path.isdir(root):
         raise InvalidRequest(f"no repository root: --root not given and the payload's cwd "
