@@ -1,6 +1,6 @@
 """A real HTTP server (uvicorn) serving only ccs.hooks.http's routes, for testing
 `ccs hook claude-code --server` before `ccs serve` mounts them: `python hook_server.py PORT_FILE
-ENGINE TOKEN`. Requests without `Authorization: Bearer TOKEN` get a typed 401, bodies above
+ENGINE TOKEN ROOT`. Requests without `Authorization: Bearer TOKEN` get a typed 401, bodies above
 64 KiB a typed 413."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ MAX_BODY = 64 * 1024  # smaller than the files written in the test: the client m
 
 
 def main() -> None:
-    port_file, engine, token = sys.argv[1:4]
+    port_file, engine, token, root = sys.argv[1:5]
 
     async def bearer(request, call_next):
         if int(request.headers.get("content-length") or 0) > MAX_BODY:
@@ -29,7 +29,7 @@ def main() -> None:
                                  "recover": "pass the token"}, status_code=401)
         return await call_next(request)
 
-    app = Starlette(routes=hook_routes(engine_url=engine, read_only=False))
+    app = Starlette(routes=hook_routes(engine_url=engine, read_only=False, root=root))
     app.add_middleware(BaseHTTPMiddleware, dispatch=bearer)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))

@@ -18,7 +18,8 @@ PLAN = "# Plan\n- step 1\n"
 
 
 def client(tmp_path, read_only=False):
-    app = Starlette(routes=hook_routes(engine_url=f"sqlite:///{tmp_path}/state.db", read_only=read_only))
+    app = Starlette(routes=hook_routes(engine_url=f"sqlite:///{tmp_path}/state.db", read_only=read_only,
+                                       root=str(tmp_path)))
     return TestClient(app)
 
 
@@ -67,3 +68,20 @@ def test_read_only_records_nothing_but_still_refuses_a_provably_stale_edit(tmp_p
         assert "outside any Claude Code session" in denied(a.edit("plan.md", "# Plan\n", "# P\n"))
         assert "Warning" in context(poster(http, "warn")(
             a.payload("PreToolUse", "Edit", {"file_path": str(tmp_path / "plan.md")})))
+
+
+def test_the_repository_is_the_servers_never_the_payloads_cwd(tmp_path, monkeypatch):
+    repo, elsewhere = tmp_path / "repo", tmp_path / "elsewhere"
+    repo.mkdir()
+    elsewhere.mkdir()
+    (elsewhere / "secret.txt").write_text("not for the engine\n")
+    monkeypatch.chdir(repo)  # where the server was started: its repository by default
+    routes = hook_routes(engine_url=f"sqlite:///{tmp_path}/state.db", read_only=False)
+    with TestClient(Starlette(routes=routes)) as http:
+        s = Session("s1", elsewhere, None)  # cwd: elsewhere
+        read = s.payload("PostToolUse", "Read", {"file_path": str(elsewhere / "secret.txt")}, {})
+        assert http.post("/hooks/pre-read", json=read).json() == {}
+    assert not (elsewhere / ".ccs").exists()
+    from ccs.adapters.coherent_volume import CoherentVolume
+    with CoherentVolume(repo, managed=None, engine=f"sqlite:///{tmp_path}/state.db") as vol:
+        assert vol.status()["files"] == []  # nothing adopted

@@ -23,7 +23,7 @@ PLAN = "# Plan\n- step 1\n"
 def server(tmp_path):
     port_file = tmp_path / "port"
     proc = subprocess.Popen([sys.executable, str(HERE / "hook_server.py"), str(port_file),
-                             f"sqlite:///{tmp_path}/state.db", "s3cret"])
+                             f"sqlite:///{tmp_path}/state.db", "s3cret", str(tmp_path)])
     try:
         deadline = time.monotonic() + 30
         while not (port_file.exists() and port_file.read_text()) and time.monotonic() < deadline:

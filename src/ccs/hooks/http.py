@@ -3,13 +3,15 @@
 Each route takes the Claude Code hook input JSON as its body and answers the hook output JSON,
 through the same ``ccs.hooks.claude_code.handle`` as ``ccs hook claude-code`` (which posts there
 with ``--server``). Routes: ``pre-read`` (a Read, before and after the tool), ``pre-edit``,
-``post-edit``, ``session-stop``. The repository is the payload's ``cwd`` unless the server was
-given a ``root``: the server trusts its token holders with the paths of their own repositories.
+``post-edit``, ``session-stop``. The repository is the server's: ``root``, by default the directory
+the server was started in, never the payload's ``cwd`` (a client must not make the server adopt,
+and so store and serve, any file its process can read); files outside it are not guarded (``{}``).
 Errors are the typed error JSON with a 4xx/5xx status.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import anyio
@@ -52,7 +54,7 @@ def _error(exc: CoherenceError) -> JSONResponse:
     return JSONResponse(exc.to_dict(), status_code=_status(exc))
 
 
-def _endpoint(route: str, engine_url: str, read_only: bool, root: str | None) -> Any:
+def _endpoint(route: str, engine_url: str, read_only: bool, root: str) -> Any:
     async def endpoint(request: Request) -> Response:
         mode = request.query_params.get("mode", "warn")
         try:
@@ -74,7 +76,9 @@ def _endpoint(route: str, engine_url: str, read_only: bool, root: str | None) ->
 
 def hook_routes(*, engine_url: str, read_only: bool, root: str | None = None) -> list[Route]:
     """``POST /hooks/pre-read``, ``/hooks/pre-edit``, ``/hooks/post-edit``, ``/hooks/session-stop``
-    over the engine at ``engine_url``. With ``read_only`` nothing is recorded, but an edit whose
-    view is provably stale is still refused (strict) or flagged (warn)."""
+    over the engine at ``engine_url``, for the repository at ``root`` (default: the working
+    directory now). With ``read_only`` nothing is recorded, but an edit whose view is provably
+    stale is still refused (strict) or flagged (warn)."""
+    root = os.path.realpath(root or os.getcwd())
     return [Route(f"/hooks/{route}", _endpoint(route, engine_url, read_only, root), methods=["POST"])
             for route in ROUTES]
