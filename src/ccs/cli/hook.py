@@ -86,7 +86,10 @@ def post(server: str, action: str, body: bytes, mode: str, token: str | None,
         req.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return json.loads(resp.read())
+            out = json.loads(resp.read())
+        if not isinstance(out, dict):
+            raise ValueError(f"expected the hook output object, got {type(out).__name__}")
+        return out
     except urllib.error.HTTPError as exc:
         try:
             payload = json.loads(exc.read())

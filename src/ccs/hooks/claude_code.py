@@ -27,7 +27,13 @@ from ccs import killswitch
 from ccs.adapters.coherent_volume import CoherentVolume
 from ccs.hooks.payload import HookCall, parse
 from ccs.hooks.sessions import OUTSIDE, Check, SessionViews, describe
-from ccs.protocol.errors import CoherenceError, InvalidRequest, PathOutsideWorkspace, UnmanagedPath
+from ccs.protocol.errors import (
+    CoherenceError,
+    InternalError,
+    InvalidRequest,
+    PathOutsideWorkspace,
+    UnmanagedPath,
+)
 
 MODES = ("warn", "strict")
 HOOK = "ccs hook claude-code"
@@ -112,19 +118,30 @@ def handle(payload: dict[str, Any], *, mode: str = "warn", root: str | None = No
            engine: str | None = None, route: str | None = None,
            read_only: bool = False) -> dict[str, Any]:
     """The hook output for ``payload``. Raises typed errors for a malformed payload; an edit that
-    cannot be checked gives ``unchecked_output`` instead of raising."""
+    cannot be checked, for whatever reason, gives ``unchecked_output`` instead of raising."""
     if mode not in MODES:
         raise InvalidRequest(f"mode must be one of {MODES}, not {mode!r:.40}")
     call = parse(payload, route)
     if call.action == "ignore":
         return {}
     try:
-        if killswitch.coherence_disabled(HOOK):
-            return disabled_output(call)
-    except CoherenceError as exc:  # a misspelt switch: neither on nor off
+        return _guarded(call, mode, root, engine, read_only)
+    except (PathOutsideWorkspace, UnmanagedPath):
+        return {}  # the state directory, an unmanaged file: not guarded
+    except Exception as exc:
+        err = exc if isinstance(exc, CoherenceError) else InternalError(
+            f"the hook failed unexpectedly: {type(exc).__name__}: {exc}"[:500])
         if call.action == "pre-edit":
-            return unchecked_output(call, exc, mode)
-        raise
+            return unchecked_output(call, err, mode)
+        if err is exc:
+            raise
+        raise err from exc
+
+
+def _guarded(call: HookCall, mode: str, root: str | None, engine: str | None,
+             read_only: bool) -> dict[str, Any]:
+    if killswitch.coherence_disabled(HOOK):  # InvalidSwitch if misspelt: neither on nor off
+        return disabled_output(call)
     root = root or call.cwd
     if not root or not os.path.isabs(root) or not os.path.isdir(root):
         raise InvalidRequest(f"no repository root: --root not given and the payload's cwd "
@@ -133,15 +150,8 @@ def handle(payload: dict[str, Any], *, mode: str = "warn", root: str | None = No
     path = relative(root, call.file_path) if call.file_path else None
     if call.action != "session-stop" and path is None:
         return {}
-    try:
-        with open_volume(root, engine) as volume:
-            return _run(call, SessionViews(volume, call.session), path, mode, read_only)
-    except (PathOutsideWorkspace, UnmanagedPath):
-        return {}  # the state directory, an unmanaged file: not guarded
-    except CoherenceError as exc:
-        if call.action == "pre-edit":
-            return unchecked_output(call, exc, mode)
-        raise
+    with open_volume(root, engine) as volume:
+        return _run(call, SessionViews(volume, call.session), path, mode, read_only)
 
 
 def _run(call: HookCall, views: SessionViews, path: str | None, mode: str,
