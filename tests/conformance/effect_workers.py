@@ -58,8 +58,7 @@ def hammer(url: str, aid: str, seconds: float, ops: int, start) -> None:
         done = 0
         while done < ops and time.monotonic() < deadline:
             try:
-                agent.write_cas(aid, lambda v: {**(v or {}), "intruder": (v or {}).get("intruder", 0) + 1},
-                                retries=4, backoff=0.0005)
+                agent.write_cas(aid, lambda v: (v or 0) + 1, retries=4, backoff=0.0005)
                 done += 1
             except ConflictError:
                 pass

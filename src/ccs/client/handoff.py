@@ -23,12 +23,12 @@ if TYPE_CHECKING:
 
 
 def receiver_id(agent: Agent, to: object) -> tuple[str, Agent | None]:
-    """``to`` as an agent id, with its handle when it is an agent of the same core: an ``Agent``,
-    an agent id ``name@instance`` (an agent of any process), or a name (this core's agent)."""
+    """``to`` as an agent id, with its handle when this process has it: an ``Agent`` (of any
+    core), an agent id ``name@instance`` (of any process), or a name (this core's agent)."""
     from ccs.client.agent import Agent
 
     if isinstance(to, Agent):
-        return to.id, to if to.core is agent.core else None
+        return to.id, to
     if not isinstance(to, str):
         raise InvalidArgument(f"to must be an agent, an agent id or a name, got {type(to).__name__}",
                               parameter="to")
