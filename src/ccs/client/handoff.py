@@ -3,13 +3,15 @@
 The grant moves in one engine transaction (``ccs.protocol.effects.handoff``), so no third agent
 can hold it in between, and the epoch advances: a write derived from a view taken before the
 handoff, by the giver or anyone else, is refused (``GrantReclaimed`` for the giver, whose
-message says it was handed off; ``StaleEpoch`` for others). The receiver commits under the grant
-with ``commit`` after reading the artifact; if a write slipped in after the handoff, that commit
+message says it was handed off; ``StaleEpoch`` for others). A receiver in this process is given the
+handed version in its cache; one in another process reads it. It commits under the grant with
+``commit``; if a write slipped in after the handoff, that commit
 is refused (``NotOwner``/``StaleView``) instead of building on a version it was not handed.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ccs.client.agent import new_commit_id
@@ -50,15 +52,19 @@ def handoff(agent: Agent, artifact_id: str, to: object) -> int:
         local.heartbeat()  # in this process, so live: say so before it is checked
     commit_id = new_commit_id()
     try:
-        epoch = agent.core.call_with_retry(lambda: coordinated.handoff(
+        epoch, seq = agent.core.call_with_retry(lambda: coordinated.handoff(
             agent.coordinator, agent.id, artifact_id, entry.epoch, entry.version, target,
             commit_id))
     except (ConflictError, OutcomeUnknown):
         entry.valid = False
         entry.prefetched = None
         raise
+    if local is not None:  # the receiver holds what the giver held: the same version's content
+        valid = local._invalid_after.get(artifact_id, -1) <= seq  # no later event heard yet
+        local._cache[artifact_id] = replace(
+            entry, epoch=epoch, seq=seq, valid=valid, state=Mesi.EXCLUSIVE, prefetched=None,
+            hits=0, validated_at=local.core.clock.now())
+        local.holds_grants = True
     entry.valid = False  # fenced at the old epoch: the next read refreshes it
     entry.state = Mesi.SHARED
-    if local is not None:
-        local.holds_grants = True
     return epoch

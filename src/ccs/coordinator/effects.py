@@ -83,8 +83,8 @@ def outbox(coord: Coordinator) -> list[tuple[ArtifactRecord, str]]:
 
 
 def handoff(coord: Coordinator, giver: str, artifact_id: str, giver_epoch: int,
-            base_version: int, receiver: str, commit_id: str | None = None) -> int:
-    """Pass ``giver``'s grant on ``artifact_id`` to ``receiver``; returns the new epoch.
+            base_version: int, receiver: str, commit_id: str | None = None) -> tuple[int, int]:
+    """Pass ``giver``'s grant on ``artifact_id`` to ``receiver``; returns the new (epoch, seq).
 
     With crash recovery on, the receiver must be live (an unexpired liveness record): a grant
     handed to an agent nobody heartbeats for would sit until the sweep. The artifact joins the

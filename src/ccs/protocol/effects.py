@@ -121,11 +121,12 @@ def handoff(rec: ArtifactRecord | None, artifact_id: str, giver: str, giver_epoc
     Refused (nothing changes) unless ``giver`` holds the grant, at ``giver_epoch``, with the
     artifact still at ``base_version``: a write that slipped in since the giver's view took the
     grant away, so the receiver is never handed a version the giver did not see. A repeat of a
-    handoff that landed (same giver, epoch and receiver) answers as it did."""
+    handoff that landed (same giver, epoch and receiver) answers as it did. Replies with the
+    new (epoch, seq)."""
     if rec is not None and rec.owner is not None and rec.owner.agent == receiver \
             and rec.last_reclaim is not None and rec.last_reclaim.agent == giver \
             and rec.last_reclaim.fenced_epoch == giver_epoch and rec.epoch == giver_epoch + 1:
-        return Step(rec.epoch)
+        return Step((rec.epoch, rec.seq))
     if rec is None:
         raise NotOwner(f"{_who(giver)} holds no grant on {artifact_id!r}", artifact=artifact_id,
                        current_version=0, current_epoch=0)
@@ -144,4 +145,4 @@ def handoff(rec: ArtifactRecord | None, artifact_id: str, giver: str, giver_epoc
                 last_reclaim=Reclaim(giver, rec.epoch, reason, now))
     targets = tuple(sorted({giver, receiver, *rec.sharers}))
     event = Event("invalidate", artifact_id, rec.version, epoch, seq, giver, targets, "handoff")
-    return Step(epoch, artifacts={artifact_id: new}, events=[event])
+    return Step((epoch, seq), artifacts={artifact_id: new}, events=[event])
