@@ -252,3 +252,26 @@ def test_sigkill_between_effect_and_record_neither_loses_nor_repeats(shared_stor
         assert sent == ["mail-1"]  # exactly once
     else:
         assert "mail-1" in sent and len(sent) <= 2  # at least once: not lost
+
+
+@pytest.mark.parametrize("lost", ["intent", "done"])
+def test_a_lost_reply_is_resolved_by_its_commit_id(store, lost):
+    """The engine committed the outbox record but the reply was lost: the retry under the same
+    commit id finds it, so the effect still runs exactly once and ends recorded done."""
+    from ccs import failpoints
+    from ccs.protocol.errors import OutcomeUnknown
+
+    a = store.core().agent("mailer")
+    a.write("plan", "x")
+    calls = []
+    seen = []
+
+    def lose(reply=None, artifact="", **_):
+        if artifact.startswith("ccs::outbox/") and not seen and \
+                (reply.version == 1) == (lost == "intent"):
+            seen.append(reply)
+            raise OutcomeUnknown("injected: the reply was lost")
+
+    with failpoints.arm("coordinator.committed", lose), a.effect(depends_on=["plan"]) as e:
+        e.run(lambda key, p: calls.append(key), key="once")
+    assert seen and calls == ["once"] and a.pending_effects() == []

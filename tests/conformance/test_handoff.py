@@ -210,3 +210,26 @@ def test_processes_hammering_never_land_a_write_between(shared_store):
     for e in reviews:
         assert e.base_version in handed and e.epoch == handed[e.base_version]
         assert by_version[e.base_version].agent == author_id
+
+
+def test_a_lost_handoff_reply_is_resolved_by_the_retry(store):
+    """The handoff landed and its reply was lost: the retry finds the grant already with the
+    receiver, handed by this giver at this epoch, and answers as the first attempt would have."""
+    from ccs.protocol.errors import OutcomeUnknown
+
+    core = store.core()
+    author, reviewer = core.agent("author"), core.agent("reviewer")
+    author.write("doc", "draft")
+    lost = []
+
+    def lose(artifact="", reply=None, **_):
+        if artifact == "doc" and isinstance(reply, tuple) and not lost:
+            lost.append(reply)
+            raise OutcomeUnknown("injected: the reply was lost")
+
+    with failpoints.arm("coordinator.committed", lose):
+        assert author.handoff("doc", to="reviewer") == 1
+    assert lost == [(1, lost[0][1])]
+    rec = core.coordinator.artifact("doc")
+    assert rec.owner.agent == reviewer.id and rec.epoch == 1
+    assert reviewer.commit("doc", "reviewed") == 2

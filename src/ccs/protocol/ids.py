@@ -18,6 +18,7 @@ INSTANCE_TOKEN_HEX = 12
 # Artifact ids the library keeps for itself (the effect outbox, ``ccs.protocol.effects``): a
 # user's read or write of one is refused, so only the library's own transitions change them.
 RESERVED_PREFIX = "ccs::"
+_RESERVED_HINT = f", not starting with {RESERVED_PREFIX!r} (the effect outbox: agent.pending_effects())"
 MAX_AGENT_ID = MAX_AGENT_NAME + 1 + INSTANCE_TOKEN_HEX  # name@token
 _INSTANCE_SUFFIX = re.compile(rf"@[0-9a-f]{{{INSTANCE_TOKEN_HEX}}}\Z")
 
@@ -88,4 +89,5 @@ def _validate(value: object, what: str, limit: int) -> None:
             f"invalid {what} {shown!r}: {problem}",
             artifact=shown if what == "artifact id" else None, limit_bytes=limit,
             recover=f"use a non-empty string of valid Unicode without control characters, at most "
-                    f"{limit} bytes of UTF-8; nothing was changed")
+                    f"{limit} bytes of UTF-8{_RESERVED_HINT if what == 'artifact id' else ''}; "
+                    "nothing was changed")
