@@ -55,6 +55,9 @@ def test_effect_runs_once_per_key_and_replays_the_recorded_result(store, tmp_pat
     assert other.effect(depends_on=["plan"]).run(send, key="mail-1") == first
     assert calls == ["mail-1"]
     assert other.pending_effects() == []
+    # listings of artifacts (ccs status, CoherentVolume, the adapters) do not show the outbox
+    assert [r.artifact_id for r in other.coordinator.artifacts()] == ["plan"]
+    assert len(other.coordinator.artifacts("ccs::")) == 1
 
 
 def test_moved_input_refuses_with_the_errors_of_a_stale_write(store):
