@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ccs import failpoints
+from ccs.client.agent import new_commit_id
 from ccs.coordinator import effects as outbox
 from ccs.protocol.effects import DONE
 from ccs.protocol.errors import (
@@ -132,7 +133,7 @@ class Effect:
         doc = {"key": key, "effect": name, "payload": payload, "agent": agent.id,
                "agent_name": agent.name, "inputs": {a: list(v) for a, v in self.inputs.items()},
                "status": "pending", "created_at": time.time()}
-        commit_id = uuid.uuid4().hex
+        commit_id = new_commit_id()
         try:
             state, doc = agent.core.call_with_retry(lambda: outbox.record_intent(
                 agent.coordinator, agent.id, key, self.inputs, doc, commit_id))
@@ -165,7 +166,7 @@ def complete(agent: Agent, doc: dict[str, Any], side_effect: Callable[[str, Any]
     failpoints.hit("effect.after_run", agent=agent, key=key)
     done = {**doc, "status": "done", "result": _recordable(result), "done_at": time.time(),
             "done_by": agent.id}
-    commit_id = uuid.uuid4().hex
+    commit_id = new_commit_id()
     agent.core.call_with_retry(lambda: outbox.finish_intent(
         agent.coordinator, agent.id, key, done, commit_id))
     return result
