@@ -278,3 +278,18 @@ def test_a_lost_reply_is_resolved_by_its_commit_id(store, lost):
     with failpoints.arm("coordinator.committed", lose), a.effect(depends_on=["plan"]) as e:
         e.run(lambda key, p: calls.append(key), key="once")
     assert seen and calls == ["once"] and a.pending_effects() == []
+
+
+def test_a_refused_effect_renders_a_conflict_packet_naming_the_next_call(store):
+    """Runs once conflict packets (``ccs.merge.packet``, the merge branch of issue 16) are in."""
+    pytest.importorskip("ccs.merge.packet")
+    core = store.core()
+    a, b = core.agent("mailer"), core.agent("editor")
+    a.write("plan", "line 1\nline 2\n")
+    b.read("plan")
+    b.write("plan", "line 1\nline 2 changed\n")
+    with pytest.raises(StaleView) as info, a.effect(depends_on=["plan"]) as e:
+        e.run(lambda key, p: None, key="k")
+    packet = info.value.conflict_packet(400)
+    assert "line 2 changed" in packet.text and "agent.effect(depends_on=...)" in packet.text
+    assert packet.to_dict()["current_version"] == 2

@@ -92,9 +92,31 @@ def _recordable(result: Any) -> Any:
         return repr(result)
 
 
+NEXT_CALL = ("{artifact} moved to version {version} since you read it: read it again, decide "
+             "whether the effect still applies, and run it again with agent.effect(depends_on=...)")
+
+
 def _packet(agent: Agent, err: ConflictError) -> ConflictError:
-    """Hook for the conflict packet of a refused effect (what moved, and what to call next): the
-    error already names every moved input in ``details["moved"]``."""
+    """Let the refusal render as a conflict packet (``err.conflict_packet()``, from
+    ``ccs.merge.packet`` where this build has it): based on the first moved input at the version
+    read, with nothing of yours to diff (an effect writes no content), and the next call to make.
+    Without that module the error still names every moved input in ``details["moved"]``."""
+    try:
+        from ccs.merge.packet import RefusalContext
+    except ImportError:
+        return err
+    first = err.details["moved"][0]
+    aid, version = first["artifact"], first["read_version"]
+    entry = agent._lookup(aid)
+    base = None
+    if entry is not None and entry.version == version and entry.data is not None:
+        base = (entry.data, entry.content.kind)
+    else:
+        data = agent.coordinator.content_at(aid, version) if version else None
+        base = None if data is None else (data, "bytes" if entry is None else entry.content.kind)
+    err.context = RefusalContext(aid, version, None if base is None else base[0],
+                                 "bytes" if base is None else base[1], agent.coordinator,
+                                 base=base, next_call=NEXT_CALL)
     return err
 
 
