@@ -52,7 +52,7 @@ def test_effect_runs_once_per_key_and_replays_the_recorded_result(store, tmp_pat
     # another process (another core) sees it done, and does not run it either
     other = store.core().agent("mailer")
     other.read("plan")
-    assert other.effect(depends_on=["plan"]).run(send, key="mail-1") == first
+    assert other.effect(depends_on=["plan"]).run(send, {"to": "ops"}, key="mail-1") == first
     assert calls == ["mail-1"]
     assert other.pending_effects() == []
     # listings of artifacts (ccs status, CoherentVolume, the adapters) do not show the outbox
@@ -102,8 +102,15 @@ def test_bad_input_is_refused_before_anything_is_recorded(store):
         e.run(lambda k, p: None, payload=object())
     with pytest.raises(InvalidArgument):
         a.effect(depends_on="plan")
+    e.run(lambda k, p: None, {"to": "a"}, key="once", name="send")
+    with pytest.raises(InvalidArgument):  # a key is one effect: not another payload or name
+        e.run(lambda k, p: None, {"to": "b"}, key="once", name="send")
+    with pytest.raises(InvalidArgument):
+        e.run(lambda k, p: None, {"to": "a"}, key="once", name="pay")
     with pytest.raises(InvalidIdentifier):
         a.write("ccs::outbox/forged", "done")  # the outbox is the library's own namespace
+    with pytest.raises(InvalidIdentifier):
+        a.effect(depends_on=["ccs::outbox/once"])
     assert a.pending_effects(all_agents=True) == []
 
 
@@ -249,7 +256,7 @@ def test_sigkill_between_effect_and_record_neither_loses_nor_repeats(shared_stor
         # the same key run again returns the recorded result without running
         mailer.read("plan")
         with mailer.effect(depends_on=["plan"]) as e:
-            assert e.run(effect, "hello", key="mail-1") == done.result
+            assert e.run(effect, "hello", key="mail-1", name="append") == done.result
     sent = lines(out)
     if dedup:
         assert sent == ["mail-1"]  # exactly once

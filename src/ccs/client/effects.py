@@ -168,6 +168,12 @@ class Effect:
             if isinstance(exc, ConflictError):
                 raise _packet(agent, exc) from None
             raise
+        if not state.created and (doc.get("effect") != name
+                                  or doc.get("payload") != json.loads(json.dumps(payload))):
+            raise InvalidArgument(
+                f"effect key {key!r} already names another effect ({doc.get('effect')!r} with "
+                "another payload)", parameter="key", recover="use a key per effect: a key is the "
+                "effect's identity, and a repeated key runs nothing new; nothing was run")
         self.replayed = state.version >= DONE
         if self.replayed:
             return doc.get("result")
