@@ -16,23 +16,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import tempfile
 import time
-import uuid
+
+from audit_cost import url  # a fresh store of each engine (benchmarks/ is on the path)
 
 from ccs import CoherenceAdapterCore
 
-PG = os.environ.get("CCS_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS = os.environ.get("CCS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 SIDES = ("gated effect", "fresh read", "checked write")
-
-
-def url(engine: str, tmp: str) -> str:
-    tag = uuid.uuid4().hex[:10]
-    return {"memory": "memory://", "sqlite": f"sqlite:///{tmp}/{tag}.db",
-            "postgres": f"{PG}?schema=bench_{tag}", "redis": f"{REDIS}?prefix=bench{tag}"}[engine]
 
 
 def measure(engine: str, blocks: int, per: int) -> dict[str, float]:

@@ -2,16 +2,8 @@
 
 import contextlib
 import io
-import re
-from pathlib import Path
 
-README = Path(__file__).resolve().parent.parent / "README.md"
-
-
-def python_block_after(heading: str) -> str:
-    text = README.read_text()
-    section = text[text.index(heading):]
-    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+from test_readme import python_block_after
 
 
 def test_effect_and_handoff_examples_run():

@@ -6,7 +6,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-import sys
 import threading
 import time
 from pathlib import Path
@@ -131,14 +130,6 @@ def test_an_effect_that_raises_stays_pending_and_resume_completes_it(store, tmp_
     done = store.core().agent("mailer").resume_effects({"send": append_once(str(out))})
     assert [d.key for d in done] == ["mail-9"] and lines(out) == ["mail-9"]
     assert a.pending_effects() == []
-
-
-@pytest.fixture
-def fine_grained_switching():
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-5)
-    yield
-    sys.setswitchinterval(old)
 
 
 def gated(agent, rec: Recorder, aid: str, ran: list, n: int) -> None:

@@ -4,7 +4,6 @@ slips a write in between and the giver is fenced afterwards."""
 from __future__ import annotations
 
 import multiprocessing
-import sys
 import threading
 import time
 
@@ -133,9 +132,7 @@ def round_trip(author, reviewer, rec: Recorder, n: int, rounds: list) -> None:
     rounds.append((written, epoch, got.version, got.epoch))
 
 
-def test_threads_a_third_agent_hammering_never_lands_a_write_between(store):
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-5)
+def test_threads_a_third_agent_hammering_never_lands_a_write_between(store, fine_grained_switching):
     rec = Recorder()
     core = store.core()
     author, reviewer = core.agent("author"), core.agent("reviewer")
@@ -160,7 +157,6 @@ def test_threads_a_third_agent_hammering_never_lands_a_write_between(store):
     finally:
         stop.set()
         thread.join(WAIT)
-        sys.setswitchinterval(old)
     assert not thread.is_alive() and not errors, errors
     # every completed round: the reviewer read exactly what was handed, at the handoff's epoch,
     # and its commit under the grant landed on it: nothing landed in between

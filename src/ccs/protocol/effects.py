@@ -19,11 +19,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ccs.protocol.errors import ConflictError, NotOwner, UnknownArtifact
+from ccs.protocol.errors import ConflictError, UnknownArtifact
 from ccs.protocol.ids import RESERVED_PREFIX
 from ccs.protocol.messages import Event, Step
 from ccs.protocol.records import EMPTY, ArtifactRecord, Content, Grant, Reclaim
-from ccs.protocol.transitions import _check_base, _fence, _matches, _who, _with
+from ccs.protocol.transitions import _check_base, _check_grant, _fence, _matches, _who, _with
 
 OUTBOX_PREFIX = RESERVED_PREFIX + "outbox/"
 PENDING, DONE = 1, 2  # outbox record versions
@@ -127,17 +127,7 @@ def handoff(rec: ArtifactRecord | None, artifact_id: str, giver: str, giver_epoc
             and rec.last_reclaim is not None and rec.last_reclaim.agent == giver \
             and rec.last_reclaim.fenced_epoch == giver_epoch and rec.epoch == giver_epoch + 1:
         return Step((rec.epoch, rec.seq))
-    if rec is None:
-        raise NotOwner(f"{_who(giver)} holds no grant on {artifact_id!r}", artifact=artifact_id,
-                       current_version=0, current_epoch=0)
-    _fence(rec, giver, giver_epoch)
-    owner = rec.owner
-    if owner is None or owner.agent != giver:
-        holder = "nobody" if owner is None else _who(owner.agent, giver)
-        raise NotOwner(
-            f"{_who(giver)} no longer holds the grant on {artifact_id!r} (now held by {holder}),"
-            " so it cannot hand it off", artifact=artifact_id, current_version=rec.version,
-            current_epoch=rec.epoch, owner=None if owner is None else _who(owner.agent, giver))
+    rec = _check_grant(rec, artifact_id, giver, giver_epoch)
     _check_base(rec, giver, base_version)
     epoch, seq = rec.epoch + 1, rec.seq + 1
     reason = f"handed off to {_who(receiver, giver)}"
