@@ -14,6 +14,12 @@
 -- (maybe twice: a crash before it is recorded done leaves it pending and a resume runs it again
 -- with the same key, which the effect deduplicates). Inputs move meanwhile by writes (version)
 -- and reclaims/handoffs (epoch).
+--
+-- HANDOFF (ccs.protocol.effects.handoff): three agents on one artifact take views (read,
+-- acquire), write (lands iff the view's version and epoch are current), commit under the grant,
+-- and hand the grant off: one step that needs the giver to hold the grant on the version it saw,
+-- gives it to the receiver at a new epoch, and hands the receiver that view. Every other view is
+-- then one taken before the handoff, and no write derived from one may land.
 
 const
   N: 2;
@@ -25,6 +31,10 @@ const
   M_MERGE_DROPS_THEIRS: false; -- mutant: the merge keeps only the base and your lines
   M_EFFECT_SPLIT: false;       -- mutant: inputs checked in one step, intent recorded in another
   M_EFFECT_NO_EPOCH: false;    -- mutant: the check compares versions only
+  HANDOFF: true;
+  HN: 3;                       -- agents of the handoff part (giver, receiver, a third)
+  MAXE: 2;
+  M_HANDOFF_NO_EPOCH: false;   -- mutant: the handoff moves the grant without advancing the epoch
 
 type
   Agent: scalarset(N);
@@ -35,6 +45,8 @@ type
   Doc: array[Line] of boolean;
   Phase: enum { Idle, Edited, Merged };
   Gate: enum { GIdle, GRead, GChecked, GPending, GDone };
+  HAgent: scalarset(HN);
+  HEp: 0..MAXE;
 
 var
   -- the document being merged
@@ -54,6 +66,14 @@ var
   rver: array[Agent] of array[Art] of Ver;
   rep: array[Agent] of array[Art] of Ep;
   movedAtDecision: boolean;     -- ghost: an intent was recorded while an input had moved
+  -- the handoff part
+  hver: Ver;
+  hep: HEp;
+  howner: array[HAgent] of boolean;
+  hviewv: array[HAgent] of Ver;
+  hviewe: array[HAgent] of HEp;
+  preHandoff: array[HAgent] of boolean;  -- ghost: the agent's view was taken before a handoff
+  staleLanded: boolean;                  -- ghost: a write derived from such a view landed
 
 procedure Commit(d: Doc);
 begin
@@ -186,6 +206,48 @@ ruleset x: Art do
   end;
 end;
 
+ruleset a: HAgent do
+  rule "h_read"                  -- a view; a peer's read downgrades the owner
+    HANDOFF
+  ==>
+  begin
+    if !howner[a] then for b: HAgent do howner[b] := false; end; end;
+    hviewv[a] := hver; hviewe[a] := hep; preHandoff[a] := false;
+  end;
+
+  rule "h_acquire"
+    HANDOFF & !howner[a]
+  ==>
+  begin
+    for b: HAgent do howner[b] := false; end;
+    howner[a] := true;
+    hviewv[a] := hver; hviewe[a] := hep; preHandoff[a] := false;
+  end;
+
+  rule "h_write"                 -- write / commit_cas: lands iff version and epoch are current
+    HANDOFF & hver < MAXV & hviewv[a] = hver & hviewe[a] = hep
+  ==>
+  begin
+    if preHandoff[a] then staleLanded := true; end;
+    hver := hver + 1;
+    for b: HAgent do howner[b] := false; end;
+    howner[a] := true;
+    hviewv[a] := hver; preHandoff[a] := false;
+  end;
+
+  ruleset b: HAgent do
+    rule "h_handoff"             -- transitions' _check_grant + _check_base, then the new grant
+      HANDOFF & a != b & howner[a] & hviewv[a] = hver & hviewe[a] = hep & hep < MAXE
+    ==>
+    begin
+      if !M_HANDOFF_NO_EPOCH then hep := hep + 1; end;
+      howner[a] := false; howner[b] := true;
+      for c: HAgent do if c != b then preHandoff[c] := true; end; end;
+      hviewv[b] := hver; hviewe[b] := hep; preHandoff[b] := false;
+    end;
+  end;
+end;
+
 startstate
 begin
   ver := 0;
@@ -198,6 +260,10 @@ begin
   end;
   for x: Art do iver[x] := 0; iep[x] := 0; end;
   movedAtDecision := false;
+  hver := 0; hep := 0; staleLanded := false;
+  for a: HAgent do
+    howner[a] := false; hviewv[a] := 0; hviewe[a] := 0; preHandoff[a] := false;
+  end;
 end;
 
 invariant "MergeKeepsEdits"      -- a merged (or plain) write never loses a committed edit
@@ -205,3 +271,6 @@ invariant "MergeKeepsEdits"      -- a merged (or plain) write never loses a comm
 
 invariant "EffectOnCurrentInputs" -- an effect is never decided (so never run) on a moved input
   !movedAtDecision;
+
+invariant "HandoffFencesEarlierViews" -- no write derived from a view taken before a handoff lands
+  !staleLanded;
