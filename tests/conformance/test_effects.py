@@ -97,6 +97,8 @@ def test_bad_input_is_refused_before_anything_is_recorded(store):
         e.run("not callable")
     with pytest.raises(InvalidArgument):
         e.run(lambda k, p: None, key="")
+    with pytest.raises(InvalidArgument):
+        e.run(lambda k, p: None, name=7)
     with pytest.raises(InvalidValue):
         e.run(lambda k, p: None, payload=object())
     with pytest.raises(InvalidArgument):

@@ -108,7 +108,6 @@ def _packet(agent: Agent, err: ConflictError) -> ConflictError:
     first = err.details["moved"][0]
     aid, version = first["artifact"], first["read_version"]
     entry = agent._lookup(aid)
-    base = None
     if entry is not None and entry.version == version and entry.data is not None:
         base = (entry.data, entry.content.kind)
     else:
@@ -145,7 +144,11 @@ class Effect:
             raise InvalidArgument(f"side_effect must be callable, got {type(side_effect).__name__}",
                                   parameter="side_effect")
         key = _check_key(uuid.uuid4().hex if key is None else key)
-        name = name or getattr(side_effect, "__qualname__", type(side_effect).__name__)
+        name = getattr(side_effect, "__qualname__", type(side_effect).__name__) \
+            if name is None else name
+        if not isinstance(name, str) or not name:
+            raise InvalidArgument(f"name must be a non-empty string, got {name!r}",
+                                  parameter="name")
         try:
             json.dumps(payload)
         except (TypeError, ValueError) as exc:
@@ -171,8 +174,8 @@ class Effect:
         if not state.created and (doc.get("effect") != name
                                   or doc.get("payload") != json.loads(json.dumps(payload))):
             raise InvalidArgument(
-                f"effect key {key!r} already names another effect ({doc.get('effect')!r} with "
-                "another payload)", parameter="key", recover="use a key per effect: a key is the "
+                f"effect key {key!r} already names another effect (recorded as "
+                f"{doc.get('effect')!r}, with its own payload)", parameter="key", recover="use a key per effect: a key is the "
                 "effect's identity, and a repeated key runs nothing new; nothing was run")
         self.replayed = state.version >= DONE
         if self.replayed:
