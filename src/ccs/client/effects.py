@@ -175,8 +175,9 @@ class Effect:
                                   or doc.get("payload") != json.loads(json.dumps(payload))):
             raise InvalidArgument(
                 f"effect key {key!r} already names another effect (recorded as "
-                f"{doc.get('effect')!r}, with its own payload)", parameter="key", recover="use a key per effect: a key is the "
-                "effect's identity, and a repeated key runs nothing new; nothing was run")
+                f"{doc.get('effect')!r}, with its own payload)", parameter="key",
+                recover="use a key per effect: a key is the effect's identity, and a repeated key "
+                        "runs nothing new; nothing was run")
         self.replayed = state.version >= DONE
         if self.replayed:
             return doc.get("result")
