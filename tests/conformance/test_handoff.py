@@ -16,6 +16,7 @@ from ccs.protocol.errors import (
     ConflictError,
     GrantReclaimed,
     InvalidArgument,
+    InvalidIdentifier,
     NotOwner,
     StaleEpoch,
 )
@@ -229,3 +230,18 @@ def test_a_lost_handoff_reply_is_resolved_by_the_retry(store):
     rec = core.coordinator.artifact("doc")
     assert rec.owner.agent == reviewer.id and rec.epoch == 1
     assert reviewer.commit("doc", "reviewed") == 2
+
+
+def test_a_bad_receiver_is_refused_and_changes_nothing(store):
+    from bad_inputs import TEXTS, WRONG_TYPES
+
+    core = store.core()
+    author = core.agent("author")
+    author.write("doc", "draft")
+    before = core.coordinator.artifact("doc")
+    texts = [TEXTS[k] for k in ("empty", "NUL", "lone surrogate", "10k chars")]
+    for bad in [*WRONG_TYPES.values(), *texts, "nobody@0123456789ab"]:
+        with pytest.raises((InvalidArgument, InvalidIdentifier)) as info:
+            author.handoff("doc", to=bad)
+        assert info.value.recover
+        assert core.coordinator.artifact("doc") == before
