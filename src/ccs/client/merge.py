@@ -45,11 +45,13 @@ class MergedVersion(int):
     merged: bool
     base_version: int
     theirs_version: int | None
+    value: Any  # what was committed: the merge, or the write itself when no merge was needed
 
     def __new__(cls, version: int, merged: bool, base_version: int,
-                theirs_version: int | None = None) -> MergedVersion:
+                theirs_version: int | None = None, value: Any = None) -> MergedVersion:
         out = super().__new__(cls, version)
         out.merged, out.base_version, out.theirs_version = merged, base_version, theirs_version
+        out.value = value
         return out
 
     def __repr__(self) -> str:
@@ -87,7 +89,7 @@ def write(agent: Agent, artifact_id: str, value: Any, how: str | MergeFn, retrie
     base_version = 0 if entry is None else entry.version
     base = cached_base(entry, base_version)
     try:
-        return MergedVersion(agent.write(artifact_id, value), False, base_version)
+        return MergedVersion(agent.write(artifact_id, value), False, base_version, value=value)
     except MERGEABLE as exc:
         if base_version == 0:
             raise  # never read (or read as absent): there is no base to merge against
@@ -101,7 +103,7 @@ def commit_cas(agent: Agent, artifact_id: str, expected_version: int, value: Any
     base = cached_base(agent._lookup(artifact_id), expected_version)
     try:
         return MergedVersion(agent.commit_cas(artifact_id, expected_version, value), False,
-                             expected_version)
+                             expected_version, value=value)
     except MERGEABLE as exc:
         if expected_version == 0:
             raise
@@ -140,10 +142,10 @@ def _merge(agent: Agent, artifact_id: str, value: Any, how: str | MergeFn, base_
                                          agent.coordinator, base)
             raise err from exc
         if merged is None and not cur.exists:  # deleted since, and the write changed nothing
-            return MergedVersion(cur.version, True, base_version, cur.version)
+            return MergedVersion(cur.version, True, base_version, cur.version, None)
         try:
             version = agent.commit_cas(artifact_id, cur.version, merged)
-            return MergedVersion(version, True, base_version, cur.version)
+            return MergedVersion(version, True, base_version, cur.version, merged)
         except MERGEABLE as exc:
             last = exc
             time.sleep(random.uniform(0, 0.001 * 2 ** min(attempt, 6)))

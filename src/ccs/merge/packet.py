@@ -11,6 +11,7 @@ same refusal under the same budget always renders the same packet.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ccs.protocol.audit import COMMITTED, DELETED
-from ccs.protocol.errors import ConflictError, MergeConflict, VersionConflict
+from ccs.protocol.errors import CoherenceError, ConflictError, MergeConflict, VersionConflict
 
 CUT = "... [{n} more line(s) cut to fit the token budget]"
 
@@ -236,3 +237,21 @@ def _fit(p: ConflictPacket, budget: int | None, count: Callable[[str], int]) -> 
         left -= used
     p.regions, p.since, p.yours = kept.get("regions", ""), kept.get("since", ""), kept.get("yours", "")
     p.tokens = count(p.text)
+
+
+TOOL_BUDGET = 1500  # tokens of a packet in a tool result (the header and next call are never cut)
+
+
+def with_packet(payload: dict[str, Any], err: BaseException, *, next_call: str | None = None,
+                budget_tokens: int = TOOL_BUDGET) -> dict[str, Any]:
+    """``payload`` (a tool's refusal result) with ``conflict_packet``: the packet's text, when
+    ``err`` is a refused write the client described. ``next_call`` may name ``{artifact}`` and
+    ``{version}`` (the current version). Describing needs engine reads; if those fail the
+    refusal is returned without a packet, never turned into another error."""
+    if not isinstance(err, ConflictError) or (err.context is None and not err.details.get("regions")):
+        return payload
+    if next_call is not None:
+        next_call = next_call.format(artifact=err.artifact, version=err.current_version)
+    with contextlib.suppress(CoherenceError):
+        payload["conflict_packet"] = err.conflict_packet(budget_tokens, next_call=next_call).text
+    return payload
