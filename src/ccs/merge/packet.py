@@ -38,6 +38,10 @@ class RefusalContext:
     kind: str
     coordinator: Any = None
     base: tuple[bytes | None, str] | None = None  # (content, kind) of the base version, if held
+    # How an adapter's stored form reads in a diff (the LangGraph store shows the item's value,
+    # not its stored envelope); None: ``as_text``.
+    show: Callable[[tuple[bytes | None, str] | None], str | None] | None = None
+    next_call: str | None = None  # the adapter's words for the next call ({artifact}, {version})
 
     def content(self, version: int | None) -> tuple[bytes | None, str] | None:
         """``(content, kind)`` of ``version`` (``(None, "deleted")`` for an absent one), or None
@@ -180,14 +184,17 @@ def build_packet(err: ConflictError, budget_tokens: int | None = None, *,
     if base_version is None and ctx is not None:
         base_version = ctx.base_version
     cur = err.current_version
+    if next_call is None and ctx is not None and ctx.next_call is not None:
+        next_call = ctx.next_call.format(artifact=err.artifact, version=cur)
     packet = ConflictPacket(err.code, err.artifact, err.message, base_version, cur,
                             next_call or default_next_call(err))
     regions = d.get("regions") or []
     packet.regions = _regions_text(regions)
     if ctx is not None:
         packet.changed_by = ctx.changes(base_version, cur)
-        base = as_text(ctx.content(base_version))
-        current = as_text(ctx.content(cur))
+        show = ctx.show or as_text
+        base = show(ctx.content(base_version))
+        current = show(ctx.content(cur))
         if base is None:
             packet.notes.append(f"The content of version {base_version} is no longer retained.")
         elif current is None:
@@ -195,7 +202,7 @@ def build_packet(err: ConflictError, budget_tokens: int | None = None, *,
         else:
             packet.since = unified(base, current, f"v{base_version}", f"v{cur}")
         if base is not None:
-            yours = as_text((ctx.yours, ctx.kind))
+            yours = show((ctx.yours, ctx.kind))
             packet.yours = unified(base, yours or "", f"v{base_version}", "yours")
     if counter is None:
         from ccs.tokens.counter import default_counter
