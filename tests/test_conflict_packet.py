@@ -51,8 +51,9 @@ def test_budget_cuts_diffs_deterministically_with_a_marker(pair):
     full = err.conflict_packet()
     cut = err.conflict_packet(300)
     assert full.tokens > 1000 and not full.truncated
+    assert full.current == theirs and full.since == ""  # every line moved: whole is shorter
     assert cut.truncated and cut.tokens <= 300
-    assert "more line(s) cut to fit the token budget]" in cut.since
+    assert "more line(s) cut to fit the token budget]" in cut.current
     assert cut.text.startswith("WRITE REFUSED [stale_view] doc: your write was based on v1")
     assert cut.text.endswith(cut.next_call)  # the header and the next call are never cut
     assert cut.to_json() == err.conflict_packet(300).to_json()  # same refusal, same packet
@@ -65,7 +66,8 @@ def test_version_conflict_and_merge_conflict_packets(pair):
     with pytest.raises(VersionConflict) as refused:
         bob.commit_cas("doc", 1, "a\nb\nC\n")
     p = refused.value.conflict_packet()
-    assert "-b\n+B" in p.since and "-c\n+C" in p.yours and "commit_cas('doc', 2" in p.next_call
+    assert p.since == "" and p.current == "a\nB\nc\n"  # a 3-line artifact: whole is shorter
+    assert "-c\n+C" in p.yours and "commit_cas('doc', 2" in p.next_call
     with pytest.raises(MergeConflict) as clash:
         bob.commit_cas("doc", 1, "a\nbee\nc\n", merge="auto")
     p = clash.value.conflict_packet()

@@ -12,7 +12,8 @@ import json
 import pytest
 
 DOC = "plan.md"
-START = "# plan\n- step 1: todo\n---\n- step 2: todo\n"
+NOTES = "".join(f"- note {i}: context the agents keep in the plan\n" for i in range(30))
+START = "# plan\n- step 1: todo\n" + NOTES + "- step 2: todo\n"  # a diff is shorter than it
 PEER = START.replace("step 2: todo", "step 2: peer")
 MINE = START.replace("step 1: todo", "step 1: mine")
 BOTH = PEER.replace("step 1: todo", "step 1: mine")

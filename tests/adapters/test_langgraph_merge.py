@@ -73,7 +73,8 @@ def test_overlapping_put_is_a_merge_conflict_and_nothing_lands(engine):
     assert err.details["regions"] == [{"at": "$.owner", "base": "ops", "theirs": "dev", "yours": "qa"}]
     assert err.details["namespace"] == list(NS) and err.details["key"] == "cfg"
     text = err.conflict_packet().text
-    assert '- "owner": "ops"\n+ "owner": "dev"' in text  # the item's value, not its envelope
+    # a small item: sent whole (shorter than a diff), its value, not its stored envelope
+    assert 'Current content (v2' in text and '{\n "n": 1,\n "owner": "dev"\n}' in text
     assert "Next: put the item again" in text
     assert CCSStore(core=engine.core()).get(NS, "cfg").value == {"owner": "dev", "n": 1}
 
@@ -133,7 +134,7 @@ def test_tool_node_returns_the_conflict_packet_and_the_model_resolves_it():
     assert refused["ok"] is False and refused["code"] == "stale_view"
     packet = refused["conflict_packet"]
     assert "based on v1, the current version is v2 (v2 by peer)" in packet
-    assert '- "owner": "ops",\n+ "owner": "dev",' in packet  # the item's value, not its envelope
+    assert '{\n "owner": "dev",\n "title": "launch"\n}' in packet  # the item's value, whole
     assert '+ "title": "launch v2"' in packet
     assert "Next: put the item again" in packet
     assert done == {"ok": True}

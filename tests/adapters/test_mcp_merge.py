@@ -8,7 +8,8 @@ import pytest
 pytest.importorskip("mcp")
 from test_mcp_server import call, params, run, session
 
-PLAN = "# plan\n- step 1: todo\n---\n- step 2: todo\n"
+NOTES = "".join(f"- note {i}: context the agents keep in the plan\n" for i in range(30))
+PLAN = "# plan\n- step 1: todo\n" + NOTES + "- step 2: todo\n"  # a diff is shorter than it
 
 
 def test_write_merge_auto_lands_disjoint_edits(tmp_path):

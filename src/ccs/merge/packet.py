@@ -84,6 +84,7 @@ class ConflictPacket:
     next_call: str
     changed_by: list[dict[str, Any]] = field(default_factory=list)
     since: str = ""  # unified diff base -> current
+    current: str = ""  # the current content whole, instead of ``since`` when that is shorter
     yours: str = ""  # unified diff base -> what the write carried
     regions: str = ""  # the conflicting regions of a MergeConflict, rendered
     notes: list[str] = field(default_factory=list)
@@ -96,7 +97,8 @@ class ConflictPacket:
             "code": self.code, "artifact": self.artifact, "message": self.message,
             "base_version": self.base_version, "current_version": self.current_version,
             "changed_by": self.changed_by, "diff_since_base": self.since,
-            "your_change": self.yours, "conflicting_regions": self.regions, "notes": self.notes,
+            "current_content": self.current, "your_change": self.yours,
+            "conflicting_regions": self.regions, "notes": self.notes,
             "next_call": self.next_call, "truncated": self.truncated, "tokens": self.tokens,
             "counter": self.counter,
         }
@@ -106,7 +108,7 @@ class ConflictPacket:
 
     @property
     def text(self) -> str:
-        return _render(self, self.regions, self.since, self.yours)
+        return _render(self, {n: getattr(self, n) for n in SECTIONS})
 
     def __str__(self) -> str:
         return self.text
@@ -117,8 +119,12 @@ def _who(changes: list[dict[str, Any]]) -> str:
                      + (" (deleted)" if c["outcome"] == DELETED else "") for c in changes)
 
 
-def _render(p: ConflictPacket, regions: str, since: str, yours: str) -> str:
+SECTIONS = ("regions", "since", "current", "yours")  # in the order a budget is shared out
+
+
+def _render(p: ConflictPacket, parts: dict[str, str]) -> str:
     """The text form: compact (the error's full message is in the JSON form only)."""
+    regions, since, current, yours = (parts.get(n, "") for n in SECTIONS)
     head = f"WRITE REFUSED [{p.code}] {p.artifact}: your write was based on v{p.base_version}, " \
            f"the current version is v{p.current_version}"
     lines = [head + (f" ({_who(p.changed_by)})." if p.changed_by else "."), *p.notes]
@@ -127,6 +133,9 @@ def _render(p: ConflictPacket, regions: str, since: str, yours: str) -> str:
     if since:
         lines += [f"Changed since your base (v{p.base_version} -> v{p.current_version}):",
                   since.rstrip("\n")]
+    if current:
+        lines += [f"Current content (v{p.current_version}; whole, as it is shorter than the diff):",
+                  current.rstrip("\n")]
     if yours:
         lines += ["Your write (diff against your base):", yours.rstrip("\n")]
     lines.append(f"Nothing was written. Next: {p.next_call}")
@@ -149,7 +158,9 @@ def as_text(content: tuple[bytes | None, str] | None) -> str | None:
 
 
 def unified(a: str, b: str, a_name: str, b_name: str) -> str:
-    return "".join(difflib.unified_diff(a.splitlines(True), b.splitlines(True), a_name, b_name, n=1,
+    """A unified diff without context lines: each hunk's header gives its place, and every
+    context line would cost as many tokens as a changed one."""
+    return "".join(difflib.unified_diff(a.splitlines(True), b.splitlines(True), a_name, b_name, n=0,
                                         lineterm="\n")).replace("\n\\ No newline at end of file", "")
 
 
@@ -190,6 +201,11 @@ def build_packet(err: ConflictError, budget_tokens: int | None = None, *,
                             next_call or default_next_call(err))
     regions = d.get("regions") or []
     packet.regions = _regions_text(regions)
+    if counter is None:
+        from ccs.tokens.counter import default_counter
+
+        counter = default_counter(allow_approx=True)
+    packet.counter = counter.name
     if ctx is not None:
         packet.changed_by = ctx.changes(base_version, cur)
         show = ctx.show or as_text
@@ -201,14 +217,11 @@ def build_packet(err: ConflictError, budget_tokens: int | None = None, *,
             packet.notes.append(f"The content of version {cur} is no longer retained.")
         else:
             packet.since = unified(base, current, f"v{base_version}", f"v{cur}")
+            if counter.count(current) <= counter.count(packet.since):
+                packet.since, packet.current = "", current
         if base is not None:
             yours = show((ctx.yours, ctx.kind))
             packet.yours = unified(base, yours or "", f"v{base_version}", "yours")
-    if counter is None:
-        from ccs.tokens.counter import default_counter
-
-        counter = default_counter(allow_approx=True)
-    packet.counter = counter.name
     _fit(packet, budget_tokens, counter.count)
     return packet
 
@@ -220,12 +233,10 @@ def _fit(p: ConflictPacket, budget: int | None, count: Callable[[str], int]) -> 
     if budget is None or p.tokens <= budget:
         return
     p.truncated = True
-    names = [n for n in ("regions", "since", "yours") if getattr(p, n)]
+    names = [n for n in SECTIONS if getattr(p, n)]
     sections = {n: getattr(p, n).splitlines(True) for n in names}
-    skeleton = {n: CUT.format(n=len(sections[n])) + "\n" for n in names}
-    left = budget - count(_render(p, skeleton.get("regions", ""), skeleton.get("since", ""),
-                                  skeleton.get("yours", ""))) - 8  # slack: joins and markers
-    kept: dict[str, str] = dict(skeleton)
+    kept = {n: CUT.format(n=len(sections[n])) + "\n" for n in names}
+    left = budget - count(_render(p, kept)) - 8  # slack: joins and markers
     for i, name in enumerate(names):  # each takes at most an equal share of what is left
         share = left // (len(names) - i) if left > 0 else 0
         lines = sections[name]
@@ -237,12 +248,12 @@ def _fit(p: ConflictPacket, budget: int | None, count: Callable[[str], int]) -> 
             else:
                 hi = mid - 1
         text = "".join(lines[:lo])
-        used = count(text)
+        left -= count(text)
         if lo < len(lines):
             text += CUT.format(n=len(lines) - lo) + "\n"
         kept[name] = text
-        left -= used
-    p.regions, p.since, p.yours = kept.get("regions", ""), kept.get("since", ""), kept.get("yours", "")
+    for name in names:
+        setattr(p, name, kept[name])
     p.tokens = count(p.text)
 
 
