@@ -90,6 +90,11 @@ def _deny(exc: CoherenceError) -> dict[str, Any]:
     return _json_safe(with_packet(payload, exc, next_call=next_call))
 
 
+def _merged(version: int, how: str | None) -> dict[str, Any]:
+    """``merged``: whether a write that asked to merge got there by merging."""
+    return {} if how is None else {"merged": bool(getattr(version, "merged", False))}
+
+
 def _merge_arg(merge: Any, path: Any) -> str | None:
     if merge is None or merge == "none":
         return None
@@ -220,15 +225,16 @@ class Tools:
             except StaleView as exc:
                 raise _absent_expected(exc, path, path in self._read_here) from None
             self._read_here.add(path)
-            return {"path": path, "version": version, "merged": bool(getattr(version, "merged", False))}
+            return {"path": path, "version": version, **_merged(version, how)}
         return self.call("write", path, run)
 
     def write_cas(self, path: str, expected_version: int, content: str,
                   encoding: str = "utf-8", merge: str | None = None) -> dict[str, Any]:
         def run() -> dict[str, Any]:
+            how = _merge_arg(merge, path)
             version = self.vol.write_cas_at(path, expected_version, _payload(content, encoding, path),
-                                            merge=_merge_arg(merge, path))
-            return {"path": path, "version": version, "merged": bool(getattr(version, "merged", False))}
+                                            merge=how)
+            return {"path": path, "version": version, **_merged(version, how)}
         return self.call("write_cas", path, run)
 
     def reacquire(self, path: str) -> dict[str, Any]:

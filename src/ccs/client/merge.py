@@ -54,6 +54,8 @@ class MergedVersion(int):
         out.value = value
         return out
 
+    __str__ = int.__repr__  # print(version) shows the number
+
     def __repr__(self) -> str:
         how = f"merged with v{self.theirs_version}" if self.merged else "no merge needed"
         return f"MergedVersion({int(self)}, {how}, base v{self.base_version})"
