@@ -118,16 +118,20 @@ def _merge(agent: Agent, artifact_id: str, value: Any, how: str | MergeFn, base_
     payload = encode(value, artifact_id)
     if base is None:
         data = agent.coordinator.content_at(artifact_id, base_version)
-        if data is None:
-            err = MergeBaseUnavailable(
-                f"cannot merge the write to {artifact_id!r}: the content of version {base_version} "
-                "it was derived from is no longer retained (nothing was written)",
-                artifact=artifact_id, current_version=refusal.current_version,
-                current_epoch=refusal.current_epoch, base_version=base_version)
-            err.context = refusal.context
-            raise err from refusal
-        base = (data, payload[1])
-    base_value = decode(*base)
+        # a retained version's kind is not recorded: it is read as the write's kind
+        base = None if data is None else (data, payload[1])
+    try:
+        base_value = None if base is None else decode(*base)
+    except ValueError:  # JSON that does not parse, text that is not UTF-8: not the write's kind
+        base = None
+    if base is None:
+        err = MergeBaseUnavailable(
+            f"cannot merge the write to {artifact_id!r}: the content of version {base_version} it "
+            "was derived from is no longer retained, or not of the write's kind (nothing was "
+            "written)", artifact=artifact_id, current_version=refusal.current_version,
+            current_epoch=refusal.current_epoch, base_version=base_version)
+        err.context = refusal.context
+        raise err from refusal
     last: ConflictError = refusal
     for attempt in range(retries + 1):
         cur = agent.read_with_version(artifact_id, None)
