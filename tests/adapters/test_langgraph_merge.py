@@ -147,3 +147,25 @@ def test_tool_node_with_merge_lands_the_stale_disjoint_put():
     graph.invoke({"messages": [("user", "rename the plan")]})
     assert [json.loads(r) for r in results] == [{"ok": True}]
     assert store.get(NS, "plan").value == {"title": "launch v2", "owner": "dev"}
+
+
+def test_kill_switch_pass_throughs_take_merge_and_check_it(monkeypatch, tmp_path):
+    from ccs import killswitch
+    from ccs.adapters.coherent_volume import CoherentVolume
+    from ccs.protocol.errors import InvalidArgument
+
+    monkeypatch.setenv("CCS_DISABLE", "1")
+    killswitch.reset_warnings()
+    store = CCSStore(merge="auto")  # a pass-through: nothing is refused, so nothing to merge
+    assert store.coherence_disabled
+    store.put(NS, "k", {"v": 1})
+    assert store.get(NS, "k").value == {"v": 1}
+    with pytest.raises(InvalidArgument):
+        CCSStore(merge="theirs")
+    vol = CoherentVolume(tmp_path)
+    vol.write("a.md", "x\n", merge="auto")
+    vol.write_cas_at("a.md", 7, "y\n", merge="auto")
+    assert (tmp_path / "a.md").read_text() == "y\n"
+    with pytest.raises(InvalidArgument):
+        vol.write("a.md", "z\n", merge="theirs")
+    killswitch.reset_warnings()
