@@ -12,14 +12,21 @@ NOTES = "".join(f"- note {i}: context the agents keep in the plan\n" for i in ra
 PLAN = "# plan\n- step 1: todo\n" + NOTES + "- step 2: todo\n"  # a diff is shorter than it
 
 
+async def _bob_edits_after_alice_read(a, b, bob_edits: str) -> str:
+    """alice creates the plan and reads it (version 1); bob reads it and commits version 2 with
+    ``bob_edits`` (a step's ``todo`` replaced by ``bob``). Returns alice's copy of version 1."""
+    await call(a, "read", path="plan.md")
+    await call(a, "write", path="plan.md", content=PLAN)
+    mine = (await call(a, "read", path="plan.md"))["content"]
+    theirs = (await call(b, "read", path="plan.md"))["content"]
+    await call(b, "write", path="plan.md", content=theirs.replace(f"{bob_edits}: todo", f"{bob_edits}: bob"))
+    return mine
+
+
 def test_write_merge_auto_lands_disjoint_edits(tmp_path):
     async def scenario():
         async with session(params(tmp_path, "alice")) as a, session(params(tmp_path, "bob")) as b:
-            await call(a, "read", path="plan.md")
-            await call(a, "write", path="plan.md", content=PLAN)
-            mine = (await call(a, "read", path="plan.md"))["content"]
-            theirs = (await call(b, "read", path="plan.md"))["content"]
-            await call(b, "write", path="plan.md", content=theirs.replace("step 2: todo", "step 2: bob"))
+            mine = await _bob_edits_after_alice_read(a, b, "step 2")
             done = await call(a, "write", path="plan.md",
                               content=mine.replace("step 1: todo", "step 1: alice"), merge="auto")
             assert done["ok"] and done["merged"] is True and done["version"] == 3
@@ -31,11 +38,7 @@ def test_write_merge_auto_lands_disjoint_edits(tmp_path):
 def test_refusal_carries_a_conflict_packet(tmp_path):
     async def scenario():
         async with session(params(tmp_path, "alice")) as a, session(params(tmp_path, "bob")) as b:
-            await call(a, "read", path="plan.md")
-            await call(a, "write", path="plan.md", content=PLAN)
-            mine = (await call(a, "read", path="plan.md"))["content"]
-            theirs = (await call(b, "read", path="plan.md"))["content"]
-            await call(b, "write", path="plan.md", content=theirs.replace("step 1: todo", "step 1: bob"))
+            mine = await _bob_edits_after_alice_read(a, b, "step 1")
 
             stale = await call(a, "write", path="plan.md", content=mine.replace("1: todo", "1: alice"))
             assert stale["ok"] is False and stale["code"] == "stale_view"

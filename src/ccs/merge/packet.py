@@ -150,11 +150,16 @@ def as_text(content: tuple[bytes | None, str] | None) -> str | None:
     if data is None or kind == "deleted":
         return ""
     if kind == "json":
-        return json.dumps(json.loads(data), indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+        return pretty_json(json.loads(data))
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         return f"<{len(data)} bytes of binary content>\n"
+
+
+def pretty_json(value: Any) -> str:
+    """A JSON value as a diff shows it: one key a line, sorted."""
+    return json.dumps(value, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def unified(a: str, b: str, a_name: str, b_name: str) -> str:

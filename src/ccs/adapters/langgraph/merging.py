@@ -13,7 +13,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from ccs.adapters.langgraph.docs import decode_doc
-from ccs.merge.packet import with_packet
+from ccs.merge.packet import as_text, pretty_json, with_packet
 from ccs.merge.three_way import merge_values
 from ccs.protocol.errors import CoherenceError, MergeBaseUnavailable, MergeConflict, VersionConflict
 
@@ -27,13 +27,10 @@ NEXT_PUT = ("put the item again: its current value (your base with the changes a
 
 
 def show_item(content: tuple[bytes | None, str] | None) -> str | None:
-    """A stored item as a conflict packet's diff shows it: its value, one key a line."""
-    if content is None:
-        return None
-    data, kind = content
-    if data is None or kind == "deleted":
-        return ""
-    return json.dumps(decode_doc(data).value, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    """A stored item as a conflict packet's diff shows it: its value, not its stored envelope."""
+    if content is None or content[0] is None or content[1] == "deleted":
+        return as_text(content)
+    return pretty_json(decode_doc(content[0]).value)
 
 
 def put_merged(ops: Ops, call: Call, ns: tuple[str, ...], key: str, aid: str, value: dict,
