@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ccs import CoherenceAdapterCore
 from ccs.merge import MergeConflict, merge_json, merge_text, merge_values
@@ -101,3 +103,25 @@ def test_a_write_that_is_not_refused_reports_no_merge():
         a.write("doc", "x\n")
         v = a.write("doc", "y\n", merge="auto")
         assert v == 2 and v.merged is False and v.base_version == 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(4, 30), st.data())
+def test_text_merge_keeps_every_disjoint_edit_and_refuses_overlaps(n, data):
+    """Edits of lines at least two apart (an unchanged line between them) on the two sides always
+    merge, and the merge is exactly base with both sides' edits; two different edits of one line
+    always conflict."""
+    base = [f"line {i}\n" for i in range(n)]
+    spots: list[int] = []
+    for s in sorted(data.draw(st.sets(st.integers(0, n - 1)))):
+        if not spots or s - spots[-1] >= 2:  # keep an unchanged line between two edits
+            spots.append(s)
+    sides = data.draw(st.lists(st.booleans(), min_size=len(spots), max_size=len(spots)))
+    theirs, yours, both = list(base), list(base), list(base)
+    for spot, mine in zip(spots, sides, strict=True):
+        (yours if mine else theirs)[spot] = both[spot] = f"line {spot} by {'yours' if mine else 'theirs'}\n"
+    assert merge_text("".join(base), "".join(theirs), "".join(yours)) == "".join(both)
+    if spots:
+        theirs[spots[0]], yours[spots[0]] = "theirs\n", "yours\n"
+        with pytest.raises(MergeConflict):
+            merge_text("".join(base), "".join(theirs), "".join(yours))

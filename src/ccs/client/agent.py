@@ -278,6 +278,9 @@ class Agent:
         """
         if merge is not None:
             check_int("merge_retries", merge_retries, minimum=0)
+            if blind:
+                raise InvalidArgument("blind=True skips the check a merge answers: pass one or the "
+                                      "other", parameter="merge", artifact=artifact_id)
             return merging.write(self, artifact_id, value, merge, merge_retries)
         data, kind = encode(value, artifact_id)
         entry = self._lookup(artifact_id)
