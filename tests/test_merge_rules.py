@@ -94,6 +94,8 @@ def test_a_merge_that_is_neither_auto_nor_a_function_is_refused_and_nothing_writ
     a.write("doc", "x\n")
     with pytest.raises(InvalidArgument):
         a.write("doc", "y\n", merge="ours")
+    with pytest.raises(InvalidArgument):
+        a.write("doc", "y\n", merge="auto", blind=True)  # blind skips the check merge answers
     assert a.read("doc") == "x\n"
 
 
