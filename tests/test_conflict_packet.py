@@ -91,3 +91,22 @@ def test_an_error_without_context_still_renders():
     err = StaleView("moved", artifact="doc", current_version=3, base_version=2)
     p = err.conflict_packet(50)
     assert p.text.startswith("WRITE REFUSED [stale_view] doc: your write was based on v2")
+
+
+def test_content_without_a_final_newline_diffs_line_by_line(pair):
+    alice, bob = pair
+    long = "".join(f"line {i}\n" for i in range(40))
+    alice.write("doc", long + "end")
+    bob.read("doc")
+    alice.write("doc", long + "end by alice")
+    with pytest.raises(StaleView) as refused:
+        bob.write("doc", long + "end by bob")
+    p = refused.value.conflict_packet()
+    assert "+end by alice\n" in p.since and "+end by bob\n" in p.yours
+
+
+def test_a_bad_budget_is_a_typed_error():
+    from ccs.protocol.errors import InvalidArgument
+
+    with pytest.raises(InvalidArgument):
+        StaleView("moved", artifact="doc", current_version=3).conflict_packet(-1)

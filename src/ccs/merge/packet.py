@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ccs.protocol.arguments import check_int
 from ccs.protocol.audit import COMMITTED, DELETED
 from ccs.protocol.errors import CoherenceError, ConflictError, MergeConflict, VersionConflict
 
@@ -165,8 +166,9 @@ def pretty_json(value: Any) -> str:
 def unified(a: str, b: str, a_name: str, b_name: str) -> str:
     """A unified diff without context lines: each hunk's header gives its place, and every
     context line would cost as many tokens as a changed one."""
-    return "".join(difflib.unified_diff(a.splitlines(True), b.splitlines(True), a_name, b_name, n=0,
-                                        lineterm="\n")).replace("\n\\ No newline at end of file", "")
+    lines = difflib.unified_diff(a.splitlines(True), b.splitlines(True), a_name, b_name, n=0,
+                                 lineterm="\n")
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 
 
 def _regions_text(regions: list[dict[str, Any]]) -> str:
@@ -194,6 +196,8 @@ def default_next_call(err: ConflictError) -> str:
 
 def build_packet(err: ConflictError, budget_tokens: int | None = None, *,
                  next_call: str | None = None, counter: Any = None) -> ConflictPacket:
+    if budget_tokens is not None:
+        check_int("budget_tokens", budget_tokens, minimum=0)
     ctx: RefusalContext | None = err.context
     d = err.details
     base_version = d.get("base_version", d.get("expected_version"))
