@@ -4,7 +4,6 @@ packet through a real LangGraph ``ToolNode`` (``handle_tool_errors=conflict_tool
 from __future__ import annotations
 
 import json
-import threading
 
 import pytest
 
@@ -18,6 +17,7 @@ from langgraph.prebuilt import ToolNode, tools_condition
 from ccs.adapters.langgraph import CCSStore, conflict_tool_error
 from ccs.merge import MergeConflict
 from conformance.conftest import ENGINES, Store
+from together import together
 
 NS = ("docs",)
 WRITERS = 4
@@ -34,22 +34,8 @@ def test_concurrent_puts_of_disjoint_keys_all_land(engine):
     CCSStore(core=engine.core()).put(NS, "cfg", {"owner": "ops", "limits": {"cpu": 1}})
     handles = [CCSStore(core=engine.core(), merge="auto").for_agent(f"w{i}") for i in range(WRITERS)]
     seen = [h.get(NS, "cfg").value for h in handles]
-    barrier = threading.Barrier(WRITERS)
-    errors: list = []
-
-    def run(i: int) -> None:
-        value = {**seen[i], f"k{i}": i, "limits": {**seen[i]["limits"], f"r{i}": i}}
-        barrier.wait(timeout=30)
-        try:
-            handles[i].put(NS, "cfg", value)
-        except Exception as exc:  # recorded, asserted below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(WRITERS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    values = [{**v, f"k{i}": i, "limits": {**v["limits"], f"r{i}": i}} for i, v in enumerate(seen)]
+    errors = [r for r in together(WRITERS, lambda i: handles[i].put(NS, "cfg", values[i])) if r]
     assert not errors
     reader = CCSStore(core=engine.core())
     final = reader.get(NS, "cfg").value

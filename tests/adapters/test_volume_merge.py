@@ -4,13 +4,12 @@ threads at once; every edit lands in the file, and an overlapping edit lands not
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from ccs.adapters.coherent_volume import CoherentVolume
 from ccs.merge import MergeConflict
 from conformance.conftest import SHARED_ENGINES, Store
+from together import together
 
 WRITERS = 4
 PLAN = "".join(f"- step {i}: todo\n---\n" for i in range(WRITERS))
@@ -29,22 +28,8 @@ def test_threads_edit_disjoint_lines_of_one_file_and_all_land(engine, tmp_path):
     vols = [CoherentVolume(root, engine=engine.url, agent=f"w{i}") for i in range(WRITERS)]
     vols[0].write("plan.md", PLAN)
     texts = [v.read("plan.md") for v in vols]
-    barrier = threading.Barrier(WRITERS)
-    results: list = [None] * WRITERS
-
-    def run(i: int) -> None:
-        barrier.wait(timeout=30)
-        try:
-            results[i] = vols[i].write("plan.md", texts[i].replace(f"step {i}: todo", f"step {i}: w{i}"),
-                                       merge="auto")
-        except Exception as exc:  # recorded, asserted below
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(WRITERS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    results = together(WRITERS, lambda i: vols[i].write(
+        "plan.md", texts[i].replace(f"step {i}: todo", f"step {i}: w{i}"), merge="auto"))
     assert sorted(results) == list(range(2, WRITERS + 2)), results
     assert any(r.merged for r in results)
     on_disk = (root / "plan.md").read_text()

@@ -9,12 +9,11 @@ before it (no merge dropped a committed edit).
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from ccs import Limits, StaleView
 from ccs.merge import MergeBaseUnavailable, MergeConflict
+from together import together
 
 WRITERS = 5
 
@@ -25,29 +24,10 @@ def _doc(n: int) -> str:
 
 
 def _race(store, n, edit, **write_kw):
-    """``n`` agents read the artifact, meet on a barrier, then each writes ``edit(i, value)``."""
+    """``n`` agents read the artifact, then all at once each writes ``edit(i, value)``."""
     agents = [store.core().agent(f"w{i}") for i in range(n)]
-    for a in agents:
-        a.read("doc")
-    barrier = threading.Barrier(n)
-    results: list = [None] * n
-
-    def run(i: int) -> None:
-        a = agents[i]
-        value = edit(i, a.read("doc"))
-        barrier.wait(timeout=30)
-        try:
-            results[i] = a.write("doc", value, **write_kw)
-        except Exception as exc:
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not any(t.is_alive() for t in threads)
-    return results
+    values = [edit(i, a.read("doc")) for i, a in enumerate(agents)]
+    return together(n, lambda i: agents[i].write("doc", values[i], **write_kw))
 
 
 def _committed_versions(coord, aid):
@@ -99,19 +79,10 @@ def test_disjoint_json_keys_all_land_by_merge(store):
     store.core().agent("seed").write("cfg", {"owner": "ops", "limits": {"cpu": 1}})
     agents = [store.core().agent(f"w{i}") for i in range(WRITERS)]
     bases = [a.read("cfg") for a in agents]
-    barrier = threading.Barrier(WRITERS)
-    out: list = [None] * WRITERS
-
-    def run(i: int) -> None:
-        value = dict(bases[i], **{f"k{i}": i}, limits=dict(bases[i]["limits"], **{f"r{i}": i}))
-        barrier.wait(timeout=30)
-        out[i] = agents[i].write("cfg", value, merge="auto", merge_retries=4 * WRITERS)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(WRITERS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    values = [dict(b, **{f"k{i}": i}, limits=dict(b["limits"], **{f"r{i}": i}))
+              for i, b in enumerate(bases)]
+    out = together(WRITERS, lambda i: agents[i].write("cfg", values[i], merge="auto",
+                                                      merge_retries=4 * WRITERS))
     assert sorted(out) == list(range(2, WRITERS + 2))
     final = store.core().agent("reader").read("cfg")
     assert final == {"owner": "ops", **{f"k{i}": i for i in range(WRITERS)},
