@@ -110,3 +110,15 @@ def test_a_bad_budget_is_a_typed_error():
 
     with pytest.raises(InvalidArgument):
         StaleView("moved", artifact="doc", current_version=3).conflict_packet(-1)
+
+
+def test_a_refusal_with_its_context_still_pickles(tmp_path):
+    import pickle
+
+    with CoherenceAdapterCore(f"sqlite:///{tmp_path}/state.db") as core:
+        alice, bob = core.agent("alice"), core.agent("bob")
+        err = _stale(alice, bob, DOC + "alice\n", DOC + "bob\n")
+        assert err.context is not None
+        copy = pickle.loads(pickle.dumps(err))  # e.g. back from a worker process
+    assert type(copy) is StaleView and copy.context is None
+    assert copy.to_dict() == err.to_dict()

@@ -86,6 +86,11 @@ class ConflictError(CoherenceError):
 
         return build_packet(self, budget_tokens, next_call=next_call, counter=counter)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled (to another process) without ``context``: it holds the local coordinator."""
+        state = {k: v for k, v in self.__dict__.items() if k != "context"}
+        return type(self), self.args, state
+
 
 class StaleView(ConflictError):
     code = "stale_view"
