@@ -183,34 +183,47 @@ class PromptCache:
             return 0, path
         return p.min_tokens + (reach - p.min_tokens) // p.increment * p.increment, path
 
+    def quote(self, agent: str, prompt: Prompt, now: float) -> Bill:
+        """What ``prompt`` would be billed now, without sending it (the cache is unchanged)."""
+        return self._price(agent, prompt, now, commit=False)
+
     def bill(self, agent: str, prompt: Prompt, now: float) -> Bill:
+        b = self._price(agent, prompt, now, commit=True)
+        self.ledgers.setdefault(agent, Ledger()).add(b)
+        return b
+
+    def _price(self, agent: str, prompt: Prompt, now: float, *, commit: bool) -> Bill:
         p = self.preset
         total = prompt.tokens
         if not p.caches:
-            b = Bill(total, total, 0, 0, total * p.uncached_multiplier)
-            self.ledgers.setdefault(agent, Ledger()).add(b)
-            return b
+            return Bill(total, total, 0, 0, total * p.uncached_multiplier)
         root = self._roots.setdefault("" if p.shared else agent, _Node())
-        hit, _ = self._hit(root, prompt, now)
-        node, at, written_to = root, 0, hit
+        hit, path = self._hit(root, prompt, now)
+        node: _Node | None = root
+        at, written_to = 0, hit
         for i, seg in enumerate(prompt.segments):
-            node = node.children.setdefault(seg, _Node())
             at += len(seg)
+            if commit:
+                assert node is not None
+                node = node.children.setdefault(seg, _Node())
+            else:
+                node = path[i][0] if i < len(path) else None
             if p.mode == "automatic":
-                node.expiry = now + p.ttl
+                if commit:
+                    node.expiry = now + p.ttl
                 if at >= p.min_tokens:
                     written_to = max(written_to, at)
-            elif at <= hit and node.marked >= now:
-                node.marked = now + p.ttl  # a use refreshes the entry's lifetime
+            elif at <= hit and node is not None and node.marked >= now:
+                if commit:
+                    node.marked = now + p.ttl  # a use refreshes the entry's lifetime
             elif i in prompt.breakpoints and at >= p.min_tokens:
-                node.marked = now + p.ttl
+                if commit:
+                    node.marked = now + p.ttl
                 written_to = max(written_to, at)
         written = written_to - hit
         uncached = total - hit - written
         billed = uncached * p.uncached_multiplier + written * p.write_multiplier + hit * p.read_multiplier
-        b = Bill(total, uncached, written, hit, billed)
-        self.ledgers.setdefault(agent, Ledger()).add(b)
-        return b
+        return Bill(total, uncached, written, hit, billed)
 
     def total(self) -> Ledger:
         out = Ledger()

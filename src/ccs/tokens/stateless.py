@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ccs.tokens.billing import CachePreset, preset
+from ccs.tokens.billing import CachePreset, Prompt, PromptCache, preset
 from ccs.tokens.counter import TokenCounter, default_counter
 from ccs.tokens.diffs import anchored_diff
 from ccs.tokens.render import as_text, label_of
@@ -93,7 +93,12 @@ class PinBoard:
         self.pin: _Pin | None = None
         self.pins = 0
         self._changed_at: dict[str, float] = {}
-        self._labels: dict[str, str] = {}
+        self._digests: dict[str, str] = {}
+        self._seen: dict[str, int] = {}
+        self._agents: set[str] = set()
+        # the board's model of the provider's cache, fed with what it rendered (None: a counter
+        # without ``encode``, so prompts cannot be priced and the stateless form is always used)
+        self.model = PromptCache(self.preset) if hasattr(self.counter, "encode") else None
         self._clock = 0.0
         self._shared: dict[str, None] = {}
         self._lock = threading.Lock()
@@ -105,24 +110,20 @@ class PinBoard:
             self._shared.update(dict.fromkeys(ids))
 
     def render(self, ids: Iterable[str], fetch: Callable[[str], tuple[Any, int | None]], *,
-               role: str = "", turn: str = "", now: float | None = None) -> RenderedContext:
+               role: str = "", turn: str = "", now: float | None = None,
+               agent: str = "") -> RenderedContext:
         """The prompt for one turn of an agent that reads ``ids``; ``fetch(id) -> (value,
         version)`` serves the current value (an agent's coherent read), ``now`` is the time in
         seconds (default: one second after the previous render)."""
         ids = list(dict.fromkeys(ids))
         with self._lock:
             now = self._clock = self._clock + 1.0 if now is None else float(now)
+            self._agents.add(agent)
             wanted = list(dict.fromkeys([*self._shared, *(self.pin.artifacts if self.pin else ()), *ids]))
-            current = {}
-            for aid in wanted:
-                value, version = fetch(aid)
-                text = as_text(value)
-                current[aid] = (label_of(text, version), text)
-                if self._labels.get(aid) != current[aid][0]:
-                    self._labels[aid] = current[aid][0]
-                    self._changed_at[aid] = now
+            current = {aid: self._current(aid, *fetch(aid), now) for aid in wanted}
+            plain = self._plain(ids, current, role, turn)
             if not self.preset.caches:
-                return self._plain(ids, current, role, turn)
+                return plain
             repinned = False
             changes = None if self._must_repin(ids, now) else self._changes(ids, current)
             if changes is None:
@@ -130,18 +131,55 @@ class PinBoard:
                 changes, repinned = [], True
             pin = self.pin
             assert pin is not None
-            if pin.tokens < self.preset.min_tokens:
-                return self._plain(ids, current, role, turn)
-            pin.last_used = now
             body = CHANGES.format(pin=pin.name, body="\n".join(changes)) if changes else ""
             blocks = (Block("snapshot", pin.text, True), Block("role", role, bool(role)),
                       Block("changes", body), Block("turn", turn))
-            return RenderedContext("stateless", blocks, pin.name, repinned, self.counter.name)
+            chosen = RenderedContext("stateless", blocks, pin.name, repinned, self.counter.name)
+            if pin.tokens < self.preset.min_tokens or not self._cheaper(chosen, plain, pin, agent, now):
+                chosen = plain
+            else:
+                pin.last_used = now
+            self._send(chosen, agent, now)
+            return chosen
+
+    def _current(self, aid: str, value: Any, version: int | None, now: float) -> tuple[str, str]:
+        """(label, text); without a store version the label counts the versions this board saw."""
+        text = as_text(value)
+        digest = label_of(text, None)
+        if self._digests.get(aid) != digest:
+            self._digests[aid] = digest
+            self._seen[aid] = self._seen.get(aid, 0) + 1
+            self._changed_at[aid] = now
+        return (f"v{version}" if version is not None else f"v{self._seen[aid]}"), text
+
+    def _prompt(self, ctx: RenderedContext) -> Prompt:
+        blocks = [b for b in ctx.blocks if b.text]
+        return Prompt.of([self.counter.encode(b.text) for b in blocks],  # type: ignore[attr-defined]
+                         [i for i, b in enumerate(blocks) if b.breakpoint])
+
+    def _cheaper(self, stateless: RenderedContext, plain: RenderedContext, pin: _Pin, agent: str,
+                 now: float) -> bool:
+        """Is the stateless prompt cheaper than the plain one under the board's model of the
+        provider's cache? A snapshot being written is priced as read: the fleet shares it."""
+        if self.model is None:
+            return True
+        s = self.model.quote(agent, self._prompt(stateless), now)
+        p = self.preset
+        # snapshot tokens this call writes: a cost the next turns of the fleet share, so it is
+        # spread over one turn per agent seen (the pin is re-read at least that often)
+        unread = max(0, pin.tokens - s.read)
+        extra = unread * (max(p.write_multiplier, p.uncached_multiplier) - p.read_multiplier)
+        cost = s.billed - extra + extra / max(1, len(self._agents))
+        return cost <= self.model.quote(agent, self._prompt(plain), now).billed
+
+    def _send(self, ctx: RenderedContext, agent: str, now: float) -> None:
+        if self.model is not None:
+            self.model.bill(agent, self._prompt(ctx), now)
 
     def _plain(self, ids: list[str], current: dict[str, tuple[str, str]], role: str,
                turn: str) -> RenderedContext:
         body = "\n\n".join(ARTIFACT.format(id=a, label=current[a][0], text=current[a][1]) for a in ids)
-        blocks = (Block("role", role), Block("artifacts", body), Block("turn", turn))
+        blocks = (Block("role", role), Block("artifacts", body, self.preset.caches), Block("turn", turn))
         return RenderedContext("plain", blocks, None, False, self.counter.name)
 
     def _must_repin(self, ids: list[str], now: float) -> bool:
@@ -211,7 +249,7 @@ def render_for_agent(agent: Any, ids: Iterable[str], *, role: str = "", turn: st
     check_mode(mode)
     board = board_for(agent.core, cache, counter)
     board.share(shared)
-    return board.render(ids, fetch, role=role, turn=turn, now=now)
+    return board.render(ids, fetch, role=role, turn=turn, now=now, agent=agent.name)
 
 
 def check_mode(mode: str) -> None:
@@ -230,7 +268,8 @@ def values_fetch(values: Mapping[str, Any]) -> Callable[[str], tuple[Any, int | 
 def render_for_store(store: Any, namespace: tuple[str, ...], keys: Iterable[str], *, field: str | None,
                      role: str = "", turn: str = "", mode: str = "stateless",
                      preset: str | CachePreset = "anthropic", shared: Iterable[str] = (),
-                     now: float | None = None, counter: TokenCounter | None = None) -> RenderedContext:
+                     now: float | None = None, counter: TokenCounter | None = None,
+                     agent: str | None = None) -> RenderedContext:
     """``store.render_context(...)`` for any LangGraph ``BaseStore`` (``CCSStore`` reads are the
     node's coherent reads); ``field`` picks one key of each item's value (default: the whole
     value as JSON). The board is shared by every handle on the same root store."""
@@ -246,4 +285,5 @@ def render_for_store(store: Any, namespace: tuple[str, ...], keys: Iterable[str]
     check_mode(mode)
     board = board_for(getattr(store, "_root", store), "no-cache" if mode == "plain" else preset, counter)
     board.share(shared)
-    return board.render(keys, fetch, role=role, turn=turn, now=now)
+    return board.render(keys, fetch, role=role, turn=turn, now=now,
+                        agent=agent or getattr(store, "_bound", None) or "")
