@@ -33,6 +33,8 @@ from ccs.tokens.render import as_text, label_of
 SNAPSHOT = '<shared-snapshot id="{pin}">\n{body}\n</shared-snapshot>'
 ARTIFACT = '<artifact id="{id}" version="{label}">\n{text}\n</artifact>'
 DIFF = '<artifact-diff id="{id}" from="{old}" to="{label}">\n{diff}\n</artifact-diff>'
+DECAY = 0.95  # per turn: the choice follows the last few dozen turns
+HYSTERESIS = 0.1  # switch form only when the other one was at least 10 % cheaper
 STALE = "[{id}: the snapshot's {old} is outdated (now {label}); read it before relying on it]"
 CHANGES = "Changes since snapshot {pin}:\n{body}"
 
@@ -96,9 +98,14 @@ class PinBoard:
         self._digests: dict[str, str] = {}
         self._seen: dict[str, int] = {}
         self._agents: set[str] = set()
+        self._warm: set[str] = set()
+        self._last_changes: dict[str, str] = {}
         # the board's model of the provider's cache, fed with what it rendered (None: a counter
         # without ``encode``, so prompts cannot be priced and the stateless form is always used)
-        self.model = PromptCache(self.preset) if hasattr(self.counter, "encode") else None
+        self._models = (PromptCache(self.preset), PromptCache(self.preset)) \
+            if hasattr(self.counter, "encode") else None
+        self._score = (0.0, 0.0)  # decaying billed sums: (stateless form, plain form)
+        self._stateless = False  # start as the plain prompt would: switch once the shadow shows a gain
         self._clock = 0.0
         self._shared: dict[str, None] = {}
         self._lock = threading.Lock()
@@ -133,14 +140,18 @@ class PinBoard:
             assert pin is not None
             body = CHANGES.format(pin=pin.name, body="\n".join(changes)) if changes else ""
             blocks = (Block("snapshot", pin.text, True), Block("role", role, bool(role)),
-                      Block("changes", body), Block("turn", turn))
-            chosen = RenderedContext("stateless", blocks, pin.name, repinned, self.counter.name)
-            if pin.tokens < self.preset.min_tokens or not self._cheaper(chosen, plain, pin, agent, now):
-                chosen = plain
-            else:
-                pin.last_used = now
-            self._send(chosen, agent, now)
-            return chosen
+                      Block("changes", body, self._stable(agent, body)), Block("turn", turn))
+            pin.last_used = now
+            stateless = RenderedContext("stateless", blocks, pin.name, repinned, self.counter.name)
+            if pin.tokens < self.preset.min_tokens:
+                return plain
+            return stateless if self._choose(stateless, plain, agent, now) else plain
+
+    def _stable(self, agent: str, body: str) -> bool:
+        """Cache the changes block only once it repeats for this agent: a block that changes every
+        turn would pay the cache-write surcharge for nothing."""
+        last, self._last_changes[agent] = self._last_changes.get(agent), body
+        return bool(body) and body == last
 
     def _current(self, aid: str, value: Any, version: int | None, now: float) -> tuple[str, str]:
         """(label, text); without a store version the label counts the versions this board saw."""
@@ -157,24 +168,27 @@ class PinBoard:
         return Prompt.of([self.counter.encode(b.text) for b in blocks],  # type: ignore[attr-defined]
                          [i for i, b in enumerate(blocks) if b.breakpoint])
 
-    def _cheaper(self, stateless: RenderedContext, plain: RenderedContext, pin: _Pin, agent: str,
-                 now: float) -> bool:
-        """Is the stateless prompt cheaper than the plain one under the board's model of the
-        provider's cache? A snapshot being written is priced as read: the fleet shares it."""
-        if self.model is None:
+    def _choose(self, stateless: RenderedContext, plain: RenderedContext, agent: str, now: float) -> bool:
+        """Send the stateless form? The board bills both forms every turn on two models of the
+        provider's cache (one as if the fleet always sent stateless prompts, one as if it always
+        sent plain ones: the cost of not using the library) and follows the form that has been
+        cheaper lately (a decaying sum, with hysteresis so the fleet does not flap and pay a
+        cache write at each switch). Without token ids it always sends the stateless form."""
+        if self._models is None:
             return True
-        s = self.model.quote(agent, self._prompt(stateless), now)
-        p = self.preset
-        # snapshot tokens this call writes: a cost the next turns of the fleet share, so it is
-        # spread over one turn per agent seen (the pin is re-read at least that often)
-        unread = max(0, pin.tokens - s.read)
-        extra = unread * (max(p.write_multiplier, p.uncached_multiplier) - p.read_multiplier)
-        cost = s.billed - extra + extra / max(1, len(self._agents))
-        return cost <= self.model.quote(agent, self._prompt(plain), now).billed
-
-    def _send(self, ctx: RenderedContext, agent: str, now: float) -> None:
-        if self.model is not None:
-            self.model.bill(agent, self._prompt(ctx), now)
+        ms, mp = self._models
+        keep_stateless = self._stateless
+        s, p = self._score
+        if keep_stateless and p < s * (1 - HYSTERESIS):
+            self._stateless = False
+        elif not keep_stateless and s < p * (1 - HYSTERESIS):
+            self._stateless = True
+        cost_s = ms.bill(agent, self._prompt(stateless), now).billed
+        cost_p = mp.bill(agent, self._prompt(plain), now).billed
+        if agent in self._warm:  # an agent's first turn is a cold cache write in either form
+            self._score = (s * DECAY + cost_s, p * DECAY + cost_p)
+        self._warm.add(agent)
+        return self._stateless
 
     def _plain(self, ids: list[str], current: dict[str, tuple[str, str]], role: str,
                turn: str) -> RenderedContext:
