@@ -64,8 +64,8 @@ def billed_rows(result: dict[str, Any]) -> list[list[str]]:
 
 
 SOURCE_HEAD = ["workload", "preset", "rendering (plain store + renderer vs (a))",
-               "coherence (CCSStore vs plain store, same renderer)", "prompts sent stateless / plain",
-               "re-pins"]
+               "coherence (CCSStore vs plain store, same renderer)", "prompts sent stateless / plain (seed 1)",
+               "re-pins (seed 1)"]
 
 
 def source_rows(result: dict[str, Any]) -> list[list[str]]:

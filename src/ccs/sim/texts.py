@@ -46,11 +46,13 @@ def paragraph(rng: random.Random, width: int = 88) -> str:
 
 
 def prose(rng: random.Random, tokens: int, count: Callable[[str], int]) -> str:
-    """Paragraphs until about ``tokens`` tokens (a model's reply)."""
-    parts: list[str] = []
-    while count("\n\n".join(parts)) < tokens:
-        parts.append(paragraph(rng))
-    return "\n\n".join(parts)
+    """Paragraphs of about ``tokens`` tokens (a model's reply): sentences until the count is
+    reached, so the overshoot is at most one sentence."""
+    sentences: list[str] = []
+    while count(" ".join(sentences)) < tokens:
+        sentences.append(sentence(rng))
+    paras = [" ".join(sentences[i:i + 4]) for i in range(0, len(sentences), 4)]
+    return "\n\n".join(textwrap.fill(p, 88) for p in paras)
 
 
 def md_section(rng: random.Random, n: int, kind: str) -> str:

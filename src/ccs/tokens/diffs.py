@@ -7,6 +7,7 @@ Texts are split on ``"\\n"`` (not ``splitlines``) so a trailing newline survives
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 
 from ccs.protocol.errors import InvalidArgument
@@ -14,8 +15,10 @@ from ccs.protocol.errors import InvalidArgument
 _HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 
 
+@functools.lru_cache(maxsize=512)
 def anchored_diff(base: str, current: str, context: int = 1) -> str:
-    """Unified-diff hunks (no file header) that turn ``base`` into ``current``."""
+    """Unified-diff hunks (no file header) that turn ``base`` into ``current`` (memoized: every
+    agent of a fleet renders the same diff against the same pin)."""
     lines = difflib.unified_diff(base.split("\n"), current.split("\n"), n=context, lineterm="")
     return "\n".join(line for i, line in enumerate(lines) if i >= 2)
 

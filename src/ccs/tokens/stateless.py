@@ -87,7 +87,7 @@ class PinBoard:
     the same snapshot bytes. Thread-safe: agents of one process render concurrently."""
 
     def __init__(self, counter: TokenCounter | None = None, cache: str | CachePreset = "anthropic", *,
-                 repin_fraction: float = 0.3, context_lines: int = 1) -> None:
+                 repin_fraction: float = 0.3, context_lines: int = 1, adaptive: bool = True) -> None:
         self.counter = counter or default_counter()
         self.preset = preset(cache)
         self.repin_fraction = repin_fraction
@@ -103,7 +103,7 @@ class PinBoard:
         # the board's model of the provider's cache, fed with what it rendered (None: a counter
         # without ``encode``, so prompts cannot be priced and the stateless form is always used)
         self._models = (PromptCache(self.preset), PromptCache(self.preset)) \
-            if hasattr(self.counter, "encode") else None
+            if adaptive and hasattr(self.counter, "encode") else None
         self._score = (0.0, 0.0)  # decaying billed sums: (stateless form, plain form)
         self._stateless = False  # start as the plain prompt would: switch once the shadow shows a gain
         self._clock = 0.0
