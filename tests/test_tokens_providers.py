@@ -14,7 +14,7 @@ from ccs.tokens.providers import CountEndpointError, EndpointCounter, counter_fo
 class Stub(BaseHTTPRequestHandler):
     seen: list = []
 
-    def do_POST(self):  # noqa: N802 - the http.server API
+    def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["content-length"])))
         Stub.seen.append((self.path, self.headers, body))  # header names are case-insensitive
         text = body.get("input") or body["messages"][0]["content"]

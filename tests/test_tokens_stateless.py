@@ -89,7 +89,7 @@ def test_the_pin_is_byte_identical_across_agents_and_turns_and_changes_are_ancho
     for n in range(3):  # three successive edits: each diff is against the pin, never a chain
         texts["plan.md"] = texts["plan.md"].replace(texts["plan.md"].split("\n")[10 + n], f"edit {n}")
         ctx = board.render(["plan.md"], fetch, role="planner", turn=f"t{n}", now=60 + 30 * n, agent="planner")
-        assert ctx.pin == "pin-1" and 'from="v1" to="v%d"' % (n + 2) in ctx.text
+        assert ctx.pin == "pin-1" and f'from="v1" to="v{n + 2}"' in ctx.text
         assert ctx.text.count("<artifact-diff") == 1 and "edit 0" in ctx.text
     assert "[spec.md" not in ctx.text  # an unchanged artifact costs nothing after the pin
     texts["spec.md"] += "\nappended line"

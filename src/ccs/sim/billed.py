@@ -206,7 +206,8 @@ def stateless_rendered(wl: BilledWorkload, initial: dict[str, str], steps: list[
         handle = store.for_agent(s.agent) if coherent else store
         ctx = handle.render_context(NS, s.reads, field="text", role=role(s.agent, wl), turn=s.turn,
                                     preset=cache, shared=list(wl.artifacts), now=s.time) if coherent \
-            else render_for_store(store, NS, s.reads, field="text", role=role(s.agent, wl), turn=s.turn, agent=s.agent,
+            else render_for_store(store, NS, s.reads, field="text", role=role(s.agent, wl), turn=s.turn,
+                                  agent=s.agent,
                                   preset=cache, shared=list(wl.artifacts), now=s.time, counter=counter)
         blocks = [b for b in ctx.blocks if b.text]
         calls.append((s.agent, [b.text for b in blocks], {i for i, b in enumerate(blocks) if b.breakpoint},
@@ -242,7 +243,8 @@ def run_seed(wl: BilledWorkload, seed: int, counter: TokenCounter,
              "broadcast": broadcast(wl, initial, steps)}
     rounds_of = {"stateless_full": step_round, "broadcast": step_round,
                  "chat_tools": [r for r in step_round for _ in (0, 1)]}
-    out: dict[str, Any] = {"seed": seed, "edits": {}, "reads": sum(len(s.reads) for s in steps), "presets": {}}
+    out: dict[str, Any] = {"seed": seed, "edits": {}, "reads": sum(len(s.reads) for s in steps),
+                           "presets": {}}
     for s in steps:
         if s.edit_kind:
             out["edits"][s.edit_kind] = out["edits"].get(s.edit_kind, 0) + 1

@@ -57,14 +57,16 @@ def billed_rows(result: dict[str, Any]) -> list[list[str]]:
             t = max(target_a(w["workload"], preset), FLOOR)
             met = "met" if lib["vs_stateless_full"]["mean"] >= t else "**not met**"
             rows.append([w["workload"], preset, f"{r['stateless_full']['billed']['mean']:,.0f}",
-                         f"{r['chat_tools']['billed']['mean']:,.0f}", f"{r['broadcast']['billed']['mean']:,.0f}",
+                         f"{r['chat_tools']['billed']['mean']:,.0f}",
+                         f"{r['broadcast']['billed']['mean']:,.0f}",
                          f"{lib['billed']['mean']:,.0f}", spread(lib["vs_stateless_full"]),
                          f"≥ {pct(t)} ({met})", spread(lib["vs_chat_tools"]), f"{lib['per_read']:,.0f}"])
     return rows
 
 
 SOURCE_HEAD = ["workload", "preset", "rendering (plain store + renderer vs (a))",
-               "coherence (CCSStore vs plain store, same renderer)", "prompts sent stateless / plain (seed 1)",
+               "coherence (CCSStore vs plain store, same renderer)",
+               "prompts sent stateless / plain (seed 1)",
                "re-pins (seed 1)"]
 
 

@@ -18,6 +18,7 @@ from ccs.sim.billed_report import (
     volatility_rows,
 )
 
+
 def _pct(x: float | None) -> str:
     return "—" if x is None else f"{x:.1%}"
 
@@ -39,7 +40,8 @@ def sweep_rows(result: dict[str, Any], strategy: str = "lazy") -> list[list[str]
 
 
 SWEEP_HEAD = ["V", "rebroadcast", "fetch every read", "offline optimum", "lazy", "lazy vs fetch",
-              "lazy history re-sent", "lazy + history vs fetch", "overhead tokens/read", "lazy vs rebroadcast", "lazy over optimum", "lazy stale reads", "adaptive stale reads",
+              "lazy history re-sent", "lazy + history vs fetch", "overhead tokens/read",
+              "lazy vs rebroadcast", "lazy over optimum", "lazy stale reads", "adaptive stale reads",
               "lost updates (all strategies)"]
 
 

@@ -14,7 +14,8 @@ import textwrap
 from collections.abc import Callable
 
 SUBJECTS = ("The scheduler", "Each worker", "The ingestion service", "The billing job", "The API gateway",
-            "The review bot", "The migration script", "The cache layer", "The planner", "The on-call engineer",
+            "The review bot", "The migration script", "The cache layer", "The planner",
+            "The on-call engineer",
             "The release pipeline", "The search index", "The audit log", "The feature flag service")
 VERBS = ("validates", "batches", "retries", "records", "rejects", "compacts", "replays", "summarises",
          "partitions", "throttles", "reconciles", "publishes", "archives", "re-ranks")
@@ -123,8 +124,8 @@ def edit(text: str, name: str, kind: str, target: int, rng: random.Random,
     if op == "reflow" and kind != "python":
         width = rng.choice((72, 80, 100))
         blocks = parts[i].split("\n\n")
-        parts[i] = "\n\n".join(b if b.startswith(("#", "- ")) else textwrap.fill(re.sub(r"\s+", " ", b), width)
-                               for b in blocks)
+        parts[i] = "\n\n".join(b if b.startswith(("#", "- "))
+                               else textwrap.fill(re.sub(r"\s+", " ", b), width) for b in blocks)
         return "\n\n\n".join(parts), op, parts[i]
     parts[i] = section(rng, i, kind)
     return "\n\n\n".join(parts), "rewrite_section", parts[i]

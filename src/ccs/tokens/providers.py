@@ -45,7 +45,8 @@ class BpeOpenAICounter:
         try:
             import bpe_openai
         except ImportError as exc:
-            raise TokenizerUnavailable("pip install 'agent-coherence[openai]' for o200k_base offline") from exc
+            raise TokenizerUnavailable("pip install 'agent-coherence[openai]' for o200k_base offline") \
+                from exc
         self._enc = bpe_openai.get_encoding(encoding)
         self.name = f"bpe-openai:{encoding}"
         self._ids: OrderedDict[str, tuple[int, ...]] = OrderedDict()
@@ -69,7 +70,8 @@ class MistralCounter:
         try:
             from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
         except ImportError as exc:
-            raise TokenizerUnavailable("pip install 'agent-coherence[mistral]' for Mistral's tokenizer") from exc
+            raise TokenizerUnavailable("pip install 'agent-coherence[mistral]' for Mistral's tokenizer") \
+                from exc
         self._tok = MistralTokenizer.v3(is_tekken=True).instruct_tokenizer.tokenizer
         self.name = "mistral-common:tekken-v3"
 
@@ -110,7 +112,7 @@ class EndpointCounter:
         if n is not None:
             return n
         try:
-            with urllib.request.urlopen(self._request(text), timeout=self.timeout) as resp:  # noqa: S310
+            with urllib.request.urlopen(self._request(text), timeout=self.timeout) as resp:
                 payload: Any = json.loads(resp.read())
         except urllib.error.HTTPError as exc:
             raise CountEndpointError(f"{self.name}: HTTP {exc.code}", provider=self.provider) from exc

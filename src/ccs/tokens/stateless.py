@@ -9,12 +9,18 @@ Layout of every prompt the fleet sends::
 
 The snapshot is one cache write shared by the fleet (provider caches are per organization); each
 later turn reads it at the cache-read price. Changes are diffs against the pin, never a chain, so
-a turn carries at most one diff per artifact. The board re-pins when the diffs outgrow
-``repin_fraction`` of the snapshot or the cache entry would have expired (a write is due anyway),
-and orders the snapshot by stability (least recently changed first) so automatic prefix caches
-keep the longest prefix across a re-pin. Without a prompt cache, or with a snapshot below the
-provider's minimum cacheable length, the board renders the plain prompt (role, the artifacts read
-in full, the turn): never more tokens than not using the library.
+a turn carries at most one diff per artifact; an unchanged artifact costs nothing after the pin
+(no reference lines), a changed one the agent does not read costs one line. The board re-pins
+when the diffs outgrow ``repin_fraction`` of the snapshot or the cache entry would have expired
+(a write is due anyway), and orders the snapshot by stability (least recently changed first) so
+automatic prefix caches keep the longest prefix across a re-pin.
+
+Which form is sent is decided on the bill: the board prices both forms every turn on two models
+of the provider's cache (:mod:`ccs.tokens.billing`), one as if the fleet had always sent the
+stateless form, one as if it had always sent the plain prompt (role, the artifacts read in full,
+the turn: what an agent does without the library), and sends the form that has been cheaper
+lately. Without a prompt cache, or with a snapshot under the provider's minimum cacheable length,
+it sends the plain prompt: never more tokens than not using the library.
 """
 
 from __future__ import annotations
