@@ -35,5 +35,6 @@ def test_context_agent_example_runs():
     modes = [line.split()[2] for line in lines[:12]]
     assert modes[0] == "plain" and modes[-1] == "stateless"  # the pin pays once edits happen
     assert all(line.endswith("pin-1") for line in lines[:12] if " stateless " in line)  # one shared pin
-    assert lines[12] == "['Changes since snapshot pin-1:', '<artifact-diff id=\"plan.md\" from=\"v1\" to=\"v3\">']"
+    diff_head = '<artifact-diff id="plan.md" from="v1" to="v3">'
+    assert lines[12] == str(["Changes since snapshot pin-1:", diff_head])
     assert lines[13] == "[True, True, True, False]"

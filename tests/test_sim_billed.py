@@ -2,10 +2,10 @@
 library's stateless mode billed under each preset."""
 
 import random
-import shutil
-import subprocess
 
 import pytest
+
+from chromium import CHROMIUM, rendered_dom
 
 pytest.importorskip("langgraph")
 pytest.importorskip("tiktoken")
@@ -64,9 +64,6 @@ def test_billed_variants_on_one_script():
     assert r["seeds"] == [1, 2] and lib["min"] <= lib["mean"] <= lib["max"]
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (.ci/services.sh installs it)")
 def test_bench_report_renders_in_headless_chromium(tmp_path):
     from ccs.sim.billed import run_billed as rb
@@ -79,13 +76,7 @@ def test_bench_report_renders_in_headless_chromium(tmp_path):
     result["billed_sweep"] = [dict(result["billed"][0], volatility=0.5)]
     page = tmp_path / "bench.html"
     page.write_text(html(result))
-    proc = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    dom = proc.stdout
+    dom = rendered_dom(page, tmp_path / "profile")
     billed = dom[dom.index("id=\"billed\""):]
     assert "<td>planning</td><td>anthropic</td>" in billed[:billed.index("</table>")]
     plots = dom[dom.index('id="plots"'):]

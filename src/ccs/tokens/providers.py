@@ -23,11 +23,12 @@ import json
 import os
 import urllib.error
 import urllib.request
+import warnings
 from collections import OrderedDict
 from typing import Any
 
 from ccs.protocol.errors import CoherenceError, InvalidArgument
-from ccs.tokens.counter import TiktokenCounter, TokenCounter, TokenizerUnavailable
+from ccs.tokens.counter import TiktokenCounter, TokenCounter, TokenizerUnavailable, memo
 
 PROVIDERS = ("openai", "mistral", "anthropic")
 
@@ -47,17 +48,14 @@ class BpeOpenAICounter:
         except ImportError as exc:
             raise TokenizerUnavailable("pip install 'agent-coherence[openai]' for o200k_base offline") \
                 from exc
-        self._enc = bpe_openai.get_encoding(encoding)
+        with warnings.catch_warnings():  # its loader uses a deprecated importlib.resources call
+            warnings.simplefilter("ignore", DeprecationWarning)
+            self._enc = bpe_openai.get_encoding(encoding)
         self.name = f"bpe-openai:{encoding}"
         self._ids: OrderedDict[str, tuple[int, ...]] = OrderedDict()
 
     def encode(self, text: str) -> tuple[int, ...]:
-        ids = self._ids.get(text)
-        if ids is None:
-            ids = self._ids[text] = tuple(self._enc.encode(text))
-            if len(self._ids) > 4096:
-                self._ids.popitem(last=False)
-        return ids
+        return memo(self._ids, 4096, text, lambda: tuple(self._enc.encode(text)))
 
     def count(self, text: str) -> int:
         return len(self.encode(text))
