@@ -86,7 +86,8 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         f"**Simulation** (seeded, real client and coordinator, faults on; {meta['sweep_ticks']} ticks, "
         "4 agents, 3 artifacts): the conversational renderer's tokens by strategy against baselines "
-        "computed in the same run, with the history a conversation re-sends counted.",
+        "computed in the same run, with the history a conversation re-sends counted (uncached); overhead "
+        "is the renderer's tokens above the offline optimum per read.",
         "",
         _md_table(SWEEP_HEAD, sweep_rows(result)),
     ]

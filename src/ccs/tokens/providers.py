@@ -43,14 +43,15 @@ class BpeOpenAICounter:
     """``o200k_base`` (or another OpenAI encoding) from the ``bpe-openai`` package, offline."""
 
     def __init__(self, encoding: str = "o200k_base") -> None:
-        try:
-            import bpe_openai
-        except ImportError as exc:
-            raise TokenizerUnavailable("pip install 'agent-coherence[openai]' for o200k_base offline") \
-                from exc
         with warnings.catch_warnings():  # its loader uses a deprecated importlib.resources call
             warnings.simplefilter("ignore", DeprecationWarning)
+            try:
+                import bpe_openai
+            except ImportError as exc:
+                raise TokenizerUnavailable("pip install 'agent-coherence[openai]' for o200k_base offline") \
+                    from exc
             self._enc = bpe_openai.get_encoding(encoding)
+            self._enc.encode("warm up")  # the vocabulary loads on first use
         self.name = f"bpe-openai:{encoding}"
         self._ids: OrderedDict[str, tuple[int, ...]] = OrderedDict()
 
