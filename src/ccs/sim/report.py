@@ -91,6 +91,11 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         _md_table(SWEEP_HEAD, sweep_rows(result)),
     ]
+    met = [v[4] for v in verdicts(result)]
+    if met:
+        parts += ["", f"**Targets** (library against a baseline, mean over seeds): {sum(met)} of "
+                  f"{len(met)} met (each row's target column above, and against (b) with no cache: "
+                  "at least 70 / 60 / 45 %)."]
     missed = verdict_lines(result)
     if missed:
         parts += ["", "Targets not met (measured, not tuned):", "", *missed]
