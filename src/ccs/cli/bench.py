@@ -36,13 +36,9 @@ NOTES = [
     "(the cheaper of diff and content) plus one coalesced signal per change it did not read.",
     "Gap to the optimum: the optimum pays nothing for re-reading a version the conversation holds; "
     "the renderer sends a reference line instead, so at low V most of the gap is reference lines.",
-    "Real workloads: both variants keep each agent's conversation. 'new tokens' counts what each prompt "
-    "adds to the previous one; 'history re-sent' counts every message of every prompt. A reference only "
-    "makes sense inside a conversation, and a conversation re-sends its history: against a stateless "
-    "baseline (system + full artifacts, no history) the coherent variant sends more tokens in total "
-    "unless the provider caches the prompt prefix. Both figures are reported.",
-    "Baseline (b) never truncates its history: by round 12 its prompts outgrow a 200k-token context "
-    "window; a real chat agent would compact or drop history, so (b) is an upper bound for that pattern.",
+    "Baseline (b) never truncates its history: in planning and code review its prompts outgrow a "
+    "200k-token context window at round 12; a real chat agent would compact or drop history, so (b) "
+    "is an upper bound for that pattern.",
     "The stateless board bills both prompt forms on its own model of the provider's cache every turn "
     "and sends the one that has been cheaper lately; with no cache it always sends the plain prompt, "
     "so the library's no-cache figure is the baseline's, exactly.",
