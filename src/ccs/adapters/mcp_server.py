@@ -14,6 +14,8 @@ Configuration (environment, or the command-line flags of ``main``):
 ``SWG_ENGINE``   engine URL (default ``sqlite:///<root>/.ccs/state.db``)
 
 Each server process is one agent: its reads register the views its writes are checked against.
+With ``CCS_DISABLE=1`` the volume is a pass-through (``docs/kill-switches.md``): the tools read and
+write the files unchecked, and every result carries ``"coherence": "disabled ..."``.
 """
 
 from __future__ import annotations
@@ -47,6 +49,10 @@ Files in this workspace are shared with other agents and people. Protocol:
 write_cas(path, expected_version, content) commits only if the file is still at that version.
 publish(files) commits several files at once: all of them or none.
 """
+
+
+DISABLED_NOTE = ("disabled (CCS_DISABLE is set on this server): files are read and written as they "
+                 "are, with no versions and no checks; a write can overwrite another session's edit")
 
 
 def _json_safe(value: Any) -> Any:
@@ -160,16 +166,22 @@ class Tools:
 
     def call(self, op: str, path: Any, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         try:
-            return _json_safe({"ok": True, **fn()})
+            return self._disabled_note(_json_safe({"ok": True, **fn()}))
         except Exception as exc:
             shown = path if isinstance(path, str) else None
             if isinstance(exc, CoherenceError):
-                return _deny(exc)
+                return self._disabled_note(_deny(exc))
             err = translate(exc, shown, op, getattr(self._vol, "engine", "?"))
             if err is None:
                 log.exception("stale-write-guard-fs: unexpected error in %s", op)
                 err = InternalError(f"{op} failed unexpectedly ({type(exc).__name__})", artifact=shown)
-            return _deny(err)
+            return self._disabled_note(_deny(err))
+
+    def _disabled_note(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """With CCS_DISABLE (the volume is a pass-through) every result says so."""
+        if getattr(self._vol, "coherence_disabled", False):
+            payload["coherence"] = DISABLED_NOTE
+        return payload
 
     def read(self, path: str) -> dict[str, Any]:
         def run() -> dict[str, Any]:

@@ -181,6 +181,12 @@ class UnknownStrategy(InvalidRequest):
     default_recover = "use one of: lazy, eager, lease, access_count, broadcast"
 
 
+class InvalidSwitch(InvalidRequest):
+    code = "invalid_switch"
+    default_recover = ("set the kill switch to 1/true/yes (on) or 0/false/no (off), or unset it; "
+                       "nothing was opened")
+
+
 class InvalidStrategyParameter(InvalidRequest):
     code = "invalid_strategy_parameter"
     default_recover = "pass only the parameters the chosen strategy documents"

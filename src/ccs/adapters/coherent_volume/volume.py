@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from typing import Any
 
+from ccs import killswitch
 from ccs.adapters.coherent_volume import materialize as mat
 from ccs.adapters.coherent_volume import report
 from ccs.adapters.coherent_volume.boundary import typed
@@ -57,6 +58,11 @@ class CoherentVolume(DiskSync):
     >>> plan = vol.read("plans/plan.md")
     >>> vol.write("plans/plan.md", plan + "- step 3\\n")   # StaleView if a peer wrote meanwhile
     """
+
+    coherence_disabled = False  # True on the pass-through CCS_DISABLE builds (passthrough.py)
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> CoherentVolume:
+        return super().__new__(killswitch.switched(cls, CoherentVolume, _pass_through))
 
     @typed
     def __init__(
@@ -317,6 +323,11 @@ class CoherentVolume(DiskSync):
 
     def __repr__(self) -> str:
         return f"CoherentVolume({self.root!r}, managed={self.managed!r}, agent={self.agent_name!r})"
+
+
+def _pass_through() -> type[CoherentVolume]:
+    from ccs.adapters.coherent_volume.passthrough import PassThroughVolume
+    return PassThroughVolume
 
 
 def _version_arg(value: Any, aid: str) -> int:

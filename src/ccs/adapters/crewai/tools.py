@@ -20,6 +20,7 @@ from crewai.tools import BaseTool
 from pydantic import BaseModel, Field, PrivateAttr
 
 from ccs.adapters.crewai import payloads
+from ccs.adapters.unchecked import core_for
 from ccs.client import Agent, CoherenceAdapterCore
 from ccs.protocol.errors import CoherenceError, InvalidArgument, StaleView, VersionConflict
 
@@ -157,5 +158,6 @@ def artifact_tools(core: CoherenceAdapterCore, role: str, *, retries: int = 8) -
     """``[read_artifact, write_artifact, update_artifact]`` acting as agent ``role`` of ``core``:
     ``Agent(role="writer", tools=artifact_tools(core, "writer"), ...)``."""
     views = Views()
+    core = core_for("CrewAI artifact_tools", core)  # CCS_DISABLE: pass-through
     return [ReadArtifactTool().bind(core, role, views), WriteArtifactTool().bind(core, role, views),
             UpdateArtifactTool(retries=retries).bind(core, role, views)]

@@ -41,6 +41,7 @@ from langgraph.store.base import (
     ensure_embeddings,
 )
 
+from ccs import killswitch
 from ccs.adapters.langgraph import bridge
 from ccs.adapters.langgraph.docs import DocCache, HybridClock
 from ccs.adapters.langgraph.identity import GRAPH, IDENTITY_MODES, resolve
@@ -97,11 +98,30 @@ def check_ttl(ttl: Any) -> float | None:
     return None if ttl is None else check_number("ttl", ttl, positive=True)
 
 
+def check_options(strategy: Any, ttl: Any, lease_ttl: Any, identity: Any, inner: Any, index: Any,
+                  strategy_params: dict[str, Any]) -> TTLConfig | None:
+    """The checks of ``CCSStore``'s arguments that need no engine (its pass-through makes them
+    too); ``lease_ttl`` is moved into ``strategy_params``. Returns the checked ``ttl``."""
+    ttl = check_ttl_config(ttl)
+    if lease_ttl is not None:
+        if strategy != "lease":
+            raise InvalidStrategyParameter(
+                f"lease_ttl= is the lease strategy's revalidation interval; strategy {strategy!r} "
+                "does not take it (use strategy='lease')", strategy=str(strategy))
+        strategy_params["ttl"] = lease_ttl
+    if identity not in IDENTITY_MODES:
+        raise InvalidRequest(f"identity must be one of {IDENTITY_MODES}, got {identity!r}")
+    if inner is not None and index is not None:
+        raise InvalidRequest("with inner=, configure the vector index on the inner store")
+    return ttl
+
+
 class _Handle(BaseStore):
     """What ``CCSStore`` and its ``for_agent`` handles share: the BaseStore surface over one
     store state, with an optional fixed agent and a session of views for use outside a graph."""
 
     supports_ttl = True
+    coherence_disabled = False  # True on the pass-through CCS_DISABLE builds (passthrough.py)
     _root: CCSStore
     _bound: str | None
     _session: Session
@@ -227,6 +247,9 @@ class AgentStore(_Handle):
 class CCSStore(_Handle):
     """A coherent LangGraph store. See the module docstring and ``docs/langgraph.md``."""
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> CCSStore:
+        return super().__new__(killswitch.switched(cls, CCSStore, _pass_through))
+
     def __init__(
         self,
         strategy: str = "lazy",
@@ -246,17 +269,7 @@ class CCSStore(_Handle):
         lease_ttl: float | None = None,
         **strategy_params: Any,
     ) -> None:
-        ttl = check_ttl_config(ttl)
-        if lease_ttl is not None:
-            if strategy != "lease":
-                raise InvalidStrategyParameter(
-                    f"lease_ttl= is the lease strategy's revalidation interval; strategy {strategy!r} "
-                    "does not take it (use strategy='lease')", strategy=str(strategy))
-            strategy_params["ttl"] = lease_ttl
-        if identity not in IDENTITY_MODES:
-            raise InvalidRequest(f"identity must be one of {IDENTITY_MODES}, got {identity!r}")
-        if inner is not None and index is not None:
-            raise InvalidRequest("with inner=, configure the vector index on the inner store")
+        ttl = check_options(strategy, ttl, lease_ttl, identity, inner, index, strategy_params)
         self._owns_core = core is None
         self.core = core or CoherenceAdapterCore(engine, strategy, bus=bus, clock=clock,
                                                  crash_recovery=crash_recovery, **strategy_params)
@@ -406,6 +419,11 @@ class CCSStore(_Handle):
 
     def __repr__(self) -> str:
         return f"CCSStore(strategy={self.core.strategy.name!r}, engine={self.core.coordinator.backend.url!r})"
+
+
+def _pass_through() -> type[CCSStore]:
+    from ccs.adapters.langgraph.passthrough import PassThroughStore
+    return PassThroughStore
 
 
 def _assemble(texts: list[tuple[int, str, str]], vectors: list[list[float]]) -> Vectors:

@@ -18,6 +18,7 @@ from typing import Any
 
 from ccs.adapters.openai_agents import bridge
 from ccs.adapters.openai_agents.payloads import NotApplicable, refusal, text_edit
+from ccs.adapters.unchecked import core_for
 from ccs.client import CoherenceAdapterCore
 from ccs.protocol.errors import CoherenceError
 from ccs.protocol.ids import check_agent_name
@@ -34,8 +35,9 @@ class SharedArtifacts:
                  strategy: str = "lazy", default_agent: str = "default", retries: int = 8,
                  diffs: bool = True, **core_options: Any) -> None:
         self._owns_core = core is None
-        self.core = core if core is not None else CoherenceAdapterCore(
-            engine=engine, strategy=strategy, **core_options)
+        self.core = core_for("OpenAI Agents SharedArtifacts", core if core is not None else
+                             CoherenceAdapterCore(engine=engine, strategy=strategy, **core_options))
+        self.coherence_disabled = self.core.coherence_disabled  # CCS_DISABLE: pass-through
         self.default_agent = check_agent_name(default_agent)
         self.retries = retries
         self.diffs = diffs
