@@ -145,48 +145,57 @@ def role(agent: str, wl: BilledWorkload) -> str:
 Call = tuple[str, list[str], set[int], float]  # agent, block texts, breakpoint indexes, time
 
 
-def _full(name: str, text: str, version: int) -> str:
-    return ARTIFACT.format(id=name, label=f"v{version}", text=text)
+class Files:
+    """The shared files as a baseline without the library sees them: current text and version."""
+
+    def __init__(self, initial: dict[str, str]) -> None:
+        self.texts, self.versions = dict(initial), dict.fromkeys(initial, 1)
+
+    def full(self, name: str) -> str:
+        return ARTIFACT.format(id=name, label=f"v{self.versions[name]}", text=self.texts[name])
+
+    def commit(self, s: Step) -> bool:
+        if s.write and s.new_text is not None:
+            self.texts[s.write], self.versions[s.write] = s.new_text, self.versions[s.write] + 1
+            return True
+        return False
 
 
 def stateless_full(wl: BilledWorkload, initial: dict[str, str], steps: list[Step]) -> list[Call]:
-    texts, versions, calls = dict(initial), dict.fromkeys(initial, 1), []
+    files, calls = Files(initial), []
     for s in steps:
-        body = "\n\n".join(_full(a, texts[a], versions[a]) for a in s.reads)
+        body = "\n\n".join(files.full(a) for a in s.reads)
         calls.append((s.agent, [role(s.agent, wl), body, s.turn], {1}, s.time))
-        if s.write:
-            texts[s.write], versions[s.write] = s.new_text, versions[s.write] + 1
+        files.commit(s)
     return calls
 
 
 def chat_tools(wl: BilledWorkload, initial: dict[str, str], steps: list[Step]) -> list[Call]:
-    texts, versions, calls = dict(initial), dict.fromkeys(initial, 1), []
+    files, calls = Files(initial), []
     history = {a: [role(a, wl)] for a in wl.agents}
     for s in steps:
         h = history[s.agent]
         h.append(s.turn)
         calls.append((s.agent, list(h), {len(h) - 1}, s.time))
         h.append("\n".join(f'read_artifact("{a}")' for a in s.reads))
-        h += [_full(a, texts[a], versions[a]) for a in s.reads]
+        h += [files.full(a) for a in s.reads]
         calls.append((s.agent, list(h), {len(h) - 1}, s.time + 5))
         h.append(s.reply)
-        if s.write:
-            texts[s.write], versions[s.write] = s.new_text, versions[s.write] + 1
+        if files.commit(s):
             h.append(f'edit_artifact("{s.write}", {s.edit_kind!r}):\n{s.changed}')
-            h.append(f"ok: {s.write} is now v{versions[s.write]}")
+            h.append(f"ok: {s.write} is now v{files.versions[s.write]}")
     return calls
 
 
 def broadcast(wl: BilledWorkload, initial: dict[str, str], steps: list[Step]) -> list[Call]:
-    texts, versions, calls = dict(initial), dict.fromkeys(initial, 1), []
+    files, calls = Files(initial), []
     history = {a: [role(a, wl)] for a in wl.agents}
     for s in steps:
         h = history[s.agent]
-        h.append(s.turn + "\n\n" + "\n\n".join(_full(a, texts[a], versions[a]) for a in texts))
+        h.append(s.turn + "\n\n" + "\n\n".join(files.full(a) for a in files.texts))
         calls.append((s.agent, list(h), {len(h) - 1}, s.time))
         h.append(s.reply)
-        if s.write:
-            texts[s.write], versions[s.write] = s.new_text, versions[s.write] + 1
+        files.commit(s)
     return calls
 
 
