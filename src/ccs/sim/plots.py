@@ -16,7 +16,7 @@ def _figure(title: str, xlabel: str, ylabel: str) -> tuple[Any, Any]:
     import matplotlib.pyplot as plt
 
     plt.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "ccs-bench", "font.size": 9})
-    fig, ax = plt.subplots(figsize=(6.0, 3.4), dpi=100)
+    fig, ax = plt.subplots(figsize=(6.0, 3.8), dpi=100)
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -56,9 +56,10 @@ def cost_per_round(workload: dict[str, Any], preset: str, labels: dict[str, str]
                       "billed tokens (log scale)")
     for v, row in workload["presets"][preset].items():
         ys = row["per_round"]
-        ax.plot(range(1, len(ys) + 1), ys, label=labels.get(v, v), linewidth=1.4)
+        ax.plot(range(1, len(ys) + 1), ys, label=labels.get(v, v), linewidth=1.4,
+                linestyle="--" if v == "stateless_plain" else "-")  # it overlays the library's line
     ax.set_yscale("log")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2)
     return _svg(fig)
 
 
