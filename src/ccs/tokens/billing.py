@@ -23,7 +23,14 @@ the cache, and ``uncached`` the rest. Presets follow the providers' public docum
 * ``no-cache``: every input token at the base price.
 
 The model is deterministic and optimistic for the provider side it cannot see (routing can miss
-an entry that exists); both the baseline and the library's prompts are billed by the same model.
+an entry that exists; Anthropic's lookback is bounded to about 20 blocks before a breakpoint,
+which the prompts billed here never approach); both the baseline and the library's prompts are
+billed by the same model.
+
+Sources: https://platform.claude.com/docs/en/build-with-claude/prompt-caching (breakpoints,
+multipliers, minimums, lifetime, lookback); https://platform.openai.com/docs/guides/prompt-caching
+and the OpenAI cookbook "Prompt Caching 201" (automatic caching from 1,024 tokens, 128-token
+increments, inactivity expiry, no sharing across organizations).
 """
 
 from __future__ import annotations
