@@ -26,6 +26,7 @@ it sends the plain prompt: never more tokens than not using the library.
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -112,7 +113,6 @@ class PinBoard:
             if adaptive and hasattr(self.counter, "encode") else None
         self._score = (0.0, 0.0)  # decaying billed sums: (stateless form, plain form)
         self._stateless = False  # start as the plain prompt would: switch once the shadow shows a gain
-        self._clock = 0.0
         self._shared: dict[str, None] = {}
         self._lock = threading.Lock()
 
@@ -127,10 +127,10 @@ class PinBoard:
                agent: str = "") -> RenderedContext:
         """The prompt for one turn of an agent that reads ``ids``; ``fetch(id) -> (value,
         version)`` serves the current value (an agent's coherent read), ``now`` is the time in
-        seconds (default: one second after the previous render)."""
+        seconds that cache lifetimes run on (default: the monotonic clock)."""
         ids = list(dict.fromkeys(ids))
         with self._lock:
-            now = self._clock = self._clock + 1.0 if now is None else float(now)
+            now = time.monotonic() if now is None else float(now)
             self._agents.add(agent)
             wanted = list(dict.fromkeys([*self._shared, *(self.pin.artifacts if self.pin else ()), *ids]))
             current = {aid: self._current(aid, *fetch(aid), now) for aid in wanted}
@@ -269,6 +269,8 @@ def render_for_agent(agent: Any, ids: Iterable[str], *, role: str = "", turn: st
     check_mode(mode)
     board = board_for(agent.core, cache, counter)
     board.share(shared)
+    if now is None:
+        now = agent.core.clock.now()  # the core's clock: a simulation's manual clock stays in charge
     return board.render(ids, fetch, role=role, turn=turn, now=now, agent=agent.name)
 
 
