@@ -189,3 +189,30 @@ def test_anchored_diff_round_trips_and_rejects_a_wrong_base():
     assert apply_diff(base, anchored_diff(base, new)) == new
     with pytest.raises(InvalidArgument):
         apply_diff("x\ny\nz\n", anchored_diff(base, new))
+
+
+@settings(max_examples=8, deadline=None)
+@given(seed=st.integers(0, 10**6), preset=st.sampled_from(["anthropic", "openai"]),
+       n_art=st.integers(1, 4), n_agents=st.integers(1, 5), p_write=st.sampled_from([0.0, 0.2, 0.9]),
+       gap=st.sampled_from([10.0, 120.0, 400.0]))
+def test_the_board_never_bills_much_more_than_the_plain_prompt(seed, preset, n_art, n_agents, p_write, gap):
+    """Whatever the fleet does, sending what the board chooses costs at most 5 % more than sending
+    the plain prompt every turn (the bill without the library), priced by the same model."""
+    rng, counter = random.Random(seed), default_counter()
+    texts = {f"f{i}.md": "\n".join(lines(rng, rng.randint(30, 250))) for i in range(n_art)}
+    reads = {f"a{j}": rng.sample(sorted(texts), rng.randint(1, n_art)) for j in range(n_agents)}
+    board, plain = PinBoard(counter, preset), PinBoard(counter, "no-cache")
+    board.share(texts)
+    ours, base = PromptCache(preset), PromptCache(preset)
+    for turn in range(30):
+        agent = f"a{turn % n_agents}"
+        if rng.random() < p_write:
+            aid = rng.choice(sorted(texts))
+            texts[aid] = mutate(rng, texts[aid])
+        for b, cache in ((board, ours), (plain, base)):
+            ctx = b.render(reads[agent], values_fetch(texts), role=f"You are {agent}.", turn=f"t{turn}",
+                           now=turn * gap, agent=agent)
+            blocks = [x for x in ctx.blocks if x.text]
+            marks = [i for i, x in enumerate(blocks) if x.breakpoint or x.kind == "artifacts"]
+            cache.bill(agent, Prompt.of([counter.encode(x.text) for x in blocks], marks), turn * gap)
+    assert ours.total().billed <= 1.05 * base.total().billed

@@ -40,8 +40,8 @@ from ccs.tokens.render import as_text, label_of
 SNAPSHOT = '<shared-snapshot id="{pin}">\n{body}\n</shared-snapshot>'
 ARTIFACT = '<artifact id="{id}" version="{label}">\n{text}\n</artifact>'
 DIFF = '<artifact-diff id="{id}" from="{old}" to="{label}">\n{diff}\n</artifact-diff>'
-DECAY = 0.95  # per turn: the choice follows the last few dozen turns
-HYSTERESIS = 0.1  # switch form only when the other one was at least 10 % cheaper
+AVERAGE_TURNS = 20  # the steady cost per turn of each form averages about the last 20 turns
+HORIZON_ROUNDS = 3  # a switch must pay for itself within about three rounds of the fleet
 STALE = "[{id}: the snapshot's {old} is outdated (now {label}); read it before relying on it]"
 CHANGES = "Changes since snapshot {pin}:\n{body}"
 
@@ -109,9 +109,9 @@ class PinBoard:
         self._last_changes: dict[str, str] = {}
         # the board's model of the provider's cache, fed with what it rendered (None: a counter
         # without ``encode``, so prompts cannot be priced and the stateless form is always used)
-        self._models = (PromptCache(self.preset), PromptCache(self.preset)) \
+        self._models = (PromptCache(self.preset), PromptCache(self.preset), PromptCache(self.preset)) \
             if adaptive and hasattr(self.counter, "encode") else None
-        self._score = (0.0, 0.0)  # decaying billed sums: (stateless form, plain form)
+        self._score = (0.0, 0.0, 0)  # steady billed cost per turn: stateless form, plain form, samples
         self._stateless = False  # start as the plain prompt would: switch once the shadow shows a gain
         self._shared: dict[str, None] = {}
         self._lock = threading.Lock()
@@ -176,24 +176,34 @@ class PinBoard:
 
     def _choose(self, stateless: RenderedContext, plain: RenderedContext, agent: str, now: float) -> bool:
         """Send the stateless form? The board bills both forms every turn on two models of the
-        provider's cache (one as if the fleet always sent stateless prompts, one as if it always
-        sent plain ones: the cost of not using the library) and follows the form that has been
-        cheaper lately (a decaying sum, with hysteresis so the fleet does not flap and pay a
-        cache write at each switch). Without token ids it always sends the stateless form."""
+        provider's cache, one as if the fleet always sent stateless prompts and one as if it always
+        sent plain ones (the cost of not using the library), and keeps an average of each form's
+        steady cost per turn (an agent's first turn, a cold write in either form, is left out).
+        It switches form only when the steady gain over the next few rounds pays for the switch:
+        the cache writes the other form needs now, priced on a third model, of what was sent.
+        Without token ids it always sends the stateless form."""
         if self._models is None:
             return True
-        ms, mp = self._models
-        keep_stateless = self._stateless
-        s, p = self._score
-        if keep_stateless and p < s * (1 - HYSTERESIS):
-            self._stateless = False
-        elif not keep_stateless and s < p * (1 - HYSTERESIS):
-            self._stateless = True
-        cost_s = ms.bill(agent, self._prompt(stateless), now).billed
-        cost_p = mp.bill(agent, self._prompt(plain), now).billed
-        if agent in self._warm:  # an agent's first turn is a cold cache write in either form
-            self._score = (s * DECAY + cost_s, p * DECAY + cost_p)
+        shadow_s, shadow_p, sent = self._models
+        prompt_s, prompt_p = self._prompt(stateless), self._prompt(plain)
+        cost_s = shadow_s.bill(agent, prompt_s, now).billed
+        cost_p = shadow_p.bill(agent, prompt_p, now).billed
+        avg_s, avg_p, n = self._score
+        if n >= max(2, len(self._agents)) and agent in self._warm:
+            horizon = HORIZON_ROUNDS * max(1, len(self._agents))
+            if self._stateless:
+                switch = max(0.0, sent.quote(agent, prompt_p, now).billed - avg_p) * len(self._agents)
+                if (avg_s - avg_p) * horizon > switch:
+                    self._stateless = False
+            else:
+                switch = max(0.0, sent.quote(agent, prompt_s, now).billed - avg_s)
+                if (avg_p - avg_s) * horizon > switch:
+                    self._stateless = True
+        if agent in self._warm:
+            w = 1.0 / min(n + 1, AVERAGE_TURNS)
+            self._score = (avg_s + w * (cost_s - avg_s), avg_p + w * (cost_p - avg_p), n + 1)
         self._warm.add(agent)
+        sent.bill(agent, prompt_s if self._stateless else prompt_p, now)
         return self._stateless
 
     def _plain(self, ids: list[str], current: dict[str, tuple[str, str]], role: str,
@@ -208,7 +218,8 @@ class PinBoard:
             now - pin.last_used > self.preset.ttl
 
     def _changes(self, ids: list[str], current: dict[str, tuple[str, str]]) -> list[str] | None:
-        """The change lines, or None when they outgrew the snapshot's re-pin budget."""
+        """The change lines, or None when they outgrew the snapshot's re-pin budget or an artifact
+        was rewritten beyond what a diff can carry more cheaply than the text."""
         pin = self.pin
         assert pin is not None
         lines, tokens = [], 0
@@ -221,7 +232,9 @@ class PinBoard:
                 diff = DIFF.format(id=aid, old=old, label=label,
                                    diff=anchored_diff(base, text, self.context_lines))
                 full = ARTIFACT.format(id=aid, label=label, text=text)
-                line = diff if self.counter.count(diff) < self.counter.count(full) else full
+                if self.counter.count(diff) >= self.counter.count(full):
+                    return None  # rewritten: the pinned copy no longer helps, pin the new text
+                line = diff
             else:
                 line = STALE.format(id=aid, old=old, label=label)
             tokens += self.counter.count(line)
