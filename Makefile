@@ -35,7 +35,7 @@ lint: venv
 bench: venv
 	$(BIN)/python benchmarks/core.py
 
-# the full billed-token benchmark (3 seeds x 24 rounds, ~2.5 min): rewrites the README's tables
+# the full billed-token benchmark (3 seeds x 24 rounds, 1-2 min): rewrites the README tables
 bench-tokens: venv
 	$(BIN)/ccs bench --out reports --readme README.md
 

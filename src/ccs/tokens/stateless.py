@@ -18,9 +18,11 @@ automatic prefix caches keep the longest prefix across a re-pin.
 Which form is sent is decided on the bill: the board prices both forms every turn on two models
 of the provider's cache (:mod:`ccs.tokens.billing`), one as if the fleet had always sent the
 stateless form, one as if it had always sent the plain prompt (role, the artifacts read in full,
-the turn: what an agent does without the library), and sends the form that has been cheaper
-lately. Without a prompt cache, or with a snapshot under the provider's minimum cacheable length,
-it sends the plain prompt: never more tokens than not using the library.
+the turn: what an agent does without the library), and switches to the form that has been
+cheaper lately once the gain pays for the cache writes the switch costs. Without a prompt cache,
+or with a snapshot under the provider's minimum cacheable length, it sends the plain prompt: never
+more tokens than not using the library. With a cache the choice is an online estimate, not a
+guarantee (tests/test_tokens_stateless.py bounds its worst case).
 """
 
 from __future__ import annotations
