@@ -39,6 +39,7 @@ from ccs.protocol.records import Content, Mesi
 
 if TYPE_CHECKING:
     from ccs.client.core import CoherenceAdapterCore
+    from ccs.client.effects import Effect, EffectRecord
     from ccs.client.transaction import Transaction
 
 MISSING: Any = object()
@@ -398,6 +399,13 @@ class Agent:
     def heartbeat(self) -> None:
         self.core.call_with_retry(lambda: self.coordinator.heartbeat(self.id))
         self.last_heartbeat = self.core.clock.now()
+        self.holds_grants = True  # asked to be live (e.g. to receive a handoff): stay live
+
+    def handoff(self, artifact_id: str, to: Any) -> int:
+        """Pass this agent's exclusive grant to ``to`` in one step (``ccs.client.handoff``)."""
+        from ccs.client.handoff import handoff
+
+        return handoff(self, artifact_id, to)
 
     def state(self, artifact_id: str) -> Mesi:
         """This agent's MESI state for the artifact as its cache sees it."""
@@ -423,6 +431,23 @@ class Agent:
         from ccs.client.transaction import Transaction
 
         return Transaction(self)
+
+    def effect(self, depends_on: Any) -> Effect:
+        """Gate a side effect on these inputs as read (``ccs.client.effects``)."""
+        from ccs.client.effects import Effect
+
+        return Effect(self, depends_on)
+
+    def pending_effects(self, *, all_agents: bool = False) -> list[EffectRecord]:
+        from ccs.client.effects import effects
+
+        return effects(self, all_agents=all_agents, status="pending")
+
+    def resume_effects(self, handlers: Any, **options: Any) -> list[EffectRecord]:
+        """Run pending effects again with their own keys (``ccs.client.effects.resume``)."""
+        from ccs.client.effects import resume
+
+        return resume(self, handlers, **options)
 
     # --- invalidations (called by the core's bus listener) ---------------------------------------
 

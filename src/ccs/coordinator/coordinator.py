@@ -33,7 +33,7 @@ from ccs.protocol.errors import (
     PayloadTooLarge,
     UnknownEngine,
 )
-from ccs.protocol.ids import check_agent_id, check_artifact_id
+from ccs.protocol.ids import RESERVED_PREFIX, check_agent_id, check_artifact_id
 from ccs.protocol.messages import Committed, ReclaimNote, Step, TxnCommitted, View
 from ccs.protocol.records import DELETED, AgentRecord, ArtifactRecord, Content
 
@@ -392,14 +392,18 @@ class Coordinator:
 
     def artifacts(self, prefix: str = "") -> list[ArtifactRecord]:
         """Records of every artifact whose id starts with ``prefix`` (including deleted ones and
-        ones only read so far, version 0): callers filter on ``exists``."""
+        ones only read so far, version 0): callers filter on ``exists``. The library's own
+        records (``ccs::``, the effect outbox) only when ``prefix`` asks for them."""
         try:
             prefix.encode("utf-8")
         except (AttributeError, UnicodeEncodeError):
             raise InvalidIdentifier(f"prefix must be a string of valid Unicode, got {prefix!r}"
                                     ) from None
         out = []
+        hide = not prefix.startswith(RESERVED_PREFIX)
         for key in self.backend.keys("a/" + prefix):
+            if hide and key.startswith(RESERVED_PREFIX, 2):
+                continue
             rec = self.backend.get(key)
             if isinstance(rec, ArtifactRecord):
                 out.append(rec)
