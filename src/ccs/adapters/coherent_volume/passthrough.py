@@ -26,6 +26,7 @@ from ccs.adapters.coherent_volume.options import check_options
 from ccs.adapters.coherent_volume.paths import normalize_globs
 from ccs.adapters.coherent_volume.volume import CoherentVolume, _version_arg
 from ccs.client.agent import Versioned
+from ccs.merge.three_way import check_how
 from ccs.protocol.errors import InvalidRequest, InvalidSwitch
 
 
@@ -80,7 +81,10 @@ class PassThroughVolume(CoherentVolume):
         return None
 
     @typed
-    def write(self, path: str | os.PathLike[str], data: bytes | str) -> None:
+    def write(self, path: str | os.PathLike[str], data: bytes | str, *, merge: Any = None) -> None:
+        """Writes as is: nothing is refused while coherence is off, so nothing is merged."""
+        if merge is not None:
+            check_how(merge)
         aid = self._id(path)
         self.fs.write_atomic(aid, self._encode(data, aid), durable=self.durable)
 
@@ -90,10 +94,10 @@ class PassThroughVolume(CoherentVolume):
 
     @typed
     def write_cas_at(self, path: str | os.PathLike[str], expected_version: int,
-                     data: bytes | str) -> None:
+                     data: bytes | str, *, merge: Any = None) -> None:
         """Writes without comparing: there are no versions while coherence is off."""
         _version_arg(expected_version, self._id(path))
-        return self.write(path, data)
+        return self.write(path, data, merge=merge)
 
     def write_cas(self, path: str | os.PathLike[str], fn: Callable[[Any], bytes | str],
                   retries: int = 16, backoff: float = 0.002) -> None:

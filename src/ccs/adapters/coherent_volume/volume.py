@@ -201,16 +201,22 @@ class CoherentVolume(DiskSync):
     # --- writes -------------------------------------------------------------------------------
 
     @typed
-    def write(self, path: str | os.PathLike[str], data: bytes | str) -> int:
+    def write(self, path: str | os.PathLike[str], data: bytes | str, *, merge: Any = None) -> int:
         """Commit ``data`` as derived from this agent's last view of the file; returns the new
         version. ``StaleView`` if a peer committed since that view, ``ForeignEdit`` if the file
         was changed outside the volume (or holds bytes the state never saw): in both cases
-        nothing is written."""
+        nothing is written. ``merge="auto"`` (or a function of the three contents, as bytes)
+        merges a stale write with the current version instead (``Agent.write``); the result
+        says whether it merged (``.merged``), ``MergeConflict`` when the edits overlap."""
         aid = self._id(path)
         payload = self._encode(data, aid)
         with self._lock(aid) as lk:
             self._guard(lk, aid)
-            version = self.agent.write(aid, payload)
+            if merge is None:
+                version = self.agent.write(aid, payload)
+            else:
+                version = self.agent.write(aid, payload, merge=merge)
+                payload = version.value
             self._land(lk, aid, version, payload)
         return version
 
@@ -225,15 +231,20 @@ class CoherentVolume(DiskSync):
 
     @typed
     def write_cas_at(self, path: str | os.PathLike[str], expected_version: int,
-                     data: bytes | str) -> int:
+                     data: bytes | str, *, merge: Any = None) -> int:
         """Compare-and-set: lands only if the file is still at ``expected_version``
-        (``VersionConflict`` otherwise, nothing written)."""
+        (``VersionConflict`` otherwise, nothing written). ``merge`` as in ``write``, with
+        ``expected_version`` as the merge base."""
         aid = self._id(path)
         expected_version = _version_arg(expected_version, aid)
         payload = self._encode(data, aid)
         with self._lock(aid) as lk:
             self._guard(lk, aid)
-            version = self.agent.commit_cas(aid, expected_version, payload)
+            if merge is None:
+                version = self.agent.commit_cas(aid, expected_version, payload)
+            else:
+                version = self.agent.commit_cas(aid, expected_version, payload, merge=merge)
+                payload = version.value
             self._land(lk, aid, version, payload)
         return version
 

@@ -99,10 +99,12 @@ class WriteArtifactTool(_ArtifactTool):
             try:
                 version = self.agent.commit_cas(artifact_id, base, content)
             except VersionConflict as err:
-                raise StaleView(f"{self._role} derived its write from version {base} of "
-                                f"{artifact_id!r}, now at version {err.current_version}",
-                                artifact=artifact_id, current_version=err.current_version,
-                                current_epoch=err.current_epoch) from err
+                stale = StaleView(f"{self._role} derived its write from version {base} of "
+                                  f"{artifact_id!r}, now at version {err.current_version}",
+                                  artifact=artifact_id, current_version=err.current_version,
+                                  current_epoch=err.current_epoch, base_version=base)
+                stale.context = err.context
+                raise stale from err
         except CoherenceError as err:
             return payloads.refused(err, artifact_id)
         self._views.saw(artifact_id, version)

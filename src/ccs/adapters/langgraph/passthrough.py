@@ -28,6 +28,7 @@ from ccs import killswitch
 from ccs.adapters.langgraph.identity import GRAPH
 from ccs.adapters.langgraph.store import CCSStore, check_options
 from ccs.client.strategies import make_strategy
+from ccs.merge.three_way import check_how
 from ccs.protocol.arguments import check_int
 from ccs.protocol.errors import InvalidArgument, InvalidSwitch
 from ccs.protocol.ids import check_agent_name
@@ -40,9 +41,12 @@ class PassThroughStore(CCSStore):
                  inner: BaseStore | None = None, index: Any = None, ttl: TTLConfig | None = None,
                  identity: str = GRAPH, default_agent: str = "default", prefix: str = "lg",
                  core: Any = None, clock: Any = None, crash_recovery: Any = None, bus: Any = None,
-                 scope_limit: int = 16384, lease_ttl: float | None = None,
+                 scope_limit: int = 16384, lease_ttl: float | None = None, merge: Any = None,
                  **strategy_params: Any) -> None:
         # The same argument checks as a coherent store: a typo fails now, not when it is back on.
+        # (merge= is checked and unused: nothing is refused while coherence is off.)
+        if merge is not None:
+            check_how(merge)
         self._ttl_config = check_options(strategy, ttl, lease_ttl, identity, inner, index,
                                          strategy_params)
         make_strategy(strategy, **strategy_params)

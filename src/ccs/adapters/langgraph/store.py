@@ -59,6 +59,7 @@ from ccs.adapters.langgraph.recorder import Recorder
 from ccs.adapters.langgraph.views import ScopeTable, Session
 from ccs.backends.memory import MemoryBackend
 from ccs.client import CoherenceAdapterCore
+from ccs.merge.three_way import check_how
 from ccs.protocol.arguments import check_int, check_number
 from ccs.protocol.errors import (
     InvalidArgument,
@@ -267,9 +268,12 @@ class CCSStore(_Handle):
         bus: Any = None,
         scope_limit: int = 16384,
         lease_ttl: float | None = None,
+        merge: Any = None,
         **strategy_params: Any,
     ) -> None:
         ttl = check_options(strategy, ttl, lease_ttl, identity, inner, index, strategy_params)
+        # merge="auto" (or fn(base, theirs, yours)): a stale put is merged, not refused (merging.py)
+        self._merge = None if merge is None else check_how(merge)
         self._owns_core = core is None
         self.core = core or CoherenceAdapterCore(engine, strategy, bus=bus, clock=clock,
                                                  crash_recovery=crash_recovery, **strategy_params)
