@@ -79,3 +79,12 @@ def test_presets_and_errors():
     with pytest.raises(InvalidArgument) as err:
         preset("gemini")
     assert err.value.code == "invalid_argument" and "anthropic" in err.value.recover
+
+
+def test_expired_prefixes_are_pruned():
+    c = PromptCache("anthropic")
+    for i in range(5):
+        c.bill("a", Prompt.of([toks(1000 * i, 1100), ROLE_A], [0, 1]), float(i))
+    assert c.prune(now=100.0) == 0  # all still live
+    assert c.prune(now=1000.0) == 10  # 5 snapshots and their roles expired
+    assert c.bill("a", Prompt.of([toks(0, 1100)], [0]), 1000.0).read == 0

@@ -58,6 +58,8 @@ class CachePreset:
         return self.mode != "none"
 
 
+PRUNE_EVERY = 256  # bills between two sweeps of expired prefixes
+
 PRESETS: dict[str, CachePreset] = {
     "no-cache": CachePreset("no-cache", "none"),
     "anthropic": CachePreset("anthropic", "explicit", min_tokens=1024, read_multiplier=0.1,
@@ -153,6 +155,7 @@ class PromptCache:
     def __init__(self, preset_: str | CachePreset) -> None:
         self.preset = preset(preset_)
         self._roots: dict[str, _Node] = {}
+        self._bills = 0
         self.ledgers: dict[str, Ledger] = {}
 
     def _hit(self, root: _Node, prompt: Prompt, now: float) -> tuple[int, list[tuple[_Node, int]]]:
@@ -197,7 +200,25 @@ class PromptCache:
     def bill(self, agent: str, prompt: Prompt, now: float) -> Bill:
         b = self._price(agent, prompt, now, commit=True)
         self.ledgers.setdefault(agent, Ledger()).add(b)
+        self._bills += 1
+        if self._bills % PRUNE_EVERY == 0:
+            self.prune(now)
         return b
+
+    def prune(self, now: float) -> int:
+        """Drop the prefixes no live entry needs (a long-running fleet's cache stays bounded by
+        what the provider would still hold); returns how many blocks were dropped."""
+        def live(node: _Node) -> tuple[bool, int]:
+            dropped = 0
+            for seg, child in list(node.children.items()):
+                keep, n = live(child)
+                dropped += n
+                if not keep:
+                    del node.children[seg]
+                    dropped += 1
+            return bool(node.children) or node.expiry >= now or node.marked >= now, dropped
+
+        return sum(live(root)[1] for root in self._roots.values())
 
     def _price(self, agent: str, prompt: Prompt, now: float, *, commit: bool) -> Bill:
         p = self.preset

@@ -15,7 +15,7 @@ from ccs.protocol.errors import InvalidArgument
 _HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 
 
-@functools.lru_cache(maxsize=512)
+@functools.lru_cache(maxsize=64)
 def anchored_diff(base: str, current: str, context: int = 1) -> str:
     """Unified-diff hunks (no file header) that turn ``base`` into ``current`` (memoized: every
     agent of a fleet renders the same diff against the same pin)."""
