@@ -65,7 +65,8 @@ examples:
     "bench": """\
 examples:
   ccs bench --quick --out /tmp/ccs-bench           # a short run, reports written there
-  ccs bench --no-workloads --out /tmp/ccs-bench    # simulation only (no LangGraph needed)""",
+  ccs bench --no-workloads --out /tmp/ccs-bench    # simulation only (no LangGraph needed)
+  ccs bench --readme README.md                     # the full run; rewrites the README tables""",
 }
 
 

@@ -445,6 +445,15 @@ class Agent:
         entry = self._lookup(artifact_id)
         return None if entry is None else entry.version
 
+    def render_context(self, ids: Any, *, role: str = "", turn: str = "", mode: str = "stateless",
+                       preset: Any = "anthropic", shared: Any = (), now: float | None = None) -> Any:
+        """The prompt for a turn that reads ``ids``, rebuilt statelessly for a provider prompt
+        cache (``preset``: "anthropic", "openai", "no-cache"); see :mod:`ccs.tokens.stateless`."""
+        from ccs.tokens.stateless import render_for_agent
+
+        return render_for_agent(self, ids, role=role, turn=turn, mode=mode, preset=preset,
+                                shared=shared, now=now)
+
     def transaction(self) -> Transaction:
         from ccs.client.transaction import Transaction
 

@@ -96,6 +96,11 @@ class SharedArtifacts:
             version = self._shown.get((agent, artifact), 0)
         return version
 
+    def render_context(self, name: str, ids: Iterable[str], **options: Any) -> Any:
+        """Agent ``name``'s stateless prompt over ``ids`` for a provider prompt cache (options as
+        ``Agent.render_context``: role, turn, preset, shared, now); the pin is shared by the team."""
+        return self.core.agent(name).render_context(list(ids), **options)
+
     def agent(self, name: str) -> Agent:
         return self.core.agent(name)
 

@@ -209,6 +209,16 @@ class _Handle(BaseStore):
         """``update`` without blocking the event loop (runs in a worker thread)."""
         return await asyncio.to_thread(self.update, namespace, key, fn, retries, index=index, ttl=ttl)
 
+    def render_context(self, namespace: tuple[str, ...], keys: Iterable[str], *, field: str | None = None,
+                       role: str = "", turn: str = "", mode: str = "stateless", preset: Any = "anthropic",
+                       shared: Iterable[str] = (), now: float | None = None) -> Any:
+        """A stateless prompt over ``keys`` (see :mod:`ccs.tokens.stateless`): the fleet's pinned
+        snapshot first, this agent's role, the changes since the pin, the turn."""
+        from ccs.tokens.stateless import render_for_store
+
+        return render_for_store(self, namespace, keys, field=field, role=role, turn=turn, mode=mode,
+                                preset=preset, shared=shared, now=now)
+
     def for_agent(self, name: str) -> AgentStore:
         """The handle on this store that acts as agent ``name`` (overriding graph identity); the
         same object for the same name, so what it read outside a graph is remembered across calls."""

@@ -13,7 +13,7 @@ worker thread (see ``bridge.py``) for tools and hooks on the event loop.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ccs.adapters.openai_agents import bridge
@@ -60,6 +60,11 @@ class SharedArtifacts:
         sdk_agent = agent if agent is not None else getattr(ctx, "agent", None)
         name = getattr(sdk_agent, "name", None)
         return name if isinstance(name, str) and name else self.default_agent
+
+    def render_context(self, name: str, ids: Iterable[str], **options: Any) -> Any:
+        """Agent ``name``'s stateless prompt over ``ids`` for a provider prompt cache (options as
+        ``Agent.render_context``: role, turn, preset, shared, now); the pin is shared by the team."""
+        return self.core.agent(name).render_context(list(ids), **options)
 
     def context(self, name: str) -> ContextAgent:
         """The ``ContextAgent`` of agent ``name`` (the same one on every call)."""
