@@ -65,7 +65,8 @@ examples:
     "bench": """\
 examples:
   ccs bench --quick --out /tmp/ccs-bench           # a short run, reports written there
-  ccs bench --no-workloads --out /tmp/ccs-bench    # simulation only (no LangGraph needed)""",
+  ccs bench --no-workloads --out /tmp/ccs-bench    # simulation only (no LangGraph needed)
+  ccs bench --readme README.md                     # the full run; rewrites the README tables""",
 }
 
 
@@ -154,6 +155,13 @@ def build_parser() -> argparse.ArgumentParser:
                         description=diagnose_cli.DESCRIPTION, epilog=diagnose_cli.EPILOG,
                         formatter_class=fmt, parents=[common])
     diagnose_cli.add_arguments(dg)
+    from ccs.cli import hook as hook_cli
+
+    hk = sub.add_parser("hook", help="a coding assistant's hook command: refuse or flag an edit made "
+                                     "on a stale view of a file (Claude Code)",
+                        description=hook_cli.DESCRIPTION, epilog=hook_cli.EPILOG,
+                        formatter_class=fmt, parents=[common])
+    hook_cli.add_arguments(hk)
     sub.add_parser("mcp", help="MCP stdio server over workspace files (same as stale-write-guard-fs; "
                                "ccs mcp --help for its options)", add_help=False)
     return parser
@@ -164,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     rest = argv
     while rest[:1] == ["--debug"]:
         rest = rest[1:]
+    if rest[:1] == ["hook"]:
+        from ccs.cli.hook import main as hook_main
+        return hook_main(rest[1:], debug=rest is not argv)
     if rest[:1] == ["mcp"]:
         from ccs.adapters.mcp_server import main as mcp_main
         return mcp_main(rest[1:], prog="ccs mcp")
@@ -207,6 +218,9 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command == "replay":
         from ccs.cli.replay import run as replay
         return replay(args)
+    if args.command == "hook":
+        from ccs.cli.hook import run as hook
+        return hook(args)
     if args.command == "diagnose":
         from ccs.cli.diagnose import run as diagnose
         return diagnose(args)

@@ -19,7 +19,7 @@ from ccs.bus import Bus, default_bus_for, open_bus
 from ccs.coordinator.clock import Clock, SystemClock
 from ccs.coordinator.config import CrashRecoveryConfig, Limits
 from ccs.coordinator.inspection import Inspection
-from ccs.observe.events import Observer
+from ccs.observe.events import Observer, observer_list
 from ccs.observe.hooks import note_events, observed
 from ccs.protocol import transitions as tr
 from ccs.protocol.audit import AuditBatch, entries_for, refusals
@@ -60,6 +60,7 @@ class Coordinator(Inspection):
     ) -> None:
         _check_type("crash_recovery", crash_recovery, CrashRecoveryConfig)
         _check_type("limits", limits, Limits)
+        observers = observer_list()  # CCS_TELEMETRY, read once, before anything is opened
         if clock is not None and not callable(getattr(clock, "now", None)):
             raise InvalidArgument(f"clock must have a now() method, got {type(clock).__name__}",
                                   parameter="clock")
@@ -80,7 +81,7 @@ class Coordinator(Inspection):
         self.limits = limits or Limits()
         self._last_sweep = self.clock.now()
         self.reclaims: deque[ReclaimNote] = deque(maxlen=RECENT_RECLAIMS)  # the latest, for inspection
-        self.observers: list[Observer] = []  # told of every operation (ccs.observe); none: no cost
+        self.observers: list[Observer] = observers  # told of every operation (ccs.observe); none: no cost
 
     # --- plumbing -----------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from ccs.backends import Backend, artifact_key
 from ccs.protocol.audit import AuditEntry
 from ccs.protocol.errors import CorruptState, InvalidArgument, InvalidIdentifier
-from ccs.protocol.ids import check_artifact_id
+from ccs.protocol.ids import RESERVED_PREFIX, check_artifact_id
 from ccs.protocol.records import ArtifactRecord, Content
 
 
@@ -32,14 +32,17 @@ class Inspection:
 
     def artifacts(self, prefix: str = "") -> list[ArtifactRecord]:
         """Records of every artifact whose id starts with ``prefix`` (including deleted ones and
-        ones only read so far, version 0): callers filter on ``exists``."""
+        ones only read so far, version 0): callers filter on ``exists``. The library's own
+        records (``ccs::``, the effect outbox) only when ``prefix`` asks for them."""
         try:
             prefix.encode("utf-8")
         except (AttributeError, UnicodeEncodeError):
             raise InvalidIdentifier(f"prefix must be a string of valid Unicode, got {prefix!r}"
                                     ) from None
-        return [rec for _, rec in self.backend.records("a/" + prefix)
-                if isinstance(rec, ArtifactRecord)]
+        hide = not prefix.startswith(RESERVED_PREFIX)
+        return [rec for key, rec in self.backend.records("a/" + prefix)
+                if isinstance(rec, ArtifactRecord)
+                and not (hide and key.startswith(RESERVED_PREFIX, 2))]
 
     def audit(self, artifact: str | None = None, since: float | None = None,
               limit: int | None = None) -> list[AuditEntry]:
