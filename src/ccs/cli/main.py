@@ -142,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also write the full result as JSON to FILE")
     from ccs.cli import diagnose as diagnose_cli
     from ccs.cli import replay as replay_cli
+    from ccs.cli import serve as serve_cli
 
     rp = sub.add_parser("replay", help="check the promises on a history recorded by CCSStore.record_to",
                         description="check the promises on a history recorded by CCSStore.record_to "
@@ -154,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
                         description=diagnose_cli.DESCRIPTION, epilog=diagnose_cli.EPILOG,
                         formatter_class=fmt, parents=[common])
     diagnose_cli.add_arguments(dg)
+    sv = sub.add_parser("serve", help=serve_cli.HELP, description=serve_cli.HELP, epilog=serve_cli.EPILOG,
+                        formatter_class=fmt, parents=[common])
+    serve_cli.add_arguments(sv)
     sub.add_parser("mcp", help="MCP stdio server over workspace files (same as stale-write-guard-fs; "
                                "ccs mcp --help for its options)", add_help=False)
     return parser
@@ -207,6 +211,9 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command == "replay":
         from ccs.cli.replay import run as replay
         return replay(args)
+    if args.command == "serve":
+        from ccs.cli.serve import run as serve
+        return serve(args)
     if args.command == "diagnose":
         from ccs.cli.diagnose import run as diagnose
         return diagnose(args)
