@@ -1,0 +1,168 @@
+"""``ccs serve`` end to end: a real server process on loopback, real HTTP (the stdlib client and
+raw http.client), on memory, SQLite and Redis. Typed errors come back as the library's classes
+with the documented HTTP statuses, and a remote cache is invalidated when another agent commits."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import time
+import uuid
+
+import pytest
+
+from ccs import CoherenceAdapterCore
+from ccs.client.http import DELETE, HttpClient
+from ccs.protocol.errors import (
+    InvalidIdentifier,
+    InvalidRequest,
+    NotOwner,
+    StaleView,
+    TransactionConflict,
+    UnknownEndpoint,
+    VersionConflict,
+)
+from conformance.conftest import drop_store, with_query
+from conftest import service_url
+from http_server import serve
+
+
+@pytest.fixture(scope="module", params=["memory", "sqlite", "redis"])
+def server(request, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp(f"serve-{request.param}")
+    url = {"memory": lambda: "memory://", "sqlite": lambda: f"sqlite:///{tmp}/state.db",
+           "redis": lambda: with_query(service_url("CCS_TEST_REDIS_URL"),
+                                       prefix=f"http{uuid.uuid4().hex[:10]}")}[request.param]()
+    try:
+        with serve(url, tmp) as srv:
+            srv.engine = url
+            yield srv
+    finally:
+        if request.param == "redis":
+            drop_store(url)
+
+
+def raw(srv, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
+    try:
+        hdrs = {"Authorization": f"Bearer {srv.token}", **(headers or {})}
+        conn.request(method, path, body=body, headers=hdrs)
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read() or b"null")
+    finally:
+        conn.close()
+
+
+def test_read_write_and_a_stale_write_refused_with_409(server):
+    a, b = (HttpClient(server.url, token=server.token, agent=n) for n in ("planner", "writer"))
+    art = f"plan-{uuid.uuid4().hex[:6]}.md"
+    assert a.read(art).exists is False
+    assert a.write(art, "v1 by planner") == 1
+    assert b.read(art).value == "v1 by planner"
+    assert b.write(art, "v2 by writer") == 2
+    status, body = raw(server, "POST", "/v1/write", json.dumps(
+        {"agent": "planner", "artifact": art, "content": "planner's stale edit"}).encode())
+    assert status == 409 and body["code"] == "stale_view" and body["current_version"] == 2
+    with pytest.raises(StaleView) as err:
+        a.write(art, "planner's stale edit")
+    assert err.value.artifact == art and err.value.recover
+    assert a.reacquire(art).value == "v2 by writer"
+    assert a.write(art, "v3 re-derived") == 3
+    assert b.read(art).value == "v3 re-derived"  # nothing lost, nothing stale landed
+
+
+def test_compare_and_set_commit_and_values_of_every_kind(server):
+    c = HttpClient(server.url, token=server.token, agent="cas")
+    art = f"cfg-{uuid.uuid4().hex[:6]}"
+    assert c.write_cas(art, 0, {"n": 1, "tags": ["a"]}) == 1
+    with pytest.raises(VersionConflict) as err:
+        c.commit_cas(art, 0, {"n": 2})
+    assert err.value.current_version == 1
+    assert c.commit_cas(art, 1, b"\x00\xffbytes") == 2
+    got = c.read(art)
+    assert (got.value, got.version) == (b"\x00\xffbytes", 2)
+    c.reacquire(art)
+    assert c.commit(art, "under the grant") == 3
+    HttpClient(server.url, token=server.token, agent="peer").read(art)  # a peer read takes the grant
+    with pytest.raises(NotOwner):
+        c.commit(art, "no longer the owner")
+    assert c.read(art).value == "under the grant"
+
+
+def test_transaction_all_or_nothing(server):
+    c = HttpClient(server.url, token=server.token, agent="txn")
+    x, y = (f"t-{uuid.uuid4().hex[:6]}-{n}" for n in "xy")
+    assert c.transaction({x: "x1", y: [1, 2]}) == {x: 1, y: 1}
+    c.write_cas(x, 1, "x2 by someone")
+    with pytest.raises(TransactionConflict):
+        c.transaction({x: "x3", y: "y2"}, expected_versions={x: 1, y: 1})
+    assert (c.read(x).value, c.read(y).value) == ("x2 by someone", [1, 2])
+    assert c.transaction({x: DELETE, y: "y2"}, expected_versions={x: 2, y: 1}) == {x: 3, y: 2}
+    assert c.read(x).exists is False
+
+
+def test_heartbeat_status_and_log(server):
+    c = HttpClient(server.url, token=server.token, agent="inspector")
+    art = f"log-{uuid.uuid4().hex[:6]}"
+    c.write(art, "one")
+    c.heartbeat()
+    status = c.status(prefix=art)
+    assert [r["artifact"] for r in status["artifacts"]] == [art]
+    assert status["server"]["read_only"] is False and status["server"]["max_body_bytes"] > 16 * 2 ** 20
+    entries = c.log(art)
+    assert [(e["outcome"], e["agent_name"], e["version"]) for e in entries] == [("committed", "inspector", 1)]
+
+
+def test_bad_requests_are_typed_with_their_statuses(server):
+    status, body = raw(server, "POST", "/v1/read", b"{not json")
+    assert (status, body["code"], body["details"]["reason"]) == (400, "invalid_request", "malformed_body")
+    status, body = raw(server, "POST", "/v1/write", json.dumps(
+        {"agent": "a", "artifact": "x", "content": "c", "encodng": "base64"}).encode())
+    assert (status, body["code"], body["details"]["unknown_fields"]) == (422, "invalid_request", ["encodng"])
+    status, body = raw(server, "POST", "/v1/write_cas", json.dumps(
+        {"agent": "a", "artifact": "x", "content": "c", "expected_version": "1"}).encode())
+    assert (status, body["code"], body["details"]["parameter"]) == (422, "invalid_argument", "expected_version")
+    status, body = raw(server, "GET", "/v1/nowhere")
+    assert (status, body["code"]) == (404, "unknown_endpoint")
+    status, body = raw(server, "GET", "/v1/write")
+    assert (status, body["code"]) == (405, "unknown_endpoint")
+    c = HttpClient(server.url, token=server.token, agent="a")
+    with pytest.raises(InvalidIdentifier):
+        c.read("../../etc/passwd")
+    with pytest.raises(UnknownEndpoint):
+        c.request("POST", "/v1/nothing", {})
+    with pytest.raises(InvalidRequest):
+        c.write("x", "text", agent="a" * 300)  # agent names are at most 256 bytes
+    assert raw(server, "GET", "/v1/status")[0] == 200  # still serving
+
+
+def wait_for(predicate, seconds: float = 20.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
+def test_remote_cache_is_invalidated_when_another_agent_commits(server):
+    art = f"shared-{uuid.uuid4().hex[:6]}.md"
+    writer = HttpClient(server.url, token=server.token, agent="writer")
+    writer.write(art, "v1")
+    reader = HttpClient(server.url, token=server.token, agent="reader")
+    with reader.cache() as cache:
+        assert wait_for(cache.ready.is_set)
+        assert cache.read(art) == "v1"
+        assert cache.read(art) == "v1" and cache.hits == 1  # served from the remote cache
+        writer.write_cas(art, 1, "v2 over HTTP")
+        assert wait_for(lambda: not cache.cached(art)), "the event stream did not invalidate the copy"
+        assert cache.read(art) == "v2 over HTTP"
+        if server.engine != "memory://":  # an agent that is not behind this server at all
+            core = CoherenceAdapterCore(server.engine)
+            try:
+                core.agent("direct").commit_cas(art, 2, "v3 from the library")
+            finally:
+                core.close()
+            assert wait_for(lambda: not cache.cached(art)), "a commit by another process was missed"
+            assert cache.read(art) == "v3 from the library"
+        assert cache.invalidations >= 1
