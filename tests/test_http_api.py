@@ -121,7 +121,8 @@ def test_bad_requests_are_typed_with_their_statuses(server):
     assert (status, body["code"], body["details"]["unknown_fields"]) == (422, "invalid_request", ["encodng"])
     status, body = raw(server, "POST", "/v1/write_cas", json.dumps(
         {"agent": "a", "artifact": "x", "content": "c", "expected_version": "1"}).encode())
-    assert (status, body["code"], body["details"]["parameter"]) == (422, "invalid_argument", "expected_version")
+    assert (status, body["code"]) == (422, "invalid_argument")
+    assert body["details"]["parameter"] == "expected_version"
     status, body = raw(server, "GET", "/v1/nowhere")
     assert (status, body["code"]) == (404, "unknown_endpoint")
     status, body = raw(server, "GET", "/v1/write")

@@ -130,7 +130,7 @@ class HttpClient:
         return name
 
     def _post(self, op: str, agent: str | None, **fields: Any) -> Any:
-        body = {"agent": self._agent(agent), **fields}
+        body = {"agent": self._agent(agent), **{k: v for k, v in fields.items() if v is not None}}
         return self.request("POST", f"/v1/{op}", body, mutating=op not in ("read",))
 
     # --- the agent API ---------------------------------------------------------------------------

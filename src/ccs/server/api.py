@@ -142,11 +142,8 @@ def check_fields(endpoint: Endpoint, args: dict[str, Any]) -> dict[str, Any]:
         raise InvalidRequest(f"{endpoint.name}: missing field(s): {', '.join(missing)}", artifact=shown,
                              missing_fields=missing, recover="send every required field; nothing was "
                                                              "changed")
-    for name, value in args.items():
-        field = known[name]
-        if value is None and not field.required and field.type != "any":
-            continue
-        if not _CHECKS[field.type](value):
-            raise InvalidArgument(f"{endpoint.name}: {name} must be a {field.type}, got "
+    for name, value in args.items():  # null too: an optional field is left out, not sent as null
+        if not _CHECKS[known[name].type](value):
+            raise InvalidArgument(f"{endpoint.name}: {name} must be a {known[name].type}, got "
                                   f"{type(value).__name__}", artifact=shown, parameter=name)
-    return {k: v for k, v in args.items() if v is not None or known[k].type == "any"}
+    return args

@@ -22,6 +22,7 @@ from ccs.coordinator import Limits
 from ccs.protocol.errors import (
     CoherenceError,
     InternalError,
+    InvalidRequest,
     OutcomeUnknown,
     RequestTimeout,
     UnknownEndpoint,
@@ -59,8 +60,13 @@ def _route(ep: Endpoint, service: Service, timeout: float) -> Callable[[Request]
             with anyio.fail_after(timeout):
                 if ep.mutating:
                     service.refuse_if_read_only(ep.name)
-                raw = parse_query(ep, request.query_params.multi_items()) if ep.method == "GET" \
-                    else parse_body(await request.body())
+                if ep.method == "GET":
+                    raw = parse_query(ep, request.query_params.multi_items())
+                elif request.url.query:
+                    raise InvalidRequest(f"{ep.name} takes its fields in the JSON body, not in the "
+                                         "query string", query=request.url.query[:200])
+                else:
+                    raw = parse_body(await request.body())
                 args = check_fields(ep, raw)
                 if ep.agent:
                     check_agent(request.scope.get(SCOPE_AGENTS), args["agent"])
@@ -127,6 +133,8 @@ def create_app(config: ServeConfig, tokens: Tokens) -> Starlette:
             hub.close()
             core.close()
 
-    return Starlette(routes=routes, lifespan=lifespan,
-                     middleware=[Middleware(Guard, tokens=tokens, max_body=max_body)],
-                     exception_handlers={404: not_found, 405: not_allowed})
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    middleware=[Middleware(Guard, tokens=tokens, max_body=max_body)],
+                    exception_handlers={404: not_found, 405: not_allowed})
+    app.router.redirect_slashes = False  # one spelling per route: /v1/write/ is not /v1/write
+    return app
