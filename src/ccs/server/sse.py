@@ -1,7 +1,9 @@
 """Invalidations for remote caches, as Server-Sent Events (``GET /v1/events``).
 
 The server listens on the engine's bus (commits made through this server, and, on a shared
-engine, by any other process) and forwards each invalidation to every open stream. A stream
+engine, by any other process) and forwards each invalidation to every open stream. The protocol
+publishes an invalidation only when some agent holds a copy to drop: a remote cache's reads go
+through the server as its agent, which makes that agent a sharer, so its copies are covered. A stream
 begins with ``ready``: a client may serve cached copies only after it, and must drop them all
 when the stream breaks or says ``reset`` (the server's bus reconnected, or this stream fell
 behind and events were dropped). Every event carries the artifact's ``seq``, so a client that
