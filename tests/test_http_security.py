@@ -225,3 +225,10 @@ def test_server_never_left_running(tmp_path):
         pid = srv.proc.pid
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_hook_routes_are_behind_the_same_guard(sqlite_server):
+    pytest.importorskip("ccs.hooks.http", reason="the hooks (ccs.hooks) are not in this build")
+    for path in ("/hooks/pre-read", "/hooks/pre-edit", "/hooks/post-edit", "/hooks/session-stop"):
+        status, err, _ = post(sqlite_server, path, {"tool_name": "Read"}, token=None)
+        assert (status, err["code"]) == (401, "unauthorized"), path
