@@ -6,6 +6,7 @@ route the app serves."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -62,10 +63,8 @@ def run_bash(scripts: list[str], home: Path) -> None:
     try:
         stdout, stderr = proc.communicate(timeout=120)
     finally:
-        try:
+        with contextlib.suppress(ProcessLookupError):  # whatever the script left behind
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     outputs = re.split(r"^@@chunk \d+\n", stdout, flags=re.M)[1:]
     assert len(outputs) == len(parts), stderr
     for (cmd, expected), output in zip(parts, outputs, strict=True):

@@ -232,3 +232,9 @@ def test_hook_routes_are_behind_the_same_guard(sqlite_server):
     for path in ("/hooks/pre-read", "/hooks/pre-edit", "/hooks/post-edit", "/hooks/session-stop"):
         status, err, _ = post(sqlite_server, path, {"tool_name": "Read"}, token=None)
         assert (status, err["code"]) == (401, "unauthorized"), path
+
+
+def test_a_bad_engine_url_is_a_typed_error_before_listening(tmp_path):
+    out = run_cli("--engine", "nope://x", "--port", "0", "--token-file", str(tmp_path / "t"))
+    assert out.returncode == 1 and "error [unknown_engine]" in out.stderr and "hint:" in out.stderr
+    assert out.stdout == ""  # never announced an address

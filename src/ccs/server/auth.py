@@ -12,8 +12,8 @@ from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ccs.protocol.errors import CoherenceError, Forbidden, PayloadTooLarge, Unauthorized
-from ccs.server.errors import error_response
+from ccs.protocol.errors import CoherenceError, Forbidden, InvalidRequest, PayloadTooLarge, Unauthorized
+from ccs.server.errors import MALFORMED, error_response
 
 SCOPE_AGENTS = "ccs.agents"  # scope key: the agent names the caller's token may act as (None: any)
 
@@ -46,9 +46,10 @@ class Tokens:
         return found[1]
 
 
-def check_agent(scope_or_names: frozenset[str] | None, agent: str) -> None:
-    """``Forbidden`` unless the caller's token may act as ``agent``."""
-    if scope_or_names is not None and agent not in scope_or_names:
+def check_agent(names: frozenset[str] | None, agent: str) -> None:
+    """``Forbidden`` unless the caller's token (allowed ``names``; ``None``: any) may act as
+    ``agent``. Routes mounted from elsewhere (the hooks) find ``names`` in ``scope[SCOPE_AGENTS]``."""
+    if names is not None and agent not in names:
         raise Forbidden(f"this token may not act as agent {agent!r}", agent=agent)
 
 
@@ -59,8 +60,11 @@ class Guard:
         self.max_body = max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] == "lifespan":
             await self.app(scope, receive, send)
+            return
+        if scope["type"] != "http":  # no WebSocket routes: refuse rather than pass it on unchecked
+            await send({"type": "websocket.close", "code": 1008})
             return
         headers = dict(scope["headers"])  # the last of a repeated header: refused below if odd
         try:
@@ -68,7 +72,9 @@ class Guard:
                 raise Unauthorized("more than one Authorization header")
             names = self.tokens.check(headers.get(b"authorization"))
             declared = headers.get(b"content-length")
-            if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
+            if declared is not None and not declared.isdigit():
+                raise InvalidRequest("Content-Length is not a number", reason=MALFORMED)
+            if declared is not None and int(declared) > self.max_body:
                 raise PayloadTooLarge(f"the request body is larger than the server's limit of "
                                       f"{self.max_body} bytes", limit=self.max_body)
         except CoherenceError as exc:

@@ -81,6 +81,7 @@ class Service:
     # --- agent operations ------------------------------------------------------------------------
 
     def read(self, agent: str, artifact: str, fresh: bool = False) -> dict[str, Any]:
+        check_agent_name(agent)
         check_http_artifact(artifact)
         if self.read_only:  # a read registers a view: here, only look
             return self._peek(artifact)
