@@ -84,23 +84,27 @@ def run_threads(clients: int, per: int, seconds: float,
             "p99_ms": round(flat[min(len(flat) - 1, int(len(flat) * 0.99))] * 1e3, 4)}
 
 
+def measure(clients: int, per: int, seconds: float, tag: str,
+            read: Callable[[int, str], int], cas: Callable[[int, str, int], None]) -> dict:
+    """``read(i, artifact)`` returns the version it saw; ``cas(i, artifact, version)`` sets the
+    next one. Client ``i`` works on artifact ``tag-i``."""
+    def read_op(i: int) -> Callable[[], None]:
+        return lambda: read(i, f"{tag}-{i}")
+
+    def cas_op(i: int) -> Callable[[], None]:
+        return lambda: cas(i, f"{tag}-{i}", read(i, f"{tag}-{i}"))
+
+    return {"read": run_threads(clients, per, seconds, read_op),
+            "write_cas": run_threads(clients, per, seconds, cas_op)}
+
+
 def measure_http(url: str, token: str, clients: int, per: int, seconds: float) -> dict:
     tag = uuid.uuid4().hex[:6]
     http_clients = [HttpClient(url, token=token, agent=f"h{i}") for i in range(clients)]
     for i, c in enumerate(http_clients):
         c.write(f"{tag}-{i}", "0")
-
-    def read_op(i: int) -> Callable[[], None]:
-        return lambda: http_clients[i].read(f"{tag}-{i}")
-
-    def cas_op(i: int) -> Callable[[], None]:
-        def op() -> None:
-            current = http_clients[i].read(f"{tag}-{i}")
-            http_clients[i].write_cas(f"{tag}-{i}", current.version, str(current.version + 1))
-        return op
-
-    return {"read": run_threads(clients, per, seconds, read_op),
-            "write_cas": run_threads(clients, per, seconds, cas_op)}
+    return measure(clients, per, seconds, tag, lambda i, a: http_clients[i].read(a).version,
+                   lambda i, a, v: http_clients[i].write_cas(a, v, str(v + 1)))
 
 
 def measure_direct(engine: str, clients: int, per: int, seconds: float) -> dict:
@@ -109,18 +113,8 @@ def measure_direct(engine: str, clients: int, per: int, seconds: float) -> dict:
         agents = [core.agent(f"d{i}") for i in range(clients)]
         for i, a in enumerate(agents):
             a.write(f"{tag}-{i}", "0")
-
-        def read_op(i: int) -> Callable[[], None]:
-            return lambda: agents[i].read(f"{tag}-{i}")
-
-        def cas_op(i: int) -> Callable[[], None]:
-            def op() -> None:
-                current = agents[i].read_with_version(f"{tag}-{i}")
-                agents[i].commit_cas(f"{tag}-{i}", current.version, str(current.version + 1))
-            return op
-
-        return {"read": run_threads(clients, per, seconds, read_op),
-                "write_cas": run_threads(clients, per, seconds, cas_op)}
+        return measure(clients, per, seconds, tag, lambda i, a: agents[i].snapshot(a).version,
+                       lambda i, a, v: agents[i].commit_cas(a, v, str(v + 1)))
 
 
 def main(argv: list[str] | None = None) -> int:

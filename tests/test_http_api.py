@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import time
 import uuid
 
 import pytest
@@ -23,6 +22,7 @@ from ccs.protocol.errors import (
     VersionConflict,
 )
 from conformance.conftest import drop_store, with_query
+from conformance.test_bus import wait_for
 from conftest import service_url
 from http_server import serve
 
@@ -135,15 +135,6 @@ def test_bad_requests_are_typed_with_their_statuses(server):
     with pytest.raises(InvalidRequest):
         c.write("x", "text", agent="a" * 300)  # agent names are at most 256 bytes
     assert raw(server, "GET", "/v1/status")[0] == 200  # still serving
-
-
-def wait_for(predicate, seconds: float = 20.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 def test_remote_cache_is_invalidated_when_another_agent_commits(server):

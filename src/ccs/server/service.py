@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from typing import Any
 
 from ccs.cli.inspect import describe, internal
@@ -105,27 +106,24 @@ class Service:
             a.reacquire(artifact)
             return _view(artifact, a._lookup(artifact))
 
-    def write(self, agent: str, artifact: str, content: Any, encoding: str = "utf-8") -> dict[str, Any]:
+    def _change(self, agent: str, artifact: str, content: Any, encoding: str,
+                apply: Callable[[Agent, Any], int]) -> dict[str, Any]:
         check_http_artifact(artifact)
         a = self._agent(agent)
         value = value_of(content, encoding, artifact)
         with a.lock:
-            return {"artifact": artifact, "version": a.write(artifact, value)}
+            return {"artifact": artifact, "version": apply(a, value)}
+
+    def write(self, agent: str, artifact: str, content: Any, encoding: str = "utf-8") -> dict[str, Any]:
+        return self._change(agent, artifact, content, encoding, lambda a, v: a.write(artifact, v))
 
     def write_cas(self, agent: str, artifact: str, expected_version: int, content: Any,
                   encoding: str = "utf-8") -> dict[str, Any]:
-        check_http_artifact(artifact)
-        a = self._agent(agent)
-        value = value_of(content, encoding, artifact)
-        with a.lock:
-            return {"artifact": artifact, "version": a.commit_cas(artifact, expected_version, value)}
+        return self._change(agent, artifact, content, encoding,
+                            lambda a, v: a.commit_cas(artifact, expected_version, v))
 
     def commit(self, agent: str, artifact: str, content: Any, encoding: str = "utf-8") -> dict[str, Any]:
-        check_http_artifact(artifact)
-        a = self._agent(agent)
-        value = value_of(content, encoding, artifact)
-        with a.lock:
-            return {"artifact": artifact, "version": a.commit(artifact, value)}
+        return self._change(agent, artifact, content, encoding, lambda a, v: a.commit(artifact, v))
 
     def transaction(self, agent: str, writes: dict[str, Any],
                     expected_versions: dict[str, Any] | None = None) -> dict[str, Any]:
