@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
+import threading
 import uuid
 
 import pytest
@@ -13,9 +15,11 @@ import pytest
 from ccs import CoherenceAdapterCore
 from ccs.client.http import DELETE, HttpClient
 from ccs.protocol.errors import (
+    BackendUnavailable,
     InvalidIdentifier,
     InvalidRequest,
     NotOwner,
+    OutcomeUnknown,
     StaleView,
     TransactionConflict,
     UnknownEndpoint,
@@ -158,3 +162,34 @@ def test_remote_cache_is_invalidated_when_another_agent_commits(server):
             assert wait_for(lambda: not cache.cached(art)), "a commit by another process was missed"
             assert cache.read(art) == "v3 from the library"
         assert cache.invalidations >= 1
+
+
+def test_client_says_unavailable_before_sending_and_unknown_after(tmp_path):
+    with serve("memory://", tmp_path) as srv:
+        url, token = srv.url, srv.token
+    c = HttpClient(url, token=token, agent="a")
+    with pytest.raises(BackendUnavailable) as err:  # the server is gone: connection refused
+        c.write("x", "v")
+    assert not isinstance(err.value, OutcomeUnknown)
+    # A listener that takes the request and hangs up without answering: a write may have landed.
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def hang_up() -> None:
+        for _ in range(2):
+            conn, _ = listener.accept()
+            conn.recv(65536)
+            conn.close()
+
+    t = threading.Thread(target=hang_up, daemon=True)
+    t.start()
+    try:
+        c = HttpClient(f"http://127.0.0.1:{port}", token=token, agent="a")
+        with pytest.raises(OutcomeUnknown):
+            c.write("x", "v")
+        with pytest.raises(BackendUnavailable) as err:
+            c.read("x")
+        assert not isinstance(err.value, OutcomeUnknown)
+    finally:
+        t.join(timeout=10)
+        listener.close()

@@ -68,7 +68,14 @@ class HttpClient:
         self._host, self._port = parts.hostname, parts.port or (443 if self._https else 80)
         self._context = ssl.create_default_context(cafile=cafile) if self._https else None
         if token is None:
-            token = Path(token_file or default_token_file()).read_text(encoding="utf-8").strip()
+            path = Path(token_file or default_token_file())
+            try:
+                token = path.read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise InvalidArgument(f"cannot read the server's token from {path}: {exc}",
+                                      parameter="token_file",
+                                      recover="pass token= or token_file= (the file ccs serve announced)"
+                                      ) from None
         self._auth = f"Bearer {token}"
         self.agent = agent
         self.timeout = timeout
@@ -121,6 +128,10 @@ class HttpClient:
                 raise CoherenceError.from_dict(payload)
             raise BackendUnavailable(f"{path}: HTTP {resp.status} without a typed error "
                                      "(a proxy in between?)", status=resp.status, url=self.url)
+        if not isinstance(payload, dict):  # not ccs serve's answer: whatever happened is unknown
+            cls = OutcomeUnknown if mutating else BackendUnavailable
+            raise cls(f"{path}: HTTP {resp.status} with a body that is not a JSON object (not "
+                      "ccs serve?)", status=resp.status, url=self.url)
         return payload
 
     def _agent(self, agent: str | None) -> str:
