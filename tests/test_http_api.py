@@ -1,6 +1,7 @@
 """``ccs serve`` end to end: a real server process on loopback, real HTTP (the stdlib client and
-raw http.client), on memory, SQLite and Redis. Typed errors come back as the library's classes
-with the documented HTTP statuses, and a remote cache is invalidated when another agent commits."""
+raw http.client), on memory, SQLite, Redis and PostgreSQL. Typed errors come back as the
+library's classes with the documented HTTP statuses, and a remote cache is invalidated when
+another agent commits."""
 
 from __future__ import annotations
 
@@ -31,18 +32,20 @@ from conftest import service_url
 from http_server import serve
 
 
-@pytest.fixture(scope="module", params=["memory", "sqlite", "redis"])
+@pytest.fixture(scope="module", params=["memory", "sqlite", "redis", "postgres"])
 def server(request, tmp_path_factory):
     tmp = tmp_path_factory.mktemp(f"serve-{request.param}")
+    tag = uuid.uuid4().hex[:10]
     url = {"memory": lambda: "memory://", "sqlite": lambda: f"sqlite:///{tmp}/state.db",
-           "redis": lambda: with_query(service_url("CCS_TEST_REDIS_URL"),
-                                       prefix=f"http{uuid.uuid4().hex[:10]}")}[request.param]()
+           "redis": lambda: with_query(service_url("CCS_TEST_REDIS_URL"), prefix=f"http{tag}"),
+           "postgres": lambda: with_query(service_url("CCS_TEST_POSTGRES_DSN"), schema=f"http_{tag}"),
+           }[request.param]()
     try:
         with serve(url, tmp) as srv:
             srv.engine = url
             yield srv
     finally:
-        if request.param == "redis":
+        if request.param in ("redis", "postgres"):
             drop_store(url)
 
 
