@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.client
 import json
+from urllib.parse import urlencode
 
 import pytest
 from hypothesis import given, settings
@@ -126,11 +127,17 @@ def test_missing_or_wrong_tokens(srv, ep, token):
 
 
 @SETTINGS
-@given(limit=st.text(max_size=10).filter(lambda s: not s.strip().lstrip("-").isdigit()))
-def test_bad_query_parameters(srv, limit):
-    from urllib.parse import quote
-
-    assert_typed_4xx(*send(srv, "GET", f"/v1/log?limit={quote(limit)}", None))
+@given(query=st.one_of(
+    st.text(max_size=10).filter(lambda s: not s.strip().lstrip("-").isdigit()).map(lambda s: ("limit", s)),
+    st.sampled_from(["nan", "inf", "-inf", "1e999", "x"]).map(lambda s: ("since", s)),
+    # (a lone surrogate has no UTF-8 form to put in a URL: the server decodes what arrives as U+FFFD)
+    st.sampled_from([t for t in TRICKY_IDS if t and "\ud800" not in t]).map(lambda s: ("artifact", s)),
+    st.sampled_from(["\x00", "a\x01", "x" * 1025]).map(lambda s: ("prefix", s))))
+def test_bad_query_parameters(srv, query):
+    key, value = query
+    path = "/v1/status" if key == "prefix" else "/v1/log"
+    qs = urlencode({key: value})
+    assert_typed_4xx(*send(srv, "GET", f"{path}?{qs}", None))
 
 
 def test_still_serving_after_the_fuzz(srv):

@@ -8,6 +8,7 @@ the URL path); ``status`` and ``log`` are ``GET`` with query parameters.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,6 +119,8 @@ def parse_query(endpoint: Endpoint, query: list[tuple[str, str]]) -> dict[str, A
                 args[key] = int(raw)
             elif kind == "number":
                 args[key] = float(raw)
+                if not math.isfinite(args[key]):
+                    raise ValueError(raw)
             elif kind == "boolean":
                 args[key] = {"true": True, "false": False, "1": True, "0": False}[raw.lower()]
             else:

@@ -166,6 +166,8 @@ class Service:
     # --- inspection ------------------------------------------------------------------------------
 
     def status(self, prefix: str = "", all: bool = False) -> dict[str, Any]:
+        if prefix:
+            check_artifact_id(prefix)  # a prefix is refused where an id would be (a NUL, ...)
         rows = [describe(r) for r in sorted(self.core.coordinator.artifacts(prefix),
                                             key=lambda r: r.artifact_id)
                 if all or not internal(r.artifact_id)]
