@@ -8,6 +8,8 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import subprocess
+import sys
 import threading
 import uuid
 
@@ -29,7 +31,7 @@ from ccs.protocol.errors import (
 from conformance.conftest import drop_store, with_query
 from conformance.test_bus import wait_for
 from conftest import service_url
-from http_server import serve
+from http_server import env, serve
 
 
 @pytest.fixture(scope="module", params=["memory", "sqlite", "redis", "postgres"])
@@ -196,3 +198,10 @@ def test_client_says_unavailable_before_sending_and_unknown_after(tmp_path):
     finally:
         t.join(timeout=10)
         listener.close()
+
+
+def test_the_client_imports_nothing_outside_the_standard_library():
+    code = ("import sys, ccs.client.http, ccs.client.http_cache; print(sorted({m.split('.')[0] for m in "
+            "sys.modules} - set(sys.stdlib_module_names) - {'ccs', '__main__', '_distutils_hack'}))")
+    out = subprocess.run([sys.executable, "-c", code], env=env(), capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
