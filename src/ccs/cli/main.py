@@ -19,7 +19,6 @@ examples:
   ccs demo --engine sqlite:////tmp/ccs-demo.db     # the same, on a store you can inspect:
   ccs status --engine sqlite:////tmp/ccs-demo.db   #   versions, owners, views
   ccs simulate faults-heavy                        # a built-in scenario under every strategy
-  ccs serve --engine sqlite:////tmp/ccs-demo.db    # the agent API over HTTP (docs/http.md)
   ccs <command> --help                             # options and examples of one command
 
 Exit codes: 0 success, 1 a typed error (printed as 'ccs: error [code]: ...' with a hint),
