@@ -82,6 +82,24 @@ def outbox(coord: Coordinator) -> list[tuple[ArtifactRecord, str]]:
     return out
 
 
+def prune(coord: Coordinator, agent: str, older_than: float) -> list[str]:
+    """Remove every outbox record done more than ``older_than`` seconds ago (by this
+    coordinator's clock); returns the keys removed. Each removal is its own engine transaction
+    that checks the record again as it reads it: a pending record, or one a concurrent run has
+    re-created since the listing, is kept. Repeating it has the same effect (no commit id)."""
+    check_agent_id(agent)
+    done_before = coord._now() - older_than
+    removed = []
+    for rec, key in outbox(coord):
+        if rec.version < fx.DONE or rec.updated_at >= done_before:  # a hint; the step decides
+            continue
+        k = artifact_key(rec.artifact_id)
+        if coord._run([k], lambda r, k=k: fx.prune_intent(r[k], done_before),
+                      op="prune", agent=agent):
+            removed.append(key)
+    return sorted(removed)
+
+
 def handoff(coord: Coordinator, giver: str, artifact_id: str, giver_epoch: int,
             base_version: int, receiver: str, commit_id: str | None = None) -> tuple[int, int]:
     """Pass ``giver``'s grant on ``artifact_id`` to ``receiver``; returns the new (epoch, seq).
