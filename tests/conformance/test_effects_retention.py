@@ -134,10 +134,11 @@ def test_prune_racing_runs_of_the_same_keys_never_runs_a_key_twice_within_the_ho
         except BaseException as exc:  # reported below
             errors.append(exc)
 
+    last_pruned_first = sorted(keys, reverse=True)  # a prune goes through them in key order
     threads = [threading.Thread(target=guarded, args=(pruner,)),
                threading.Thread(target=guarded, args=(pruner,)),
-               threading.Thread(target=guarded, args=(runner, keys[:6])),
-               threading.Thread(target=guarded, args=(runner, keys[6:][::-1]))]
+               threading.Thread(target=guarded, args=(runner, last_pruned_first[0::2])),
+               threading.Thread(target=guarded, args=(runner, last_pruned_first[1::2]))]
     for t in threads:
         t.start()
     for t in threads:
