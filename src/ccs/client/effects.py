@@ -224,8 +224,10 @@ def prune(agent: Agent, older_than: float) -> list[str]:
     seconds ago; returns their keys. Pending ones are never deleted. A key deleted is forgotten:
     ``run`` with it again runs the effect again (see docs/effects.md, "Retention")."""
     older_than = check_number("older_than", older_than, minimum=0)
-    return agent.core.call_with_retry(lambda: outbox.prune(agent.coordinator, agent.id,
-                                                           older_than))
+    coord = agent.coordinator
+    keys, done_before = agent.core.call_with_retry(lambda: outbox.prunable(coord, older_than))
+    return [key for key in keys if agent.core.call_with_retry(
+        lambda key=key: outbox.prune(coord, agent.id, key, done_before))]
 
 
 def resume(agent: Agent, handlers: Mapping[str, Callable[[str, Any], Any]], *,

@@ -82,22 +82,23 @@ def outbox(coord: Coordinator) -> list[tuple[ArtifactRecord, str]]:
     return out
 
 
-def prune(coord: Coordinator, agent: str, older_than: float) -> list[str]:
-    """Remove every outbox record done more than ``older_than`` seconds ago (by this
-    coordinator's clock); returns the keys removed. Each removal is its own engine transaction
-    that checks the record again as it reads it: a pending record, or one a concurrent run has
-    re-created since the listing, is kept. Repeating it has the same effect (no commit id)."""
-    check_agent_id(agent)
+def prunable(coord: Coordinator, older_than: float) -> tuple[list[str], float]:
+    """The keys of outbox records done more than ``older_than`` seconds ago by this
+    coordinator's clock, and that horizon (the time they must have been done before). A listing
+    only: ``prune`` decides each one again in its own transaction."""
     done_before = coord._now() - older_than
-    removed = []
-    for rec, key in outbox(coord):
-        if rec.version < fx.DONE or rec.updated_at >= done_before:  # a hint; the step decides
-            continue
-        k = artifact_key(rec.artifact_id)
-        if coord._run([k], lambda r, k=k: fx.prune_intent(r[k], done_before),
-                      op="prune", agent=agent):
-            removed.append(key)
-    return sorted(removed)
+    return sorted(key for rec, key in outbox(coord)
+                  if rec.version >= fx.DONE and rec.updated_at < done_before), done_before
+
+
+def prune(coord: Coordinator, agent: str, key: str, done_before: float) -> bool:
+    """Remove the outbox record of ``key`` if, as the engine transaction reads it, it is done and
+    was done before ``done_before``: a pending record, or one a concurrent run re-created since
+    the listing, is kept. Returns whether it removed it; repeating it has the same effect."""
+    check_agent_id(agent)
+    oid = fx.outbox_id(key)
+    k = artifact_key(oid)
+    return coord._run([k], lambda r: fx.prune_intent(r[k], done_before), op="prune", agent=agent)
 
 
 def handoff(coord: Coordinator, giver: str, artifact_id: str, giver_epoch: int,
