@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 EXTRAS ?= test,all
 
-.PHONY: venv demo test test-crewai lint bench check-models tla-check clean
+.PHONY: venv demo test test-crewai lint bench bench-tokens check-models tla-check clean
 
 $(BIN)/ccs: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -34,6 +34,10 @@ lint: venv
 
 bench: venv
 	$(BIN)/python benchmarks/core.py
+
+# the full billed-token benchmark (3 seeds x 24 rounds, 1-2 min): rewrites the README tables
+bench-tokens: venv
+	$(BIN)/ccs bench --out reports --readme README.md
 
 check-models:
 	bash formal/check.sh

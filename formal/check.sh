@@ -31,6 +31,9 @@ RUNS=(
   "ccs|ccs.m|$ONE|pass"
   "ccs_3agents|ccs.m|$SYNC3|pass"
   "txn|txn.m||pass"
+  "refusal_merge|refusal.m|NO_EFFECT NO_HANDOFF|pass"
+  "refusal_effect|refusal.m|NO_MERGE NO_HANDOFF|pass"
+  "refusal_handoff|refusal.m|NO_MERGE NO_EFFECT|pass"
   # mutants: one guard removed or weakened each
   "mut_acquire_keeps_owner|ccs.m|$ONE M_ACQUIRE_KEEPS_OWNER|SingleWriter"
   "mut_read_no_downgrade|ccs.m|$ONE M_READ_NO_DOWNGRADE|SingleWriter"
@@ -45,6 +48,11 @@ RUNS=(
   "mut_no_note_owner_live|ccs.m|$ONE M_NO_NOTE_OWNER NO_CHECK_TRACKED|DeadGrantReclaimed"
   "mut_txn_writes_only|txn.m|M_TXN_WRITES_ONLY|NoReadSkew"
   "mut_txn_no_epoch|txn.m|M_TXN_NO_EPOCH|NoStaleApply"
+  "mut_merge_blind|refusal.m|NO_EFFECT NO_HANDOFF M_MERGE_BLIND|MergeKeepsEdits"
+  "mut_merge_drops_theirs|refusal.m|NO_EFFECT NO_HANDOFF M_MERGE_DROPS_THEIRS|MergeKeepsEdits"
+  "mut_effect_split|refusal.m|NO_MERGE NO_HANDOFF M_EFFECT_SPLIT|EffectOnCurrentInputs"
+  "mut_effect_no_epoch|refusal.m|NO_MERGE NO_HANDOFF M_EFFECT_NO_EPOCH|EffectOnCurrentInputs"
+  "mut_handoff_no_epoch|refusal.m|NO_MERGE NO_EFFECT M_HANDOFF_NO_EPOCH|HandoffFencesEarlierViews"
   "mut_install_ignores_invalid_after|ccs.m|$BUSC CHECK_CC M_INSTALL_IGNORES_INVALID_AFTER|CacheCoherence"
   # the behaviour before the fixes (findings F1-F6, now fixed): each must fail again
   "mut_dup_not_superseded|ccs.m|$BUSC CHECK_CC M_DUP_NOT_SUPERSEDED|CacheCoherence"

@@ -45,6 +45,10 @@ AGENT_CALLS = {
     "release": lambda a, x: a.release(x),
     "evict": lambda a, x: a.evict(x),
     "transaction": lambda a, x: _txn(a, x),
+    "effect input": lambda a, x: a.effect(depends_on=[x]).run(lambda key, payload: None),
+    "effect key": lambda a, x: a.core.agent("seed").effect(depends_on=["doc"]).run(  # read it
+        lambda key, payload: None, key=x),
+    "handoff": lambda a, x: a.handoff(x, to="b"),
 }
 
 

@@ -5,14 +5,13 @@ clean; the HTML report renders in headless Chromium with the hazard table in its
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import sys
 
 import pytest
 
 from ccs.cli.diagnose import main as diagnose_script
 from ccs.cli.main import main
+from chromium import CHROMIUM, rendered_dom
 from race_graphs import SOURCE
 
 N = 6
@@ -148,20 +147,6 @@ def test_console_script_is_the_same_command(graphs, capsys):
     assert capsys.readouterr().err.startswith("ccs-diagnose: error [bad_graph]: ")
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def _rendered_dom(html_path, profile) -> str:
-    """The DOM after Chromium loaded and rendered the page (a local file, no network)."""
-    proc = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={profile}", "--dump-dom", html_path.as_uri()],
-        capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return proc.stdout
-
-
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (.ci/services.sh installs it)")
 def test_html_report_renders_the_hazard_table(graphs, capsys, tmp_path):
     report = tmp_path / "report.html"
@@ -169,7 +154,7 @@ def test_html_report_renders_the_hazard_table(graphs, capsys, tmp_path):
     assert code == 1 and f"HTML report: {report}" in out
     html = report.read_text()
     assert "http://" not in html and "https://" not in html and "<script" not in html  # self-contained
-    dom = _rendered_dom(report, tmp_path / "profile")
+    dom = rendered_dom(report, tmp_path / "profile")
     table = dom[dom.index('<table id="hazards">'):]
     table = table[:table.index("</table>")]
     assert "<code>counters/n</code>" in table and "parallel branches" in table
@@ -178,7 +163,7 @@ def test_html_report_renders_the_hazard_table(graphs, capsys, tmp_path):
 
     clean = tmp_path / "clean.html"
     assert diagnose(capsys, f"{graphs}:disjoint", "--html", clean, "--quiet")[0] == 0
-    dom = _rendered_dom(clean, tmp_path / "profile")
+    dom = rendered_dom(clean, tmp_path / "profile")
     assert 'id="hazards"' not in dom and 'id="verdict">no hazards found' in dom
     assert dom.count('<tr class="hazard">') == 0 and dom.count("single writer") == N
 

@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # docs/crewai.md runs in CrewAI's environment: tests/crewai/test_docs_crewai.py
 DOCS = ["docs/guide.md", "docs/troubleshooting.md", "docs/langgraph.md", "docs/seed-compatibility.md",
         "CHANGELOG.md", "docs/ccs-diagnose.md", "docs/mcp.md", "docs/volume.md", "docs/autogen.md",
-        "docs/openai-agents.md", "docs/reproduce.md"]
+        "docs/openai-agents.md", "docs/reproduce.md", "docs/kill-switches.md", "docs/effects.md",
+        "docs/merge.md", "docs/claude-code.md"]
 SKIPPED = {"bash", "text", "json"}
 FENCE = re.compile(r"^```([^\n]*)\n(.*?)^```\s*$", re.S | re.M)
 EXPECT = re.compile(r"^\s*print\(.*\)\s*#\s*->\s?(.*)$")

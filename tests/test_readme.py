@@ -32,7 +32,9 @@ def test_context_agent_example_runs():
     with contextlib.redirect_stdout(out):
         exec(compile(code, "README.md", "exec"), {})
     lines = out.getvalue().splitlines()
-    assert lines[0] == "content"
-    assert "plan.md" in lines[1] and len(lines[1]) < 120
-    assert "plan.md" in lines[2] and "changed" in lines[2]
-    assert lines[3] == "diff"
+    modes = [line.split()[2] for line in lines[:12]]
+    assert modes[0] == "plain" and modes[-1] == "stateless"  # the pin pays once edits happen
+    assert all(line.endswith("pin-1") for line in lines[:12] if " stateless " in line)  # one shared pin
+    diff_head = '<artifact-diff id="plan.md" from="v1" to="v3">'
+    assert lines[12] == str(["Changes since snapshot pin-1:", diff_head])
+    assert lines[13] == "[True, True, True, False]"

@@ -28,6 +28,9 @@ gets ``"drop"``). Points in the code:
 ``coordinator.committed``
     a commit landed and its events went out; the reply has not reached the agent (raising here
     is a lost reply, which the agent resolves by the commit's idempotency id)
+``effect.before_run`` / ``effect.after_run``
+    a gated effect's intent is recorded pending; its side effect is about to run / has run and
+    is not yet recorded done (``ccs.client.effects``)
 """
 
 from __future__ import annotations

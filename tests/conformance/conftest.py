@@ -8,6 +8,7 @@ stores their own key prefix, dropped after the test, so tests never see each oth
 from __future__ import annotations
 
 import contextlib
+import sys
 import uuid
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -115,3 +116,12 @@ def shared_store(request, tmp_path):
     s = Store(request.param, tmp_path)
     yield s
     s.cleanup()
+
+
+@pytest.fixture
+def fine_grained_switching():
+    """Switch threads often, so read -> commit windows really interleave under the GIL."""
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    yield
+    sys.setswitchinterval(old)

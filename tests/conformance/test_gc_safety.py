@@ -14,7 +14,6 @@ import dataclasses
 import json
 import multiprocessing
 import random
-import sys
 import threading
 import time
 
@@ -259,17 +258,8 @@ def process_worker(url: str, name: str, seed: int, out: str, ready, go) -> None:
         json.dump(problems + gc_problems, f)
 
 
-@pytest.fixture
-def busy_interleaving():
-    """Switch threads often, so a collection and a commit interleave at many more points."""
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-5)
-    yield
-    sys.setswitchinterval(interval)
-
-
 @pytest.mark.slow
-def test_gc_running_continuously_while_threads_and_processes_commit(store, tmp_path, busy_interleaving):
+def test_gc_running_continuously_while_threads_and_processes_commit(store, tmp_path, fine_grained_switching):
     coord = store.coordinator(limits=LIMITS)
     names = [f"w{i}" for i in range(LOAD_THREADS)]
     cores = {n: store.core(limits=LIMITS) for n in names}

@@ -4,6 +4,7 @@ over ``artifact_tools`` every write lands or is refused, and the refused agent r
 re-derives and lands: nothing is lost."""
 
 import json
+import re
 
 import pytest
 from harness import counter_crew, plain_tools
@@ -38,6 +39,12 @@ def test_coherent_tools_lose_nothing(shared_core):
         assert r["artifact"] == "tally"
         assert isinstance(r["current_version"], int) and r["current_version"] >= 2
         assert "read_artifact" in r["recover"]
+        # the conflict packet: the version it wrote from, who committed since, what changed
+        packet = r["conflict_packet"]
+        v = r["current_version"]
+        assert re.match(rf"WRITE REFUSED \[stale_view\] tally: your write was based on v[1-9]\d*, "
+                        rf"the current version is v{v} \(.*v{v} by (?:{'|'.join(ROLES)})\)", packet)
+        assert '"log": [' in packet and "Next: read_artifact('tally')" in packet
     first_writes = [llm.transcript[2] for llm in llms.values()]
     assert sum(1 for o in first_writes if o["ok"]) == 1
 

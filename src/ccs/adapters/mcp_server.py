@@ -14,6 +14,8 @@ Configuration (environment, or the command-line flags of ``main``):
 ``SWG_ENGINE``   engine URL (default ``sqlite:///<root>/.ccs/state.db``)
 
 Each server process is one agent: its reads register the views its writes are checked against.
+With ``CCS_DISABLE=1`` the volume is a pass-through (``docs/kill-switches.md``): the tools read and
+write the files unchecked, and every result carries ``"coherence": "disabled ..."``.
 """
 
 from __future__ import annotations
@@ -32,7 +34,15 @@ from typing import Any
 from ccs._meta import package_version
 from ccs.adapters.coherent_volume import CoherentVolume
 from ccs.adapters.coherent_volume.boundary import translate
-from ccs.protocol.errors import CoherenceError, InternalError, InvalidRequest, InvalidValue, StaleView
+from ccs.merge.packet import with_packet
+from ccs.protocol.errors import (
+    CoherenceError,
+    InternalError,
+    InvalidRequest,
+    InvalidValue,
+    MergeConflict,
+    StaleView,
+)
 from ccs.protocol.wire import content_bytes as _payload
 from ccs.protocol.wire import content_fields as _content
 from ccs.protocol.wire import json_safe as _json_safe
@@ -47,15 +57,46 @@ Files in this workspace are shared with other agents and people. Protocol:
    committed). Follow `recover`: usually reacquire(path) (returns the current content),
    re-apply your change to it, and write again.
 write_cas(path, expected_version, content) commits only if the file is still at that version.
+write(..., merge="auto") merges your edit with edits made since your read when they do not
+overlap (ok=true, merged=true); a refusal carries `conflict_packet`: what changed since your read,
+by whom, your change, and the exact call to make next.
 publish(files) commits several files at once: all of them or none.
 """
+
+
+DISABLED_NOTE = ("disabled (CCS_DISABLE is set on this server): files are read and written as they "
+                 "are, with no versions and no checks; a write can overwrite another session's edit")
+
+
+NEXT_WRITE = ("write_cas(path={artifact!r}, expected_version={version}, content=<the current file: "
+              "your base with the changes above, plus your change>)")
+NEXT_MERGE = ("write_cas(path={artifact!r}, expected_version={version}, content=<the current file: "
+              "your base with the changes above, plus your change, the conflicting regions resolved>)")
 
 
 def _deny(exc: CoherenceError) -> dict[str, Any]:
     payload = exc.to_dict()
     payload["ok"] = False
     payload["path"] = payload.pop("artifact")
-    return _json_safe(payload)
+    next_call = NEXT_MERGE if isinstance(exc, MergeConflict) else NEXT_WRITE
+    if isinstance(exc, StaleView):
+        next_call += "; or write(path, content, merge='auto') if your edit does not overlap theirs"
+    return _json_safe(with_packet(payload, exc, next_call=next_call))
+
+
+def _merged(version: int, how: str | None) -> dict[str, Any]:
+    """``merged``: whether a write that asked to merge got there by merging."""
+    return {} if how is None else {"merged": bool(getattr(version, "merged", False))}
+
+
+def _merge_arg(merge: Any, path: Any) -> str | None:
+    if merge is None or merge == "none":
+        return None
+    if merge == "auto":
+        return "auto"
+    raise InvalidValue(f"merge must be 'auto' or 'none', not {merge!r:.40}",
+                       artifact=path if isinstance(path, str) else None,
+                       recover="pass merge='auto' to merge non-overlapping edits, or omit it")
 
 
 def _invalid_fields(exc: BaseException) -> list[str] | None:
@@ -74,13 +115,15 @@ def _absent_expected(exc: CoherenceError, path: str, read_here: bool) -> Coheren
         return exc
     why = "it did not exist when this session read it" if read_here else "never read in this session"
     by = exc.details.get("committed_by")
-    return StaleView(
+    new = StaleView(
         f"{path}: expected the file to be absent ({why}), but version {exc.current_version} exists"
         + (f" (written by {by})" if by else ""),
         artifact=exc.artifact, current_version=exc.current_version, current_epoch=exc.current_epoch,
         recover="read(path) to get the current content, apply your change to it, and write again; "
                 "nothing was written",
         **exc.details)
+    new.context = exc.context
+    return new
 
 
 class Tools:
@@ -113,16 +156,22 @@ class Tools:
 
     def call(self, op: str, path: Any, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         try:
-            return _json_safe({"ok": True, **fn()})
+            return self._disabled_note(_json_safe({"ok": True, **fn()}))
         except Exception as exc:
             shown = path if isinstance(path, str) else None
             if isinstance(exc, CoherenceError):
-                return _deny(exc)
+                return self._disabled_note(_deny(exc))
             err = translate(exc, shown, op, getattr(self._vol, "engine", "?"))
             if err is None:
                 log.exception("stale-write-guard-fs: unexpected error in %s", op)
                 err = InternalError(f"{op} failed unexpectedly ({type(exc).__name__})", artifact=shown)
-            return _deny(err)
+            return self._disabled_note(_deny(err))
+
+    def _disabled_note(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """With CCS_DISABLE (the volume is a pass-through) every result says so."""
+        if getattr(self._vol, "coherence_disabled", False):
+            payload["coherence"] = DISABLED_NOTE
+        return payload
 
     def read(self, path: str) -> dict[str, Any]:
         def run() -> dict[str, Any]:
@@ -131,21 +180,27 @@ class Tools:
             return {"path": path, "version": v.version, **_content(v.value)}
         return self.call("read", path, run)
 
-    def write(self, path: str, content: str, encoding: str = "utf-8") -> dict[str, Any]:
+    def write(self, path: str, content: str, encoding: str = "utf-8",
+              merge: str | None = None) -> dict[str, Any]:
         def run() -> dict[str, Any]:
             data = _payload(content, encoding, path)
+            how = _merge_arg(merge, path)
             try:
-                version = self.vol.write(path, data)
+                version = self.vol.write(path, data, merge=how)
             except StaleView as exc:
                 raise _absent_expected(exc, path, path in self._read_here) from None
             self._read_here.add(path)
-            return {"path": path, "version": version}
+            return {"path": path, "version": version, **_merged(version, how)}
         return self.call("write", path, run)
 
     def write_cas(self, path: str, expected_version: int, content: str,
-                  encoding: str = "utf-8") -> dict[str, Any]:
-        return self.call("write_cas", path, lambda: {"path": path, "version": self.vol.write_cas_at(
-            path, expected_version, _payload(content, encoding, path))})
+                  encoding: str = "utf-8", merge: str | None = None) -> dict[str, Any]:
+        def run() -> dict[str, Any]:
+            how = _merge_arg(merge, path)
+            version = self.vol.write_cas_at(path, expected_version, _payload(content, encoding, path),
+                                            merge=how)
+            return {"path": path, "version": version, **_merged(version, how)}
+        return self.call("write_cas", path, run)
 
     def reacquire(self, path: str) -> dict[str, Any]:
         def run() -> dict[str, Any]:
@@ -234,16 +289,19 @@ def build_server(vol: CoherentVolume | Tools):
         return result(tools.read(path))
 
     @tool("Write a file", readOnlyHint=False, destructiveHint=True, idempotentHint=False)
-    def write(path: str, content: str, encoding: str = "utf-8"):
+    def write(path: str, content: str, encoding: str = "utf-8", merge: str | None = None):
         """Write a file, derived from your last read of it. Refused (ok=false, nothing written)
-        if someone else changed it since: follow `recover`."""
-        return result(tools.write(path, content, encoding))
+        if someone else changed it since: follow `next` in `conflict_packet`. With
+        merge="auto", edits made since your read are merged with yours when they do not
+        overlap (merged=true); overlapping edits are refused (code merge_conflict)."""
+        return result(tools.write(path, content, encoding, merge))
 
     @tool("Write a file at a version", readOnlyHint=False, destructiveHint=True, idempotentHint=True)
     def write_cas(path: str, expected_version: int, content: str,
-                  encoding: str = "utf-8"):
-        """Write a file only if it is still at expected_version (0: must not exist yet)."""
-        return result(tools.write_cas(path, expected_version, content, encoding))
+                  encoding: str = "utf-8", merge: str | None = None):
+        """Write a file only if it is still at expected_version (0: must not exist yet). With
+        merge="auto", a newer version is merged with your change when the edits do not overlap."""
+        return result(tools.write_cas(path, expected_version, content, encoding, merge))
 
     @tool("Reacquire a file after a refusal", readOnlyHint=False, destructiveHint=False, idempotentHint=True)
     def reacquire(path: str):

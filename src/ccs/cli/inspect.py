@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
+from ccs import killswitch
 from ccs.backends.sqlite import sqlite_path
 from ccs.coordinator import Coordinator
 from ccs.protocol.errors import StoreNotFound
@@ -54,6 +56,11 @@ def internal(artifact_id: str) -> bool:
 
 
 def status(engine: str, prefix: str, as_json: bool, out=print, *, show_internal: bool = False) -> int:
+    for line in killswitch.status_lines():  # on stderr with --json: the JSON stays a list of rows
+        if as_json:
+            print(f"WARNING: {line}", file=sys.stderr)
+        else:
+            out(f"WARNING: {line}")
     coordinator = open_existing(engine)
     try:
         rows = [describe(r) for r in sorted(coordinator.artifacts(prefix), key=lambda r: r.artifact_id)

@@ -65,7 +65,8 @@ examples:
     "bench": """\
 examples:
   ccs bench --quick --out /tmp/ccs-bench           # a short run, reports written there
-  ccs bench --no-workloads --out /tmp/ccs-bench    # simulation only (no LangGraph needed)""",
+  ccs bench --no-workloads --out /tmp/ccs-bench    # simulation only (no LangGraph needed)
+  ccs bench --readme README.md                     # the full run; rewrites the README tables""",
 }
 
 
@@ -158,6 +159,13 @@ def build_parser() -> argparse.ArgumentParser:
     sv = sub.add_parser("serve", help=serve_cli.HELP, description=serve_cli.HELP, epilog=serve_cli.EPILOG,
                         formatter_class=fmt, parents=[common])
     serve_cli.add_arguments(sv)
+    from ccs.cli import hook as hook_cli
+
+    hk = sub.add_parser("hook", help="a coding assistant's hook command: refuse or flag an edit made "
+                                     "on a stale view of a file (Claude Code)",
+                        description=hook_cli.DESCRIPTION, epilog=hook_cli.EPILOG,
+                        formatter_class=fmt, parents=[common])
+    hook_cli.add_arguments(hk)
     sub.add_parser("mcp", help="MCP stdio server over workspace files (same as stale-write-guard-fs; "
                                "ccs mcp --help for its options)", add_help=False)
     return parser
@@ -168,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     rest = argv
     while rest[:1] == ["--debug"]:
         rest = rest[1:]
+    if rest[:1] == ["hook"]:
+        from ccs.cli.hook import main as hook_main
+        return hook_main(rest[1:], debug=rest is not argv)
     if rest[:1] == ["mcp"]:
         from ccs.adapters.mcp_server import main as mcp_main
         return mcp_main(rest[1:], prog="ccs mcp")
@@ -214,6 +225,9 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command == "serve":
         from ccs.cli.serve import run as serve
         return serve(args)
+    if args.command == "hook":
+        from ccs.cli.hook import run as hook
+        return hook(args)
     if args.command == "diagnose":
         from ccs.cli.diagnose import run as diagnose
         return diagnose(args)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ccs import failpoints
+from ccs.client import merge as merging
 from ccs.client.codec import decode, encode
 from ccs.observe.events import HIT, ObservedOp, dispatch
 from ccs.protocol.arguments import check_int, check_number
@@ -39,6 +40,7 @@ from ccs.protocol.records import Content, Mesi
 
 if TYPE_CHECKING:
     from ccs.client.core import CoherenceAdapterCore
+    from ccs.client.effects import Effect, EffectRecord
     from ccs.client.transaction import Transaction
 
 MISSING: Any = object()
@@ -261,14 +263,26 @@ class Agent:
 
     # --- writes --------------------------------------------------------------------------------
 
-    def write(self, artifact_id: str, value: Any, *, blind: bool = False) -> int:
+    def write(self, artifact_id: str, value: Any, *, blind: bool = False,
+              merge: Any = None, merge_retries: int = 8) -> int:
         """Commit ``value`` as derived from this agent's view of the artifact.
 
         Refused with ``StaleView`` if a peer committed since that view, with ``GrantReclaimed``
         or ``StaleEpoch`` if crash recovery reclaimed a grant since. An agent that never read the
         artifact is taken to expect it absent (create); ``blind=True`` skips every check (last
         write wins) and must be asked for explicitly. Returns the new version.
+
+        ``merge="auto"`` (or a function ``(base, theirs, yours) -> merged``): a stale refusal is
+        answered by a three-way merge with the current version, committed by compare-and-set
+        (``ccs.client.merge``); returns a ``MergedVersion`` saying whether it merged, or raises
+        ``MergeConflict`` (overlapping edits) with nothing written.
         """
+        if merge is not None:
+            check_int("merge_retries", merge_retries, minimum=0)
+            if blind:
+                raise InvalidArgument("blind=True skips the check a merge answers: pass one or the "
+                                      "other", parameter="merge", artifact=artifact_id)
+            return merging.write(self, artifact_id, value, merge, merge_retries)
         data, kind = encode(value, artifact_id)
         entry = self._lookup(artifact_id)
         if blind:
@@ -277,8 +291,12 @@ class Agent:
             base_version, base_epoch = 0, None
         else:
             base_version, base_epoch = entry.version, entry.epoch
-        c = self._commit(artifact_id, lambda cid: self.coordinator.write(
-            self.id, artifact_id, base_version, base_epoch, (data, kind), cid))
+        try:
+            c = self._commit(artifact_id, lambda cid: self.coordinator.write(
+                self.id, artifact_id, base_version, base_epoch, (data, kind), cid))
+        except ConflictError as exc:
+            merging.attach(exc, self, artifact_id, base_version, entry, (data, kind))
+            raise
         self._install_commit(artifact_id, c, data, kind, value, owner=True)
         self.holds_grants = True
         return c.version
@@ -317,9 +335,15 @@ class Agent:
         self._install_commit(artifact_id, c, data, kind, value, owner=True)
         return c.version
 
-    def commit_cas(self, artifact_id: str, expected_version: int, value: Any) -> int:
+    def commit_cas(self, artifact_id: str, expected_version: int, value: Any, *,
+                   merge: Any = None, merge_retries: int = 8) -> int:
         """Compare-and-set: lands only if the artifact is still at ``expected_version`` (and at the
-        epoch this agent read it at, when its view is of that version)."""
+        epoch this agent read it at, when its view is of that version). ``merge`` as in
+        ``write``, with ``expected_version`` as the merge base."""
+        if merge is not None:
+            check_int("merge_retries", merge_retries, minimum=0)
+            return merging.commit_cas(self, artifact_id, expected_version, value, merge,
+                                      merge_retries)
         return self.commit_payload(artifact_id, expected_version, encode(value, artifact_id),
                                    value).version
 
@@ -329,8 +353,12 @@ class Agent:
         check_int("expected_version", expected_version, minimum=0)
         entry = self._lookup(artifact_id)
         epoch = entry.epoch if entry is not None and entry.version == expected_version else None
-        c = self._commit(artifact_id, lambda cid: self.coordinator.commit_cas(
-            self.id, artifact_id, expected_version, epoch, payload, cid))
+        try:
+            c = self._commit(artifact_id, lambda cid: self.coordinator.commit_cas(
+                self.id, artifact_id, expected_version, epoch, payload, cid))
+        except ConflictError as exc:
+            merging.attach(exc, self, artifact_id, expected_version, entry, payload)
+            raise
         data, kind = (b"", "deleted") if payload is None else payload
         self._install_commit(artifact_id, c, data, kind, data if value is None else value,
                              owner=entry is not None and entry.state is not Mesi.SHARED)
@@ -398,6 +426,13 @@ class Agent:
     def heartbeat(self) -> None:
         self.core.call_with_retry(lambda: self.coordinator.heartbeat(self.id))
         self.last_heartbeat = self.core.clock.now()
+        self.holds_grants = True  # asked to be live (e.g. to receive a handoff): stay live
+
+    def handoff(self, artifact_id: str, to: Any) -> int:
+        """Pass this agent's exclusive grant to ``to`` in one step (``ccs.client.handoff``)."""
+        from ccs.client.handoff import handoff
+
+        return handoff(self, artifact_id, to)
 
     def state(self, artifact_id: str) -> Mesi:
         """This agent's MESI state for the artifact as its cache sees it."""
@@ -410,10 +445,42 @@ class Agent:
         entry = self._lookup(artifact_id)
         return None if entry is None else entry.version
 
+    def render_context(self, ids: Any, *, role: str = "", turn: str = "", mode: str = "stateless",
+                       preset: Any = "anthropic", shared: Any = (), now: float | None = None) -> Any:
+        """The prompt for a turn that reads ``ids``, rebuilt statelessly for a provider prompt
+        cache (``preset``: "anthropic", "openai", "no-cache"); see :mod:`ccs.tokens.stateless`."""
+        from ccs.tokens.stateless import render_for_agent
+
+        return render_for_agent(self, ids, role=role, turn=turn, mode=mode, preset=preset,
+                                shared=shared, now=now)
+
     def transaction(self) -> Transaction:
         from ccs.client.transaction import Transaction
 
         return Transaction(self)
+
+    def effect(self, depends_on: Any) -> Effect:
+        """Gate a side effect on these inputs as read (``ccs.client.effects``)."""
+        from ccs.client.effects import Effect
+
+        return Effect(self, depends_on)
+
+    def pending_effects(self, *, all_agents: bool = False) -> list[EffectRecord]:
+        from ccs.client.effects import effects
+
+        return effects(self, all_agents=all_agents, status="pending")
+
+    def prune_effects(self, *, older_than: float) -> list[str]:
+        """Delete done effect records older than ``older_than`` s (``ccs.client.effects.prune``)."""
+        from ccs.client.effects import prune
+
+        return prune(self, older_than)
+
+    def resume_effects(self, handlers: Any, **options: Any) -> list[EffectRecord]:
+        """Run pending effects again with their own keys (``ccs.client.effects.resume``)."""
+        from ccs.client.effects import resume
+
+        return resume(self, handlers, **options)
 
     # --- invalidations (called by the core's bus listener) ---------------------------------------
 

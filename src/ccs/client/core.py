@@ -9,6 +9,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from ccs import killswitch
 from ccs.backends import Backend
 from ccs.bus import Bus
 from ccs.bus.base import BUS_RESET
@@ -47,6 +48,8 @@ class CoherenceAdapterCore:
     >>> planner = core.agent("planner")
     """
 
+    coherence_disabled = False  # CCS_DISABLE does not switch the agent API (ccs.killswitch)
+
     def __init__(
         self,
         engine: str | Backend = "memory://",
@@ -61,6 +64,7 @@ class CoherenceAdapterCore:
         **strategy_params: Any,
     ) -> None:
         check_int("unavailable_retries", unavailable_retries, minimum=0)
+        killswitch.stays_on("the agent API (CoherenceAdapterCore)", "compare-and-set cannot pass through")
         self.strategy = make_strategy(strategy, **strategy_params)
         self.coordinator = coordinator or Coordinator(
             engine, bus=bus, clock=clock, crash_recovery=crash_recovery, limits=limits)

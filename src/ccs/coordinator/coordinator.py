@@ -18,7 +18,7 @@ from ccs.backends import Backend, agent_key, artifact_key, open_backend
 from ccs.bus import Bus, default_bus_for, open_bus
 from ccs.coordinator.clock import Clock, SystemClock
 from ccs.coordinator.config import CrashRecoveryConfig, Limits
-from ccs.observe.events import Observer
+from ccs.observe.events import Observer, observer_list
 from ccs.observe.hooks import note_events, observed
 from ccs.protocol import transitions as tr
 from ccs.protocol.audit import AuditBatch, AuditEntry, entries_for, refusals
@@ -33,7 +33,7 @@ from ccs.protocol.errors import (
     PayloadTooLarge,
     UnknownEngine,
 )
-from ccs.protocol.ids import check_agent_id, check_artifact_id
+from ccs.protocol.ids import RESERVED_PREFIX, check_agent_id, check_artifact_id
 from ccs.protocol.messages import Committed, ReclaimNote, Step, TxnCommitted, View
 from ccs.protocol.records import DELETED, AgentRecord, ArtifactRecord, Content
 
@@ -61,6 +61,7 @@ class Coordinator:
     ) -> None:
         _check_type("crash_recovery", crash_recovery, CrashRecoveryConfig)
         _check_type("limits", limits, Limits)
+        observers = observer_list()  # CCS_TELEMETRY, read once, before anything is opened
         if clock is not None and not callable(getattr(clock, "now", None)):
             raise InvalidArgument(f"clock must have a now() method, got {type(clock).__name__}",
                                   parameter="clock")
@@ -78,7 +79,7 @@ class Coordinator:
         self.limits = limits or Limits()
         self._last_sweep = self.clock.now()
         self.reclaims: deque[ReclaimNote] = deque(maxlen=RECENT_RECLAIMS)  # the latest, for inspection
-        self.observers: list[Observer] = []  # told of every operation (ccs.observe); none: no cost
+        self.observers: list[Observer] = observers  # told of every operation (ccs.observe); none: no cost
 
     # --- plumbing -----------------------------------------------------------------------------
 
@@ -391,14 +392,18 @@ class Coordinator:
 
     def artifacts(self, prefix: str = "") -> list[ArtifactRecord]:
         """Records of every artifact whose id starts with ``prefix`` (including deleted ones and
-        ones only read so far, version 0): callers filter on ``exists``."""
+        ones only read so far, version 0): callers filter on ``exists``. The library's own
+        records (``ccs::``, the effect outbox) only when ``prefix`` asks for them."""
         try:
             prefix.encode("utf-8")
         except (AttributeError, UnicodeEncodeError):
             raise InvalidIdentifier(f"prefix must be a string of valid Unicode, got {prefix!r}"
                                     ) from None
         out = []
+        hide = not prefix.startswith(RESERVED_PREFIX)
         for key in self.backend.keys("a/" + prefix):
+            if hide and key.startswith(RESERVED_PREFIX, 2):
+                continue
             rec = self.backend.get(key)
             if isinstance(rec, ArtifactRecord):
                 out.append(rec)

@@ -9,6 +9,8 @@ Each coordinator operation (read, acquire, write, commit, commit_cas, transactio
 heartbeat, sweep, gc) reports one ``ObservedOp`` when it ends, ok, refused or failed; an agent
 reports its cache hits (reads served without an engine call). With no observer registered each
 site costs one truthiness check. An observer's exception is logged and dropped.
+With ``CCS_TELEMETRY=0`` when a coordinator is built, nothing can be registered on it
+(``events.MutedObservers``; docs/kill-switches.md).
 
 Ready-made observers, each behind its own extra:
 

@@ -8,10 +8,11 @@ their libraries and are imported only by the application.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
+
+from ccs import killswitch
 
 log = logging.getLogger("ccs.observe")
 
@@ -90,6 +91,42 @@ def dispatch(observers: Sequence[Observer], event: ObservedOp) -> None:
 
 
 def telemetry_enabled() -> bool:
-    """False when ``CCS_TELEMETRY`` is 0 / false / no / off: the ready-made observers' ``instrument``
-    then registers nothing."""
-    return os.environ.get("CCS_TELEMETRY", "1").strip().lower() not in ("0", "false", "no", "off")
+    """False when ``CCS_TELEMETRY`` is off (0 / false / no): the ready-made observers'
+    ``instrument`` then registers nothing (and says so in the log; a coordinator built while it is
+    off would drop the observer anyway, see ``MutedObservers``). ``InvalidSwitch`` on a typo."""
+    if killswitch.telemetry_enabled():
+        return True
+    log.info("CCS_TELEMETRY is off: instrument() registered no observer")
+    return False
+
+
+class MutedObservers(list):
+    """The observer list of a coordinator built with ``CCS_TELEMETRY=0``: whatever is registered
+    on it (``instrument()``, or an observer appended by hand) is dropped and logged, so it stays
+    empty and every operation costs what it costs with no observer."""
+
+    def _drop(self, observers: Any) -> None:
+        for observer in observers:
+            log.info("CCS_TELEMETRY is off: observer %r not registered", observer)
+
+    def append(self, observer: Any) -> None:
+        self._drop([observer])
+
+    def insert(self, index: Any, observer: Any) -> None:
+        self._drop([observer])
+
+    def extend(self, observers: Any) -> None:
+        self._drop(list(observers))
+
+    def __iadd__(self, observers: Any) -> MutedObservers:
+        self._drop(list(observers))
+        return self
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        self._drop(list(value) if isinstance(index, slice) else [value])
+
+
+def observer_list() -> list[Observer]:
+    """A new coordinator's observer list: muted when ``CCS_TELEMETRY`` is off (read now, once;
+    ``InvalidSwitch`` on a typo)."""
+    return [] if killswitch.telemetry_enabled() else MutedObservers()

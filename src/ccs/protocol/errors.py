@@ -73,6 +73,23 @@ class CoherenceError(Exception):
 class ConflictError(CoherenceError):
     code = "conflict"
     retryable = True
+    # Set by the client on a refused write: what the write was based on and what it carried, so
+    # ``conflict_packet`` can describe the refusal (``ccs.merge.packet.RefusalContext``).
+    context: Any = None
+
+    def conflict_packet(self, budget_tokens: int | None = None, *, next_call: str | None = None,
+                        counter: Any = None) -> Any:
+        """A compact description of this refusal a model can act on (``ccs.merge.ConflictPacket``):
+        the version the write was based on, a diff of what changed since and who changed it, a
+        diff of what the write carried, and the call to make next, sized to ``budget_tokens``."""
+        from ccs.merge.packet import build_packet  # rendering (diffs, token counts) is not protocol
+
+        return build_packet(self, budget_tokens, next_call=next_call, counter=counter)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled (to another process) without ``context``: it holds the local coordinator."""
+        state = {k: v for k, v in self.__dict__.items() if k != "context"}
+        return type(self), self.args, state
 
 
 class StaleView(ConflictError):
@@ -128,6 +145,27 @@ class ViewExpired(ConflictError):
     )
 
 
+class MergeConflict(ConflictError):
+    """A write refused as stale could not be merged: both sides changed the same region (lines
+    of text, keys of a JSON object) differently since the write's base. Nothing was written.
+    ``details``: ``base_version`` (what the write was derived from), ``regions`` (each conflicting
+    region: where, and its base, theirs and yours)."""
+    code = "merge_conflict"
+    default_recover = ("both you and a peer changed the same region since your read: read the "
+                       "current version, resolve the regions listed in details.regions, and write "
+                       "again against the current version")
+
+
+class MergeBaseUnavailable(ConflictError):
+    """A write refused as stale cannot be merged because the content of the version it was
+    derived from is no longer held (neither in the agent's cache nor among the versions the
+    engine retains): no merge is guessed, nothing was written."""
+    code = "merge_base_unavailable"
+    default_recover = ("the version your write was derived from is no longer retained: read the "
+                       "current version, re-derive your change, and write again (or raise "
+                       "Limits.retain_versions)")
+
+
 class RetriesExhausted(ConflictError):
     code = "cas_retries_exhausted"
     default_recover = "contention is high: back off, or raise retries=, or serialize the writers"
@@ -176,9 +214,22 @@ class InvalidArgument(InvalidRequest):
     default_recover = "pass a value of the documented type and range; nothing was changed"
 
 
+class InvalidHookPayload(InvalidRequest):
+    """A coding assistant's hook sent JSON that is not the documented payload."""
+    code = "invalid_hook_payload"
+    default_recover = ("the hook input must be the JSON object Claude Code sends on stdin (session_id, "
+                       "hook_event_name, tool_name, tool_input); nothing was recorded")
+
+
 class UnknownStrategy(InvalidRequest):
     code = "unknown_strategy"
     default_recover = "use one of: lazy, eager, lease, access_count, broadcast"
+
+
+class InvalidSwitch(InvalidRequest):
+    code = "invalid_switch"
+    default_recover = ("set the kill switch to 1/true/yes (on) or 0/false/no (off), or unset it; "
+                       "nothing was opened")
 
 
 class InvalidStrategyParameter(InvalidRequest):

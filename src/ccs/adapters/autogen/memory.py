@@ -79,6 +79,11 @@ class CoherentMemory(Memory, Component[CoherentMemoryConfig]):
     def agent(self) -> Agent:
         return self.shared.agent(self.agent_name)
 
+    @property
+    def coherence_disabled(self) -> bool:
+        """True when its ``SharedArtifacts`` was built with ``CCS_DISABLE`` (a pass-through)."""
+        return self.shared.coherence_disabled
+
     def tools(self, agent: str | None = None) -> list[Any]:
         """``read_artifact``/``write_artifact``/``update_artifact`` acting as this memory's agent
         (or ``agent``, to override)."""

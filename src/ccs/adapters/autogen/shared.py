@@ -27,6 +27,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ccs.adapters.unchecked import core_for
 from ccs.backends.memory import MemoryBackend
 from ccs.client import CoherenceAdapterCore
 from ccs.protocol.arguments import check_int
@@ -68,6 +69,8 @@ class SharedArtifacts:
         else:
             self.core = CoherenceAdapterCore(engine=engine, strategy=strategy)
             self._owns_core = True
+        self.core = core_for("AutoGen SharedArtifacts", self.core)  # CCS_DISABLE: pass-through
+        self.coherence_disabled = self.core.coherence_disabled
         if isinstance(artifacts, str):
             raise InvalidArgument("artifacts must be a list of ids, not one string",
                                   parameter="artifacts")
@@ -92,6 +95,11 @@ class SharedArtifacts:
         if version is None:
             version = self._shown.get((agent, artifact), 0)
         return version
+
+    def render_context(self, name: str, ids: Iterable[str], **options: Any) -> Any:
+        """Agent ``name``'s stateless prompt over ``ids`` for a provider prompt cache (options as
+        ``Agent.render_context``: role, turn, preset, shared, now); the pin is shared by the team."""
+        return self.core.agent(name).render_context(list(ids), **options)
 
     def agent(self, name: str) -> Agent:
         return self.core.agent(name)

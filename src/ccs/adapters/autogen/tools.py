@@ -17,6 +17,7 @@ from autogen_core.tools import FunctionTool
 from ccs.adapters.autogen.content import mime_of
 from ccs.adapters.autogen.shared import PRIVATE_PREFIX, SharedArtifacts
 from ccs.client.agent import Agent
+from ccs.merge.packet import with_packet
 from ccs.protocol.errors import CoherenceError, ConflictError, InvalidArgument
 from ccs.tokens import as_text
 
@@ -31,11 +32,15 @@ def ok(**fields: Any) -> str:
     return json.dumps({"ok": True, **fields}, ensure_ascii=False, default=str)
 
 
+NEXT_CALL = ("write_artifact(artifact={artifact!r}, content=<the current content: your base with the "
+             "changes above, plus your change>, expected_version={version})")
+
+
 def refused(err: CoherenceError) -> str:
     payload = {"ok": False, **err.to_dict()}
     if isinstance(err, ConflictError):
         payload["hint"] = HINT
-    return json.dumps(payload, ensure_ascii=False, default=str)
+    return json.dumps(with_packet(payload, err, next_call=NEXT_CALL), ensure_ascii=False, default=str)
 
 
 def _check_access(agent: Agent, artifact: str) -> None:

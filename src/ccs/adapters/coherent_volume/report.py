@@ -6,7 +6,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from ccs.adapters.coherent_volume import materialize as mat
-from ccs.adapters.coherent_volume.config import CONFIG_ID
+from ccs.adapters.coherent_volume.paths import STATE_DIR
 from ccs.protocol.errors import CoherenceError
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ def _entry(vol: CoherentVolume, aid: str, errors: list[CoherenceError] | None) -
 
 def _known(vol: CoherentVolume) -> list[str]:
     return sorted(r.artifact_id for r in vol.coordinator.artifacts()
-                  if r.artifact_id != CONFIG_ID and r.version > 0)
+                  if not r.artifact_id.startswith(STATE_DIR + "/") and r.version > 0)
 
 
 def status(vol: CoherentVolume, path: str | os.PathLike[str] | None = None) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from typing import Any
 
+from ccs import killswitch
 from ccs.adapters.coherent_volume import materialize as mat
 from ccs.adapters.coherent_volume import report
 from ccs.adapters.coherent_volume.boundary import typed
@@ -36,7 +37,7 @@ from ccs.adapters.coherent_volume.options import check_options
 from ccs.adapters.coherent_volume.paths import STATE_DIR, check_managed, normalize_globs, resolve
 from ccs.adapters.coherent_volume.sync import DiskSync
 from ccs.client import CoherenceAdapterCore
-from ccs.client.agent import MISSING, Versioned
+from ccs.client.agent import MISSING, Agent, Versioned
 from ccs.coordinator import Clock, CrashRecoveryConfig, Limits
 from ccs.protocol.errors import (
     ConflictError,
@@ -57,6 +58,11 @@ class CoherentVolume(DiskSync):
     >>> plan = vol.read("plans/plan.md")
     >>> vol.write("plans/plan.md", plan + "- step 3\\n")   # StaleView if a peer wrote meanwhile
     """
+
+    coherence_disabled = False  # True on the pass-through CCS_DISABLE builds (passthrough.py)
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> CoherentVolume:
+        return super().__new__(killswitch.switched(cls, CoherentVolume, _pass_through))
 
     @typed
     def __init__(
@@ -188,6 +194,12 @@ class CoherentVolume(DiskSync):
         return self._result(aid, v, default)
 
     @typed
+    def artifact_id(self, path: str | os.PathLike[str]) -> str:
+        """The id the state knows ``path`` by (``PathOutsideWorkspace``/``UnmanagedPath`` if it
+        is not a file of this volume)."""
+        return self._id(path)
+
+    @typed
     def version(self, path: str | os.PathLike[str]) -> int:
         rec = self.coordinator.artifact(self._id(path))
         return 0 if rec is None else rec.version
@@ -195,16 +207,22 @@ class CoherentVolume(DiskSync):
     # --- writes -------------------------------------------------------------------------------
 
     @typed
-    def write(self, path: str | os.PathLike[str], data: bytes | str) -> int:
+    def write(self, path: str | os.PathLike[str], data: bytes | str, *, merge: Any = None) -> int:
         """Commit ``data`` as derived from this agent's last view of the file; returns the new
         version. ``StaleView`` if a peer committed since that view, ``ForeignEdit`` if the file
         was changed outside the volume (or holds bytes the state never saw): in both cases
-        nothing is written."""
+        nothing is written. ``merge="auto"`` (or a function of the three contents, as bytes)
+        merges a stale write with the current version instead (``Agent.write``); the result
+        says whether it merged (``.merged``), ``MergeConflict`` when the edits overlap."""
         aid = self._id(path)
         payload = self._encode(data, aid)
         with self._lock(aid) as lk:
             self._guard(lk, aid)
-            version = self.agent.write(aid, payload)
+            if merge is None:
+                version = self.agent.write(aid, payload)
+            else:
+                version = self.agent.write(aid, payload, merge=merge)
+                payload = version.value
             self._land(lk, aid, version, payload)
         return version
 
@@ -219,15 +237,20 @@ class CoherentVolume(DiskSync):
 
     @typed
     def write_cas_at(self, path: str | os.PathLike[str], expected_version: int,
-                     data: bytes | str) -> int:
+                     data: bytes | str, *, merge: Any = None) -> int:
         """Compare-and-set: lands only if the file is still at ``expected_version``
-        (``VersionConflict`` otherwise, nothing written)."""
+        (``VersionConflict`` otherwise, nothing written). ``merge`` as in ``write``, with
+        ``expected_version`` as the merge base."""
         aid = self._id(path)
         expected_version = _version_arg(expected_version, aid)
         payload = self._encode(data, aid)
         with self._lock(aid) as lk:
             self._guard(lk, aid)
-            version = self.agent.commit_cas(aid, expected_version, payload)
+            if merge is None:
+                version = self.agent.commit_cas(aid, expected_version, payload)
+            else:
+                version = self.agent.commit_cas(aid, expected_version, payload, merge=merge)
+                payload = version.value
             self._land(lk, aid, version, payload)
         return version
 
@@ -252,6 +275,21 @@ class CoherentVolume(DiskSync):
             f"write_cas on {os.fspath(path)!r} lost {retries + 1} races in a row",
             artifact=self._id(path), current_version=None if last is None else last.current_version,
             attempts=retries + 1, last_error=None if last is None else last.to_dict())
+
+    @typed
+    def commit_disk(self, path: str | os.PathLike[str], expected_version: int,
+                    agent: Agent | None = None) -> int:
+        """Commit the bytes now on disk (a tool wrote the file itself, e.g. a coding assistant's
+        Edit) as ``agent``'s change of ``expected_version``: compare-and-set, ``VersionConflict``
+        if the record moved, and then nothing is recorded. Returns the new version."""
+        aid = self._id(path)
+        expected_version = _version_arg(expected_version, aid)
+        with self._lock(aid) as lk:
+            disk = self.fs.read(aid)
+            c = (agent or self.agent).commit_payload(
+                aid, expected_version, None if disk is None else (disk, "bytes"))
+            lk.set_mark(c.version, mat.digest(disk))
+        return c.version
 
     @typed
     def publish(self, files: Mapping[str, bytes | str],
@@ -317,6 +355,11 @@ class CoherentVolume(DiskSync):
 
     def __repr__(self) -> str:
         return f"CoherentVolume({self.root!r}, managed={self.managed!r}, agent={self.agent_name!r})"
+
+
+def _pass_through() -> type[CoherentVolume]:
+    from ccs.adapters.coherent_volume.passthrough import PassThroughVolume
+    return PassThroughVolume
 
 
 def _version_arg(value: Any, aid: str) -> int:

@@ -19,7 +19,7 @@ from typing import Any
 from ccs.adapters.crewai.identity import acting_as, current_role, role_from_scope
 
 __all__ = ["CoherentMemory", "CoherentMemoryStorage", "SharedField", "acting_as", "artifact_tools",
-           "current_role", "install", "role_from_scope", "uninstall"]
+           "current_role", "install", "render_context", "role_from_scope", "uninstall"]
 
 
 def __getattr__(name: str) -> Any:
@@ -32,6 +32,9 @@ def __getattr__(name: str) -> Any:
     if name == "CoherentMemory":
         from ccs.adapters.crewai.memory import CoherentMemory
         return CoherentMemory
+    if name == "render_context":
+        from ccs.adapters.crewai.context import render_context
+        return render_context
     if name == "SharedField":
         from ccs.adapters.crewai.flow import SharedField
         return SharedField

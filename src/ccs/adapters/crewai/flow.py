@@ -19,13 +19,15 @@ from collections.abc import Callable
 from typing import Any
 
 from ccs.adapters.crewai.identity import current_role
+from ccs.adapters.unchecked import core_for
 from ccs.client import CoherenceAdapterCore, Versioned
 from ccs.protocol.errors import StaleView, VersionConflict
 
 
 class SharedField:
     def __init__(self, core: CoherenceAdapterCore, artifact: str, initial: Any = None) -> None:
-        self.core, self.artifact, self.initial = core, artifact, initial
+        self.core, self.artifact, self.initial = core_for("CrewAI SharedField", core), artifact, initial
+        self.coherence_disabled = self.core.coherence_disabled  # CCS_DISABLE: pass-through
 
     def _agent(self, agent: str | None):
         return self.core.agent(agent or current_role() or "flow")

@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ccs.merge.packet import with_packet
 from ccs.protocol.errors import CoherenceError
+
+NEXT_CALL = ("read_artifact({artifact!r}) (version {version}), then write_artifact with your change "
+             "applied to it; or update_artifact")
 
 
 def ok(**fields: Any) -> str:
@@ -27,5 +31,6 @@ def refused(err: CoherenceError, artifact: str) -> str:
                 f"then write_artifact again (or use update_artifact)")
     else:
         hint = err.recover
-    return json.dumps({"ok": False, "code": err.code, "artifact": artifact, "current_version": v,
-                       "recover": hint, "message": err.message}, default=str)
+    payload = {"ok": False, "code": err.code, "artifact": artifact, "current_version": v,
+               "recover": hint, "message": err.message}
+    return json.dumps(with_packet(payload, err, next_call=NEXT_CALL), default=str)

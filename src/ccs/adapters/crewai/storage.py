@@ -26,6 +26,7 @@ from typing import Any
 
 from ccs.adapters.crewai import records as rec
 from ccs.adapters.crewai.identity import resolve
+from ccs.adapters.unchecked import core_for
 from ccs.client import Agent, CoherenceAdapterCore
 from ccs.protocol.errors import ConflictError, StaleView
 
@@ -58,7 +59,9 @@ class CoherentMemoryStorage:
     def __init__(self, core: CoherenceAdapterCore | None = None, *, engine: str = "memory://",
                  namespace: str = "crewai/memory", agent: str | None = None,
                  default_agent: str = "crew") -> None:
-        self.core = core if core is not None else CoherenceAdapterCore(engine=engine)
+        self.core = core_for("CrewAI CoherentMemoryStorage",
+                             core if core is not None else CoherenceAdapterCore(engine=engine))
+        self.coherence_disabled = self.core.coherence_disabled  # CCS_DISABLE: pass-through
         self.namespace = namespace.rstrip("/")
         self.agent = agent
         self.default_agent = default_agent

@@ -20,6 +20,7 @@ from crewai.tools import BaseTool
 from pydantic import BaseModel, Field, PrivateAttr
 
 from ccs.adapters.crewai import payloads
+from ccs.adapters.unchecked import core_for
 from ccs.client import Agent, CoherenceAdapterCore
 from ccs.protocol.errors import CoherenceError, InvalidArgument, StaleView, VersionConflict
 
@@ -98,10 +99,12 @@ class WriteArtifactTool(_ArtifactTool):
             try:
                 version = self.agent.commit_cas(artifact_id, base, content)
             except VersionConflict as err:
-                raise StaleView(f"{self._role} derived its write from version {base} of "
-                                f"{artifact_id!r}, now at version {err.current_version}",
-                                artifact=artifact_id, current_version=err.current_version,
-                                current_epoch=err.current_epoch) from err
+                stale = StaleView(f"{self._role} derived its write from version {base} of "
+                                  f"{artifact_id!r}, now at version {err.current_version}",
+                                  artifact=artifact_id, current_version=err.current_version,
+                                  current_epoch=err.current_epoch, base_version=base)
+                stale.context = err.context
+                raise stale from err
         except CoherenceError as err:
             return payloads.refused(err, artifact_id)
         self._views.saw(artifact_id, version)
@@ -157,5 +160,6 @@ def artifact_tools(core: CoherenceAdapterCore, role: str, *, retries: int = 8) -
     """``[read_artifact, write_artifact, update_artifact]`` acting as agent ``role`` of ``core``:
     ``Agent(role="writer", tools=artifact_tools(core, "writer"), ...)``."""
     views = Views()
+    core = core_for("CrewAI artifact_tools", core)  # CCS_DISABLE: pass-through
     return [ReadArtifactTool().bind(core, role, views), WriteArtifactTool().bind(core, role, views),
             UpdateArtifactTool(retries=retries).bind(core, role, views)]

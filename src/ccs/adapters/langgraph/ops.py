@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from langgraph.store.base import Item, ListNamespacesOp, SearchItem, SearchOp
 
-from ccs.adapters.langgraph import bridge
+from ccs.adapters.langgraph import bridge, merging
 from ccs.adapters.langgraph.docs import Doc, copy_value, decode_ttl, encode_doc, encode_ttl
 from ccs.adapters.langgraph.ids import NamespaceError, ttl_id
 from ccs.adapters.langgraph.query import matches_filter, page_namespaces, rank
@@ -81,12 +81,14 @@ def view_expired(store: CCSStore, call: Call, op: str, aid: str, ns: tuple[str, 
 
 def stale_view(exc: VersionConflict, aid: str, ns: tuple[str, ...], key: str, agent: str,
                base: int) -> StaleView:
-    return StaleView(
+    err = StaleView(
         f"{agent} wrote {tuple(ns)!r}/{key!r} from a view of version {base}, but version "
         f"{exc.current_version} was committed since; the write was not applied",
         artifact=aid, current_version=exc.current_version, current_epoch=exc.current_epoch,
         recover="get() the item again and re-derive the value, or use store.update(namespace, key, fn)",
         namespace=list(ns), key=key, base_version=base, agent=agent)
+    err.context = exc.context
+    return err
 
 
 class Ops:
@@ -178,6 +180,11 @@ class Ops:
             try:
                 c = bridge.commit(call.agent, call.lock, aid, seen.version, payload)
             except VersionConflict as exc:
+                if exc.context is not None:
+                    exc.context.show, exc.context.next_call = merging.show_item, merging.NEXT_PUT
+                if s._merge is not None:
+                    return merging.put_merged(self, call, ns, key, aid, value, seen.version, exc,
+                                              s._merge, ttl, index)
                 err = stale_view(exc, aid, ns, key, call.agent.name, seen.version)
                 _log(s, call, "put", aid, ns, key, seen=seen.version, version=None, outcome="conflict",
                      error=err.to_dict())

@@ -41,6 +41,7 @@ from langgraph.store.base import (
     ensure_embeddings,
 )
 
+from ccs import killswitch
 from ccs.adapters.langgraph import bridge
 from ccs.adapters.langgraph.docs import DocCache, HybridClock
 from ccs.adapters.langgraph.identity import GRAPH, IDENTITY_MODES, resolve
@@ -58,6 +59,7 @@ from ccs.adapters.langgraph.recorder import Recorder
 from ccs.adapters.langgraph.views import ScopeTable, Session
 from ccs.backends.memory import MemoryBackend
 from ccs.client import CoherenceAdapterCore
+from ccs.merge.three_way import check_how
 from ccs.protocol.arguments import check_int, check_number
 from ccs.protocol.errors import (
     InvalidArgument,
@@ -97,11 +99,30 @@ def check_ttl(ttl: Any) -> float | None:
     return None if ttl is None else check_number("ttl", ttl, positive=True)
 
 
+def check_options(strategy: Any, ttl: Any, lease_ttl: Any, identity: Any, inner: Any, index: Any,
+                  strategy_params: dict[str, Any]) -> TTLConfig | None:
+    """The checks of ``CCSStore``'s arguments that need no engine (its pass-through makes them
+    too); ``lease_ttl`` is moved into ``strategy_params``. Returns the checked ``ttl``."""
+    ttl = check_ttl_config(ttl)
+    if lease_ttl is not None:
+        if strategy != "lease":
+            raise InvalidStrategyParameter(
+                f"lease_ttl= is the lease strategy's revalidation interval; strategy {strategy!r} "
+                "does not take it (use strategy='lease')", strategy=str(strategy))
+        strategy_params["ttl"] = lease_ttl
+    if identity not in IDENTITY_MODES:
+        raise InvalidRequest(f"identity must be one of {IDENTITY_MODES}, got {identity!r}")
+    if inner is not None and index is not None:
+        raise InvalidRequest("with inner=, configure the vector index on the inner store")
+    return ttl
+
+
 class _Handle(BaseStore):
     """What ``CCSStore`` and its ``for_agent`` handles share: the BaseStore surface over one
     store state, with an optional fixed agent and a session of views for use outside a graph."""
 
     supports_ttl = True
+    coherence_disabled = False  # True on the pass-through CCS_DISABLE builds (passthrough.py)
     _root: CCSStore
     _bound: str | None
     _session: Session
@@ -188,6 +209,16 @@ class _Handle(BaseStore):
         """``update`` without blocking the event loop (runs in a worker thread)."""
         return await asyncio.to_thread(self.update, namespace, key, fn, retries, index=index, ttl=ttl)
 
+    def render_context(self, namespace: tuple[str, ...], keys: Iterable[str], *, field: str | None = None,
+                       role: str = "", turn: str = "", mode: str = "stateless", preset: Any = "anthropic",
+                       shared: Iterable[str] = (), now: float | None = None) -> Any:
+        """A stateless prompt over ``keys`` (see :mod:`ccs.tokens.stateless`): the fleet's pinned
+        snapshot first, this agent's role, the changes since the pin, the turn."""
+        from ccs.tokens.stateless import render_for_store
+
+        return render_for_store(self, namespace, keys, field=field, role=role, turn=turn, mode=mode,
+                                preset=preset, shared=shared, now=now)
+
     def for_agent(self, name: str) -> AgentStore:
         """The handle on this store that acts as agent ``name`` (overriding graph identity); the
         same object for the same name, so what it read outside a graph is remembered across calls."""
@@ -217,6 +248,9 @@ class AgentStore(_Handle):
 class CCSStore(_Handle):
     """A coherent LangGraph store. See the module docstring and ``docs/langgraph.md``."""
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> CCSStore:
+        return super().__new__(killswitch.switched(cls, CCSStore, _pass_through))
+
     def __init__(
         self,
         strategy: str = "lazy",
@@ -234,19 +268,12 @@ class CCSStore(_Handle):
         bus: Any = None,
         scope_limit: int = 16384,
         lease_ttl: float | None = None,
+        merge: Any = None,
         **strategy_params: Any,
     ) -> None:
-        ttl = check_ttl_config(ttl)
-        if lease_ttl is not None:
-            if strategy != "lease":
-                raise InvalidStrategyParameter(
-                    f"lease_ttl= is the lease strategy's revalidation interval; strategy {strategy!r} "
-                    "does not take it (use strategy='lease')", strategy=str(strategy))
-            strategy_params["ttl"] = lease_ttl
-        if identity not in IDENTITY_MODES:
-            raise InvalidRequest(f"identity must be one of {IDENTITY_MODES}, got {identity!r}")
-        if inner is not None and index is not None:
-            raise InvalidRequest("with inner=, configure the vector index on the inner store")
+        ttl = check_options(strategy, ttl, lease_ttl, identity, inner, index, strategy_params)
+        # merge="auto" (or fn(base, theirs, yours)): a stale put is merged, not refused (merging.py)
+        self._merge = None if merge is None else check_how(merge)
         self._owns_core = core is None
         self.core = core or CoherenceAdapterCore(engine, strategy, bus=bus, clock=clock,
                                                  crash_recovery=crash_recovery, **strategy_params)
@@ -396,6 +423,11 @@ class CCSStore(_Handle):
 
     def __repr__(self) -> str:
         return f"CCSStore(strategy={self.core.strategy.name!r}, engine={self.core.coordinator.backend.url!r})"
+
+
+def _pass_through() -> type[CCSStore]:
+    from ccs.adapters.langgraph.passthrough import PassThroughStore
+    return PassThroughStore
 
 
 def _assemble(texts: list[tuple[int, str, str]], vectors: list[list[float]]) -> Vectors:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ccs.merge.packet import with_packet
 from ccs.protocol.errors import CoherenceError, ConflictError, UnknownArtifact
 from ccs.tokens import as_text
 
@@ -22,8 +23,14 @@ def refusal(err: CoherenceError, artifact_id: str) -> dict[str, Any]:
         recover = "the artifact does not exist: write_artifact creates it"
     else:
         recover = err.recover
-    return {"ok": False, "code": err.code, "artifact": artifact,
-            "current_version": err.current_version, "message": err.message, "recover": recover}
+    return with_packet({"ok": False, "code": err.code, "artifact": artifact,
+                        "current_version": err.current_version, "message": err.message,
+                        "recover": recover}, err, next_call=NEXT_CALL)
+
+
+NEXT_CALL = ("write_artifact({artifact!r}, content=<the current content: your base with the changes "
+             "above, plus your change>) after read_artifact({artifact!r}) returns version {version}; "
+             "or update_artifact for an append or a find/replace edit")
 
 
 class NotApplicable(Exception):

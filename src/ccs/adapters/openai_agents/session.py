@@ -34,6 +34,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ccs.adapters.openai_agents import bridge
+from ccs.adapters.unchecked import core_for
 from ccs.client import CoherenceAdapterCore
 from ccs.protocol.errors import RetriesExhausted, StaleView, VersionConflict
 
@@ -49,7 +50,9 @@ class CoherentSession:
         self.session_id = session_id
         self.session_settings = session_settings
         self._owns_core = core is None
-        self.core = core if core is not None else CoherenceAdapterCore(engine=engine)
+        self.core = core_for("OpenAI Agents CoherentSession",
+                             core if core is not None else CoherenceAdapterCore(engine=engine))
+        self.coherence_disabled = self.core.coherence_disabled  # CCS_DISABLE: pass-through
         self.artifact = PREFIX + session_id
         self.agent = self.core.agent(agent)
         self.strict = strict
@@ -111,7 +114,7 @@ class CoherentSession:
         for _ in range(self.retries + 1):
             current, version = self._read()
             stale = base is not None and version != base
-            if stale and self.strict:
+            if stale and self.strict and not self.coherence_disabled:
                 raise self._stale("add_items", version, base)
             try:
                 new = self.agent.commit_cas(self.artifact, version, current + items)
@@ -139,7 +142,7 @@ class CoherentSession:
         base = self.view(wrapper)
         if base is None and version == 0:
             return None
-        if base != version:
+        if base != version and not self.coherence_disabled:  # CCS_DISABLE: pops unchecked
             raise self._stale("pop_item", version, base)
         if not current:
             return None
@@ -150,7 +153,7 @@ class CoherentSession:
     def _clear(self, wrapper: Any, blind: bool) -> None:
         current, version = self._read()
         base = self.view(wrapper)
-        if not blind and base != version and current:
+        if not (blind or self.coherence_disabled) and base != version and current:
             raise self._stale("clear_session", version, base)
         if not current:
             self._see(wrapper, version)

@@ -13,11 +13,12 @@ worker thread (see ``bridge.py``) for tools and hooks on the event loop.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ccs.adapters.openai_agents import bridge
 from ccs.adapters.openai_agents.payloads import NotApplicable, refusal, text_edit
+from ccs.adapters.unchecked import core_for
 from ccs.client import CoherenceAdapterCore
 from ccs.protocol.errors import CoherenceError
 from ccs.protocol.ids import check_agent_name
@@ -34,8 +35,9 @@ class SharedArtifacts:
                  strategy: str = "lazy", default_agent: str = "default", retries: int = 8,
                  diffs: bool = True, **core_options: Any) -> None:
         self._owns_core = core is None
-        self.core = core if core is not None else CoherenceAdapterCore(
-            engine=engine, strategy=strategy, **core_options)
+        self.core = core_for("OpenAI Agents SharedArtifacts", core if core is not None else
+                             CoherenceAdapterCore(engine=engine, strategy=strategy, **core_options))
+        self.coherence_disabled = self.core.coherence_disabled  # CCS_DISABLE: pass-through
         self.default_agent = check_agent_name(default_agent)
         self.retries = retries
         self.diffs = diffs
@@ -58,6 +60,11 @@ class SharedArtifacts:
         sdk_agent = agent if agent is not None else getattr(ctx, "agent", None)
         name = getattr(sdk_agent, "name", None)
         return name if isinstance(name, str) and name else self.default_agent
+
+    def render_context(self, name: str, ids: Iterable[str], **options: Any) -> Any:
+        """Agent ``name``'s stateless prompt over ``ids`` for a provider prompt cache (options as
+        ``Agent.render_context``: role, turn, preset, shared, now); the pin is shared by the team."""
+        return self.core.agent(name).render_context(list(ids), **options)
 
     def context(self, name: str) -> ContextAgent:
         """The ``ContextAgent`` of agent ``name`` (the same one on every call)."""
