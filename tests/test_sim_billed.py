@@ -11,6 +11,7 @@ pytest.importorskip("langgraph")
 pytest.importorskip("tiktoken")
 
 from ccs.sim.billed import WORKLOADS, code_review, high_churn, planning, run_billed, script
+from ccs.sim.packets import measure_all
 from ccs.sim.texts import EDIT_MIX, document, edit
 from ccs.tokens import default_counter
 
@@ -72,12 +73,16 @@ def test_bench_report_renders_in_headless_chromium(tmp_path):
     result = {"meta": {"tokenizer": "t", "signal_tokens": 1, "signal_text": "s", "seconds": 1.0,
                        "sweep_ticks": 0, "billed_rounds": 2, "billed_seeds": [1]},
               "billed": [rb(planning(2), (1,))], "billed_sweep": [], "sweep": [], "agents_sweep": [],
-              "notes": ["n"]}
+              "notes": ["n"], "packets": measure_all(default_counter(), (1000,), (1,))}
     result["billed_sweep"] = [dict(result["billed"][0], volatility=0.5)]
     page = tmp_path / "bench.html"
     page.write_text(html(result))
     dom = rendered_dom(page, tmp_path / "profile")
     billed = dom[dom.index("id=\"billed\""):]
     assert "<td>planning</td><td>anthropic</td>" in billed[:billed.index("</table>")]
+    packets = dom[dom.index('id="packets"'):]
+    row = result["packets"]["rows"][0]
+    assert f"<td>{row['packet_tokens']:,}</td><td>{row['resend_current_tokens']:,}</td>" \
+        in packets[:packets.index("</table>")]
     plots = dom[dom.index('id="plots"'):]
     assert plots.count("<svg") >= 3 and "Billed saving vs stateless baseline (a)" in plots

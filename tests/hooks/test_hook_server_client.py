@@ -51,10 +51,10 @@ def test_a_wrong_token_or_no_server_never_lets_a_strict_edit_through(tmp_path, s
     s = Session("a1", tmp_path, None)
     read = s.payload("PostToolUse", "Read", {"file_path": str(tmp_path / "plan.md")}, {})
     proc = hook_process(read, "--server", server, env={"CCS_TOKEN": "wrong"})
-    assert proc.returncode == 1 and "unauthorized: missing or wrong bearer token" in proc.stderr
+    assert proc.returncode == 1 and "[unauthorized]: missing or wrong bearer token" in proc.stderr
     edit = s.payload("PreToolUse", "Edit", {"file_path": str(tmp_path / "plan.md")})
     out = run_hook(edit, "--mode", "strict", "--server", server)  # no token at all
-    assert "unauthorized: missing or wrong bearer token" in denied(out)
+    assert "[unauthorized]: missing or wrong bearer token" in denied(out)  # a code this build knows
     env = {k: v for k, v in os.environ.items() if k != "CCS_TOKEN"}
     proc = subprocess.run([sys.executable, "-m", "ccs.cli.main", "hook", "claude-code", "--mode",
                            "strict", "--server", "http://127.0.0.1:9"], input=json.dumps(edit),

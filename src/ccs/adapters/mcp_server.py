@@ -21,7 +21,6 @@ write the files unchecked, and every result carries ``"coherence": "disabled ...
 from __future__ import annotations
 
 import argparse
-import base64
 import inspect
 import json
 import logging
@@ -44,6 +43,9 @@ from ccs.protocol.errors import (
     MergeConflict,
     StaleView,
 )
+from ccs.protocol.wire import content_bytes as _payload
+from ccs.protocol.wire import content_fields as _content
+from ccs.protocol.wire import json_safe as _json_safe
 
 log = logging.getLogger(__name__)
 
@@ -64,20 +66,6 @@ publish(files) commits several files at once: all of them or none.
 
 DISABLED_NOTE = ("disabled (CCS_DISABLE is set on this server): files are read and written as they "
                  "are, with no versions and no checks; a write can overwrite another session's edit")
-
-
-def _json_safe(value: Any) -> Any:
-    """``value`` as plain JSON, every string valid UTF-8 (a lone surrogate from a file name or
-    an argument is escaped, not sent: it would fail the transport)."""
-    if isinstance(value, str):
-        return value.encode("utf-8", "backslashreplace").decode("utf-8")
-    if isinstance(value, dict):
-        return {_json_safe(str(k)): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if value is None or isinstance(value, bool | int | float):
-        return value
-    return _json_safe(str(value))
 
 
 NEXT_WRITE = ("write_cas(path={artifact!r}, expected_version={version}, content=<the current file: "
@@ -118,41 +106,6 @@ def _invalid_fields(exc: BaseException) -> list[str] | None:
     if type(cause).__name__ != "ValidationError" or not callable(errors):
         return None
     return sorted({".".join(str(part) for part in err.get("loc", ())) for err in errors()})
-
-
-def _content(data: bytes | None) -> dict[str, Any]:
-    if data is None:
-        return {"exists": False, "content": None, "encoding": None}
-    try:
-        return {"exists": True, "content": data.decode("utf-8"), "encoding": "utf-8"}
-    except UnicodeDecodeError:
-        return {"exists": True, "content": base64.b64encode(data).decode("ascii"), "encoding": "base64"}
-
-
-ENCODING_HINT = ("send text with encoding 'utf-8', or the file's bytes as standard base64 (A-Z a-z 0-9 + /, "
-                 "padded with =) with encoding 'base64'; nothing was written")
-
-
-def _payload(content: Any, encoding: Any, path: Any = None) -> bytes:
-    shown = path if isinstance(path, str) else None
-    if not isinstance(content, str):
-        raise InvalidValue(f"content must be a string, got {type(content).__name__}", artifact=shown,
-                           recover=ENCODING_HINT)
-    if encoding == "utf-8":
-        try:
-            return content.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise InvalidValue(f"content is not valid Unicode ({exc.reason})", artifact=shown,
-                               recover=ENCODING_HINT) from None
-    if encoding == "base64":
-        try:
-            return base64.b64decode(content, validate=True)
-        except ValueError as exc:
-            reason = str(exc).strip().rstrip(".") or "undecodable"
-            raise InvalidValue(f"content is not valid base64 ({reason})", artifact=shown,
-                               recover=ENCODING_HINT) from None
-    raise InvalidValue(f"encoding must be 'utf-8' or 'base64', not {encoding!r:.40}", artifact=shown,
-                       recover=ENCODING_HINT)
 
 
 def _absent_expected(exc: CoherenceError, path: str, read_here: bool) -> CoherenceError:

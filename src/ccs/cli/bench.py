@@ -1,5 +1,6 @@
 """``ccs bench``: billed input tokens of the three named workloads under each cache preset (mean and
-spread over seeds), a billed volatility sweep, and the protocol simulation sweeps, written as
+spread over seeds), a billed volatility sweep, the protocol simulation sweeps, and the tokens of a
+conflict packet against re-sending the artifact (``ccs.sim.packets``), written as
 JSON, Markdown tables (for the README) and a self-contained HTML report with matplotlib plots
 inlined as SVG. ``--quick`` is a smoke run (fewer rounds, one seed); the README's numbers come from
 the full run (``make bench-tokens``)."""
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ccs.sim import builtin_scenarios, load_scenario, simulate
+from ccs.sim.packets import measure_all
 from ccs.sim.report import html, markdown
 from ccs.tokens import default_counter, measure_signal
 
@@ -42,6 +44,8 @@ NOTES = [
     "The stateless board bills both prompt forms on its own model of the provider's cache every turn "
     "and sends the one that has been cheaper lately; with no cache it always sends the plain prompt, "
     "so the library's no-cache figure is the baseline's, exactly.",
+    "Conflict packets: what a model is told after a refused write (ccs.merge.packet), against "
+    "what a re-read would send it; counted with the same tokenizer on the packet's text.",
     "A stale read under lazy/eager costs fewer tokens (a reference to the old copy) but is wrong; "
     "staleness is reported next to tokens, and lost updates are checked against the store's history.",
 ]
@@ -80,7 +84,7 @@ def run_bench(out_dir: Path, *, quick: bool = False, with_workloads: bool = True
     rounds, seeds = (10, (1,)) if quick else (24, (1, 2, 3))
     vols, sweep_rounds = ((0.5,), 8) if quick else ((0.05, 0.1, 0.25, 0.5, 0.9), 16)
     n_workloads = 3 + len(vols) if with_workloads else 0
-    total = len(sweep_names) + len(agent_counts) + 1 + n_workloads
+    total = len(sweep_names) + len(agent_counts) + 2 + n_workloads
     result: dict[str, Any] = {"sweep": [], "agents_sweep": [], "billed": [], "billed_sweep": [],
                               "notes": NOTES}
     with progress_bar(total, "ccs bench") as step:
@@ -104,6 +108,8 @@ def run_bench(out_dir: Path, *, quick: bool = False, with_workloads: bool = True
         faults = load_scenario(scenarios["faults-heavy"])
         result["faults"] = simulate(faults.with_(ticks=ticks) if ticks else faults, counter=counter)
         step("faults-heavy")
+        result["packets"] = measure_all(counter)  # a fraction of a second: the full grid always
+        step("conflict packets")
         if with_workloads:
             from ccs.sim.billed import WORKLOADS, run_billed, volatility
 

@@ -143,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also write the full result as JSON to FILE")
     from ccs.cli import diagnose as diagnose_cli
     from ccs.cli import replay as replay_cli
+    from ccs.cli import serve as serve_cli
 
     rp = sub.add_parser("replay", help="check the promises on a history recorded by CCSStore.record_to",
                         description="check the promises on a history recorded by CCSStore.record_to "
@@ -155,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
                         description=diagnose_cli.DESCRIPTION, epilog=diagnose_cli.EPILOG,
                         formatter_class=fmt, parents=[common])
     diagnose_cli.add_arguments(dg)
+    sv = sub.add_parser("serve", help=serve_cli.HELP, description=serve_cli.HELP, epilog=serve_cli.EPILOG,
+                        formatter_class=fmt, parents=[common])
+    serve_cli.add_arguments(sv)
     from ccs.cli import hook as hook_cli
 
     hk = sub.add_parser("hook", help="a coding assistant's hook command: refuse or flag an edit made "
@@ -218,6 +222,9 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command == "replay":
         from ccs.cli.replay import run as replay
         return replay(args)
+    if args.command == "serve":
+        from ccs.cli.serve import run as serve
+        return serve(args)
     if args.command == "hook":
         from ccs.cli.hook import run as hook
         return hook(args)

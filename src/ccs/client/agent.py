@@ -408,6 +408,12 @@ class Agent:
 
         return effects(self, all_agents=all_agents, status="pending")
 
+    def prune_effects(self, *, older_than: float) -> list[str]:
+        """Delete done effect records older than ``older_than`` s (``ccs.client.effects.prune``)."""
+        from ccs.client.effects import prune
+
+        return prune(self, older_than)
+
     def resume_effects(self, handlers: Any, **options: Any) -> list[EffectRecord]:
         """Run pending effects again with their own keys (``ccs.client.effects.resume``)."""
         from ccs.client.effects import resume

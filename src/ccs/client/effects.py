@@ -20,7 +20,9 @@ What is guaranteed, on every engine:
 * an effect decided is never lost: a crash between steps 1 and 3 leaves the intent pending, and
   ``agent.resume_effects(handlers)`` (or another process doing so) runs it again *with the same
   key*;
-* a key that is done is never run again: ``run`` with it returns the recorded result.
+* a key that is done is never run again while its record is kept: ``run`` with it returns the
+  recorded result. ``agent.prune_effects(older_than=...)`` deletes done records past a horizon;
+  a key deleted so runs again.
 
 So the effect is called **at least once per key**, and more than once only when a crash (or a
 concurrent resume) hit between steps 1 and 3; it *happens* exactly once when the effect
@@ -40,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 from ccs import failpoints
 from ccs.client.agent import new_commit_id
 from ccs.coordinator import effects as outbox
+from ccs.protocol.arguments import check_number
 from ccs.protocol.effects import DONE
 from ccs.protocol.errors import (
     ConflictError,
@@ -214,6 +217,17 @@ def effects(agent: Agent, *, all_agents: bool = False, status: str | None = None
                 and (status is None or doc.get("status") == status):
             out.append(EffectRecord.from_document(doc))
     return sorted(out, key=lambda r: (r.created_at, r.key))
+
+
+def prune(agent: Agent, older_than: float) -> list[str]:
+    """Delete the done outbox records (of every agent) recorded done more than ``older_than``
+    seconds ago; returns their keys. Pending ones are never deleted. A key deleted is forgotten:
+    ``run`` with it again runs the effect again (see docs/effects.md, "Retention")."""
+    older_than = check_number("older_than", older_than, minimum=0)
+    coord = agent.coordinator
+    keys, done_before = agent.core.call_with_retry(lambda: outbox.prunable(coord, older_than))
+    return [key for key in keys if agent.core.call_with_retry(
+        lambda key=key: outbox.prune(coord, agent.id, key, done_before))]
 
 
 def resume(agent: Agent, handlers: Mapping[str, Callable[[str, Any], Any]], *,

@@ -82,6 +82,25 @@ def outbox(coord: Coordinator) -> list[tuple[ArtifactRecord, str]]:
     return out
 
 
+def prunable(coord: Coordinator, older_than: float) -> tuple[list[str], float]:
+    """The keys of outbox records done more than ``older_than`` seconds ago by this
+    coordinator's clock, and that horizon (the time they must have been done before). A listing
+    only: ``prune`` decides each one again in its own transaction."""
+    done_before = coord._now() - older_than
+    return sorted(key for rec, key in outbox(coord)
+                  if rec.version >= fx.DONE and rec.updated_at < done_before), done_before
+
+
+def prune(coord: Coordinator, agent: str, key: str, done_before: float) -> bool:
+    """Remove the outbox record of ``key`` if, as the engine transaction reads it, it is done and
+    was done before ``done_before``: a pending record, or one a concurrent run re-created since
+    the listing, is kept. Returns whether it removed it; repeating it has the same effect."""
+    check_agent_id(agent)
+    oid = fx.outbox_id(key)
+    k = artifact_key(oid)
+    return coord._run([k], lambda r: fx.prune_intent(r[k], done_before), op="prune", agent=agent)
+
+
 def handoff(coord: Coordinator, giver: str, artifact_id: str, giver_epoch: int,
             base_version: int, receiver: str, commit_id: str | None = None) -> tuple[int, int]:
     """Pass ``giver``'s grant on ``artifact_id`` to ``receiver``; returns the new (epoch, seq).

@@ -108,16 +108,21 @@ class AuditBatch:
 
 
 def entries_for(op: str, agent: str | None, before: Mapping[str, ArtifactRecord | None],
-                after: Mapping[str, ArtifactRecord], now: float, commit_id: str | None = None
+                after: Mapping[str, ArtifactRecord | None], now: float, commit_id: str | None = None
                 ) -> list[AuditEntry]:
     """The entries a transition's changed records call for: a new version is a commit (or a
-    delete), an advanced epoch a reclaim. Registrations, grants and releases log nothing."""
+    delete), an advanced epoch a reclaim, a removed record (``None``: a pruned effect outbox
+    record) a delete of the version it held. Registrations, grants and releases log nothing."""
     out = []
     for aid, new in after.items():
         old = before.get(aid)
         old_version = 0 if old is None else old.version
         old_epoch = 0 if old is None else old.epoch
-        if new.version != old_version:
+        if new is None:
+            if old is not None:
+                out.append(AuditEntry(now, aid, op, DELETED, agent, old_version, old_version,
+                                      old_epoch, commit_id=commit_id))
+        elif new.version != old_version:
             out.append(AuditEntry(now, aid, op, DELETED if new.content.deleted else COMMITTED,
                                   agent, old_version, new.version, new.epoch,
                                   commit_id=commit_id, digest=new.content.digest))

@@ -6,7 +6,8 @@ record, a reserved artifact ``ccs::outbox/<key>`` whose version says its state: 
 engine transaction that creates the pending record, that every input is still at the version and
 epoch the agent read; so an intent exists only for an effect decided on current inputs, and the
 effect is ordered at that transaction in the history of each input. ``finish_intent`` moves a
-pending record to done. Neither ever changes an input.
+pending record to done. Neither ever changes an input. ``prune_intent`` removes a done record
+whose effect was recorded done before a horizon (retention); a pending one is never removed.
 
 **Handoff.** ``handoff`` passes the exclusive grant from its owner to another agent in one
 transition: there is no state in between where nobody (or a third agent) holds it. It advances
@@ -83,8 +84,9 @@ def record_intent(recs: Mapping[str, ArtifactRecord | None], key: str, agent: st
 
     A key already in the outbox names an effect decided earlier: its record is returned as it is
     (pending or done) and the inputs are not checked again, since that decision stands. A refusal
-    proves no earlier attempt under the key landed (records are never removed), so it carries
-    ``id_forgotten=False`` for a retry after an unknown outcome."""
+    proves no earlier attempt under the key landed (a pending record is never removed, and a done
+    one only by ``prune_intent`` past its retention horizon), so it carries ``id_forgotten=False``
+    for a retry after an unknown outcome."""
     oid = outbox_id(key)
     existing = recs.get(oid)
     if existing is not None and existing.version >= PENDING:
@@ -110,6 +112,15 @@ def finish_intent(rec: ArtifactRecord | None, key: str, agent: str, content: Con
         return Step(OutboxState(key, rec.version, rec.content))
     new = _with(rec, version=DONE, content=content, updated_at=now, updated_by=agent)
     return Step(OutboxState(key, DONE, content, created=True), artifacts={new.artifact_id: new})
+
+
+def prune_intent(rec: ArtifactRecord | None, done_before: float) -> Step:
+    """Remove the outbox record ``rec`` if it is done and was recorded done before
+    ``done_before``; replies whether it did. Decided on the record as the engine transaction reads
+    it, so a record that a concurrent run re-created (pending, or done since) is kept."""
+    if rec is None or rec.version < DONE or rec.updated_at >= done_before:
+        return Step(False)
+    return Step(True, artifacts={rec.artifact_id: None})
 
 
 # --- handoff ------------------------------------------------------------------------------------

@@ -347,6 +347,38 @@ class InternalError(CoherenceError):
         "an unexpected failure; read() or status() the file to see what is current before writing again")
 
 
+# --- the HTTP server (ccs serve) ----------------------------------------------------------------
+
+class UnknownEndpoint(InvalidRequest):
+    code = "unknown_endpoint"
+    default_recover = "use one of the routes /openapi.json describes (method and path); nothing was changed"
+
+
+class Unauthorized(CoherenceError):
+    code = "unauthorized"
+    default_recover = ("send the server's token as 'Authorization: Bearer <token>' (it is in the "
+                       "server's token file); nothing was changed")
+
+
+class Forbidden(CoherenceError):
+    code = "forbidden"
+    default_recover = ("act only as the agent names your token is bound to (the server's --bind-agents "
+                       "file); nothing was changed")
+
+
+class ReadOnly(Forbidden):
+    code = "read_only"
+    default_recover = ("this server was started with --read-only: reads, status, log and events work; "
+                       "write through a server started without it; nothing was changed")
+
+
+class RequestTimeout(BackendUnavailable):
+    """A request that did not finish within the server's per-request timeout. Only for requests
+    that change nothing: a write that times out is ``OutcomeUnknown``."""
+    code = "request_timeout"
+    default_recover = "the engine is slow or blocked: retry later, or raise ccs serve --request-timeout"
+
+
 def _all_subclasses(cls: type) -> list[type]:
     out = []
     for sub in cls.__subclasses__():

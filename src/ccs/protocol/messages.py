@@ -92,6 +92,6 @@ class Step:
     """Result of one pure transition: records to store, the reply, events to publish."""
 
     reply: Any
-    artifacts: dict[str, ArtifactRecord] = field(default_factory=dict)
+    artifacts: dict[str, ArtifactRecord | None] = field(default_factory=dict)  # None removes
     agents: dict[str, AgentRecord | None] = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)

@@ -51,6 +51,29 @@ def _md_table(head: list[str], rows: list[list[str]]) -> str:
     return "\n".join(out)
 
 
+PACKET_HEAD = ["artifact tokens", "edits each side", "packet", "re-send current",
+               "re-send base + current", "packet / current"]
+
+
+def packet_rows(result: dict[str, Any]) -> list[list[str]]:
+    """The conflict-packet rows (``ccs.sim.packets``) of a result that has them."""
+    return [[f"{r['artifact_tokens']:,}", str(r["edited_lines_each_side"]), f"{r['packet_tokens']:,}",
+             f"{r['resend_current_tokens']:,}", f"{r['resend_base_and_current_tokens']:,}",
+             _pct(r["packet_vs_current"])] for r in result.get("packets", {}).get("rows", [])]
+
+
+def packet_table(result: dict[str, Any]) -> str:
+    return _md_table(PACKET_HEAD, packet_rows(result))
+
+
+def packet_intro(result: dict[str, Any]) -> str:
+    return ("a real `StaleView` on a markdown artifact, where a peer edited `edits` lines and the "
+            "refused writer `edits` other lines; tokens counted with "
+            f"`{result['packets']['counter']}` on the packet's text and on the artifact's content, "
+            "what a re-read sends instead: the current version, or base and current to show what "
+            "moved")
+
+
 def verdict_lines(result: dict[str, Any]) -> list[str]:
     out = []
     for w, name, target, got, met in verdicts(result):
@@ -99,6 +122,9 @@ def markdown(result: dict[str, Any]) -> str:
     missed = verdict_lines(result)
     if missed:
         parts += ["", "Targets not met (measured, not tuned):", "", *missed]
+    if result.get("packets"):
+        parts += ["", f"**After a refusal: conflict packet against re-sending the artifact**: "
+                  f"{packet_intro(result)}.", "", packet_table(result)]
     return "\n".join(parts) + "\n"
 
 
@@ -171,5 +197,9 @@ def html(result: dict[str, Any]) -> str:
         f"<h2>Simulation: volatility sweep</h2>{_html_table(SWEEP_HEAD, sweep_rows(result))}"
         + (f"<h2>Heavy faults</h2>{_html_table(['strategy', 'tokens', 'vs fetch', 'stale reads', 'max lag', 'conflicts', 'zombie writes refused', 'lost updates', 'store fetches'], fault_rows)}"  # noqa: E501
            if faults else "")
+        + (f"<h2>After a refusal: conflict packet against re-sending the artifact</h2>"
+           f"<p>{escape(packet_intro(result))}</p>"
+           f"<div id='packets'>{_html_table(PACKET_HEAD, packet_rows(result))}</div>"
+           if result.get("packets") else "")
         + f"<h2>Plots</h2><div class='charts' id='plots'>{''.join(charts(result))}</div>"
         f"<h2>How to read this</h2><ul>{notes}</ul></body></html>")
