@@ -38,8 +38,8 @@ lint: venv
 BENCH_OUT ?= bench-results
 bench: venv
 	@mkdir -p $(BENCH_OUT)
-	$(BIN)/python benchmarks/core.py --quick | tee $(BENCH_OUT)/core.txt
-	$(BIN)/python benchmarks/langgraph_store.py --n 5000 --rounds 3 | tee $(BENCH_OUT)/langgraph_store.txt
+	$(BIN)/python benchmarks/core.py --quick > $(BENCH_OUT)/core.txt && cat $(BENCH_OUT)/core.txt
+	$(BIN)/python benchmarks/langgraph_store.py --n 5000 --rounds 3 > $(BENCH_OUT)/langgraph_store.txt && cat $(BENCH_OUT)/langgraph_store.txt
 	$(BIN)/python benchmarks/volume.py --seconds 1 --json $(BENCH_OUT)/volume.json
 	@if [ -n "$$CCS_TEST_POSTGRES_DSN$$CCS_TEST_REDIS_URL" ]; then \
 		engines=$$( [ -n "$$CCS_TEST_POSTGRES_DSN" ] && printf postgres, )$$( [ -n "$$CCS_TEST_REDIS_URL" ] && printf redis, ); \
