@@ -243,15 +243,13 @@ def summarize(curves: dict) -> list[dict]:
 
 def plots(curves: dict) -> dict[str, str]:
     """One inline SVG per dimension: a panel per engine, a line per operation (log-log)."""
-    import matplotlib
-
-    matplotlib.use("svg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no global backend or figure state
 
     out = {}
     for dim, by_engine in curves.items():
         engines = list(by_engine)
-        fig, axes = plt.subplots(1, len(engines), figsize=(4.2 * len(engines), 3.2), squeeze=False)
+        fig = Figure(figsize=(4.2 * len(engines), 3.2))
+        axes = fig.subplots(1, len(engines), squeeze=False)
         for ax, engine in zip(axes[0], engines, strict=True):
             points = by_engine[engine]
             xs = sorted(points)
@@ -267,7 +265,6 @@ def plots(curves: dict) -> dict[str, str]:
         fig.tight_layout()
         buf = io.StringIO()
         fig.savefig(buf, format="svg")
-        plt.close(fig)
         svg = buf.getvalue()
         out[dim] = svg[svg.index("<svg"):]
     return out
