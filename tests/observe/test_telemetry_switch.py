@@ -96,9 +96,11 @@ NETWORK = re.compile(r"^\s*(?:import|from) (socket|http|urllib\.request|requests
                      r"posthog)\b", re.M)
 # Where a network library may be imported: engines and buses (connections the application
 # configured), the observers above, the HTTP service and its client (endpoints the user starts or
-# names), and the volume's default agent name (socket.gethostname, no connection).
+# names), `ccs hook claude-code --server URL` (a server the user names), the providers' count-tokens
+# endpoints (only when asked for by name with an API key set), and the volume's default agent name
+# (socket.gethostname, no connection).
 ALLOWED = ("backends/", "bus/", "observe/otel.py", "observe/langsmith.py", "server/", "client/http",
-           "adapters/coherent_volume/config.py")
+           "cli/hook.py", "tokens/providers.py", "adapters/coherent_volume/config.py")
 
 
 def test_nothing_else_in_the_library_opens_a_connection_on_its_own():
