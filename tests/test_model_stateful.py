@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from ccs import Coordinator, CrashRecoveryConfig, Limits, ManualClock
-from ccs.backends import agent_key
+from ccs.backends import agent_key, owns_prefix
 from ccs.protocol.errors import (
     CoherenceError,
     GrantReclaimed,
@@ -344,8 +344,11 @@ class CoherenceMachine(RuleBasedStateMachine):
             assert {a: rec.view_of(a) for a in AGENTS} == {a: art.view_of(a) for a in AGENTS}
         for agent in AGENTS:
             rec = self.coord.backend.get(agent_key(agent))
+            listed = frozenset(k[len(owns_prefix(agent)):]
+                               for k in self.coord.backend.keys(owns_prefix(agent)))
             model = self.live.get(agent)
-            assert (None if rec is None else (rec.expires_at, rec.owned)) == model
+            assert (None if rec is None else (rec.expires_at, listed)) == model
+            assert (rec.indexed, rec.owned) == (len(listed), frozenset()) if rec else not listed
 
     @invariant()
     def single_writer(self):

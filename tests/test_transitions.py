@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from ccs.protocol import liveness as lv
 from ccs.protocol import transitions as tr
 from ccs.protocol.errors import (
     ERRORS_BY_CODE,
@@ -143,7 +144,7 @@ def test_commit_from_a_moved_version_is_stale_view():
 
 
 def test_commit_after_reclaim_is_grant_reclaimed_even_if_the_version_never_moved():
-    reclaimed = tr.reclaim(at(1, owner="a"), "a", "no heartbeat", NOW)[0]
+    reclaimed = lv.reclaim(at(1, owner="a"), "a", "no heartbeat", NOW)[0]
     assert reclaimed.version == 1 and reclaimed.epoch == 1
     with pytest.raises(GrantReclaimed) as e:
         tr.commit(reclaimed, "x", "a", 0, 1, content(2), NOW)
@@ -173,7 +174,7 @@ def test_create_expecting_absent_lands_once_then_is_stale():
 
 
 def test_write_is_fenced_by_epoch_and_a_moved_version_reports_stale_view():
-    reclaimed = tr.reclaim(at(1, owner="a", sharers={}), "a", "ttl", NOW)[0]
+    reclaimed = lv.reclaim(at(1, owner="a", sharers={}), "a", "ttl", NOW)[0]
     with pytest.raises(GrantReclaimed):
         tr.write(reclaimed, "x", "a", 1, 0, content(2), NOW)
     with pytest.raises(StaleEpoch):
@@ -242,25 +243,25 @@ def test_transaction_applies_every_write_when_the_read_set_is_current():
 
 
 def test_transaction_read_set_checks_the_epoch():
-    reclaimed = tr.reclaim(at(1, owner="b", aid="x"), "b", "ttl", NOW)[0]
+    reclaimed = lv.reclaim(at(1, owner="b", aid="x"), "b", "ttl", NOW)[0]
     with pytest.raises(TransactionConflict):
         tr.transaction_commit({"x": reclaimed, "y": None}, "a", {"x": (1, 0)}, {"y": content(1)}, NOW)
 
 
 # --- liveness and crash recovery ---------------------------------------------------------------
 
-def test_heartbeat_extends_liveness_and_keeps_owned_artifacts():
-    rec = tr.heartbeat(None, "a", 5.0, NOW, owns="x")
-    assert rec == AgentRecord("a", NOW + 5.0, 5.0, frozenset({"x"}))
-    later = tr.heartbeat(rec, "a", 5.0, NOW + 3, owns="y")
-    assert later.expires_at == NOW + 8 and later.owned == {"x", "y"}
+def test_heartbeat_extends_liveness_and_keeps_what_it_owns():
+    rec = lv.heartbeat(None, "a", 5.0, NOW)
+    assert rec == AgentRecord("a", NOW + 5.0, 5.0)
+    later = lv.heartbeat(AgentRecord("a", NOW, 5.0, frozenset({"x"}), 3), "a", 5.0, NOW + 3)
+    assert later == AgentRecord("a", NOW + 8, 5.0, frozenset({"x"}), 3)
     assert not later.expired(NOW + 8) and later.expired(NOW + 8.001)
 
 
 def test_sweep_reclaims_a_dead_agents_grant_and_advances_the_epoch_with_a_reason():
     agent = AgentRecord("a", NOW - 2, 5.0, frozenset({"x", "y", "gone"}))
     arts = {"x": at(3, owner="a", aid="x"), "y": at(1, aid="y", sharers={"a": 1, "b": 1}), "gone": None}
-    step = tr.sweep_agent(agent, arts, NOW)
+    step = lv.sweep_agent(agent, arts, NOW)
     x = step.artifacts["x"]
     assert (x.version, x.epoch, x.owner, x.seq) == (3, 1, None, 1)
     assert x.last_reclaim.agent == "a" and x.last_reclaim.fenced_epoch == 0
@@ -274,9 +275,9 @@ def test_sweep_reclaims_a_dead_agents_grant_and_advances_the_epoch_with_a_reason
 
 
 def test_sweep_keeps_listing_owned_artifacts_it_did_not_lock():
-    """The agent took a grant on z after the sweep read its record: z stays listed for later."""
+    """A record of the previous layout lists z, which the sweep did not lock: it stays listed."""
     agent = AgentRecord("a", NOW - 2, 5.0, frozenset({"x", "z"}))
-    step = tr.sweep_agent(agent, {"x": at(3, owner="a", aid="x")}, NOW)
+    step = lv.sweep_agent(agent, {"x": at(3, owner="a", aid="x")}, NOW)
     assert [n.artifact for n in step.reply] == ["x"]
     left = step.agents["a"]
     assert left.owned == {"z"} and left.expired(NOW)
@@ -285,11 +286,11 @@ def test_sweep_keeps_listing_owned_artifacts_it_did_not_lock():
 
 def test_sweep_never_touches_a_live_agent():
     agent = AgentRecord("a", NOW, 5.0, frozenset({"x"}))
-    step = tr.sweep_agent(agent, {"x": at(1, owner="a")}, NOW)
+    step = lv.sweep_agent(agent, {"x": at(1, owner="a")}, NOW)
     assert step.reply == [] and step.artifacts == {} and step.agents == {}
-    assert tr.sweep_agent(None, {}, NOW).reply == []
+    assert lv.sweep_agent(None, {}, NOW).reply == []
     untouched = at(1, owner="b")
-    assert tr.reclaim(untouched, "a", "ttl", NOW) == (untouched, None, None)
+    assert lv.reclaim(untouched, "a", "ttl", NOW) == (untouched, None, None)
 
 
 # --- idempotency and event order ---------------------------------------------------------------
@@ -318,7 +319,7 @@ def test_event_seq_is_contiguous_per_artifact():
         lambda r: tr.write(r, "x", "a", 0, 0, content(1), NOW),
         lambda r: tr.commit_cas(r, "x", "b", 1, None, content(2), NOW),
         lambda r: tr.acquire(r, "x", "a", None, NOW),
-        lambda r: tr.reclaim(r, "a", "ttl", NOW),
+        lambda r: lv.reclaim(r, "a", "ttl", NOW),
         lambda r: tr.transaction_commit({"x": r}, "c", {"x": (2, 1)}, {"x": content(3)}, NOW),
     ]
     for op in script:

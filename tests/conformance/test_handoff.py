@@ -10,6 +10,7 @@ import time
 import pytest
 
 from ccs import CoherenceAdapterCore, CrashRecoveryConfig, failpoints
+from ccs.backends import owns_key, owns_prefix
 from ccs.history import OK, Recorder, check, workload
 from ccs.protocol.audit import COMMITTED, RECLAIMED
 from ccs.protocol.errors import (
@@ -93,7 +94,8 @@ def test_a_write_landing_just_before_the_handoff_transaction_refuses_it(store):
 
 def test_a_receiver_in_another_process_must_be_live(shared_store):
     """With crash recovery on, the grant goes only to an agent with an unexpired heartbeat (an
-    agent id of another process), and joins its owned set so the sweep can reclaim it."""
+    agent id of another process), and its ownership entry moves from the giver to the receiver,
+    so the sweep can reclaim it."""
     cr = CrashRecoveryConfig(heartbeat_ttl=30.0)
     giver_core, receiver_core = shared_store.core(crash_recovery=cr), shared_store.core(crash_recovery=cr)
     author, reviewer = giver_core.agent("author"), receiver_core.agent("reviewer")
@@ -105,7 +107,10 @@ def test_a_receiver_in_another_process_must_be_live(shared_store):
     author.read("doc")
     reviewer.heartbeat()
     author.handoff("doc", to=reviewer.id)
-    assert "doc" in giver_core.coordinator.backend.get(f"g/{reviewer.id}").owned
+    backend = giver_core.coordinator.backend
+    assert backend.keys(owns_prefix(reviewer.id)) == [owns_key(reviewer.id, "doc")]
+    assert backend.keys(owns_prefix(author.id)) == []
+    assert backend.get(f"g/{reviewer.id}").indexed == 1 and backend.get(f"g/{author.id}").indexed == 0
     assert reviewer.read("doc") == "draft"
     assert reviewer.commit("doc", "approved") == 2
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit, urlunsplit
 
-from ccs.backends.base import Backend, agent_key, artifact_key
+from ccs.backends.base import Backend, agent_key, artifact_key, owns_key, owns_prefix
 from ccs.protocol.errors import UnknownEngine
 
-__all__ = ["Backend", "agent_key", "artifact_key", "open_backend", "redact_url"]
+__all__ = ["Backend", "agent_key", "artifact_key", "open_backend", "owns_key", "owns_prefix",
+           "redact_url"]
 
 
 def redact_url(url: str) -> str:

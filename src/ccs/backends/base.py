@@ -1,9 +1,12 @@
 """The engine contract: run a pure transition atomically over named records, store blobs by hash.
 
-Keys are strings: ``a/<artifact id>`` for artifact records and ``g/<agent id>`` for agent
-liveness records. ``transact(keys, fn)`` reads those records, calls ``fn(records)`` which returns
-``(changes, result)``, and stores the changes only if no other transaction touched the keys
-meanwhile. ``fn`` must be pure: an optimistic engine may call it more than once.
+Keys are strings: ``a/<artifact id>`` for artifact records, ``g/<agent id>`` for agent
+liveness records and ``o/<agent id>US<artifact id>`` (US: the control character U+001F, which
+no id holds, so the prefix ``o/<agent id>US`` lists exactly one agent's entries) for the
+ownership index, one small entry per artifact an agent may own. ``transact(keys, fn)`` reads
+those records, calls ``fn(records)`` which returns ``(changes, result)``, and stores the
+changes only if no other transaction touched the keys meanwhile. ``fn`` must be pure: an
+optimistic engine may call it more than once.
 
 Content is stored by SHA-256 beside the records. The invariant every engine keeps: **content a
 committed record references (as its current version or a retained one) exists.** Two rules make
@@ -54,10 +57,10 @@ from typing import Any, TypeVar
 
 from ccs.protocol.audit import AuditBatch, AuditEntry
 from ccs.protocol.errors import CoherenceError, CorruptState, EngineError, InvalidRequest
-from ccs.protocol.records import AgentRecord, ArtifactRecord
+from ccs.protocol.records import AgentRecord, ArtifactRecord, OwnershipEntry
 
 R = TypeVar("R")
-Record = ArtifactRecord | AgentRecord
+Record = ArtifactRecord | AgentRecord | OwnershipEntry
 # fn returns (changes, result) or (changes, result, audit batch or None)
 TransactFn = Callable[[dict[str, Any]],
                       tuple[Mapping[str, Any], R] | tuple[Mapping[str, Any], R, Any]]
@@ -65,6 +68,8 @@ Blobs = Mapping[str, bytes]  # content by SHA-256 hex digest
 
 ARTIFACT_PREFIX = "a/"
 AGENT_PREFIX = "g/"
+OWNS_PREFIX = "o/"
+OWNS_SEPARATOR = "\x1f"
 
 
 def artifact_key(artifact_id: str) -> str:
@@ -73,6 +78,15 @@ def artifact_key(artifact_id: str) -> str:
 
 def agent_key(agent_id: str) -> str:
     return AGENT_PREFIX + agent_id
+
+
+def owns_prefix(agent_id: str) -> str:
+    """The prefix of every ownership index key of ``agent_id``."""
+    return OWNS_PREFIX + agent_id + OWNS_SEPARATOR
+
+
+def owns_key(agent_id: str, artifact_id: str) -> str:
+    return owns_prefix(agent_id) + artifact_id
 
 
 def prefix_upper_bound(prefix: str) -> str | None:
@@ -146,6 +160,11 @@ def decode_record(key: str, text: str | bytes) -> Record:
         data = json.loads(text)
         if key.startswith(ARTIFACT_PREFIX):
             return ArtifactRecord.from_dict(data)
+        if key.startswith(OWNS_PREFIX):
+            entry = OwnershipEntry.from_dict(data)
+            if owns_key(entry.agent, entry.artifact_id) != key:
+                raise ValueError(f"it names {entry.agent!r} and {entry.artifact_id!r}")
+            return entry
         return AgentRecord.from_dict(data)
     except (ValueError, KeyError, TypeError, IndexError) as exc:
         raise CorruptState(f"record {key!r} cannot be decoded: {exc}", artifact=key) from exc

@@ -14,13 +14,15 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ccs import failpoints
-from ccs.backends import Backend, agent_key, artifact_key, open_backend
+from ccs.backends import Backend, agent_key, artifact_key, open_backend, owns_key
 from ccs.bus import Bus, default_bus_for, open_bus
 from ccs.coordinator.clock import Clock, SystemClock
 from ccs.coordinator.config import CrashRecoveryConfig, Limits
 from ccs.coordinator.inspection import Inspection
+from ccs.coordinator.sweep import sweep_one
 from ccs.observe.events import Observer, observer_list
 from ccs.observe.hooks import note_events, observed
+from ccs.protocol import liveness
 from ccs.protocol import transitions as tr
 from ccs.protocol.audit import AuditBatch, entries_for, refusals
 from ccs.protocol.errors import (
@@ -34,7 +36,7 @@ from ccs.protocol.errors import (
 )
 from ccs.protocol.ids import check_agent_id, check_artifact_id
 from ccs.protocol.messages import Committed, ReclaimNote, Step, TxnCommitted, View
-from ccs.protocol.records import DELETED, AgentRecord, Content
+from ccs.protocol.records import DELETED, AgentRecord, Content, OwnershipEntry
 
 Payload = tuple[bytes, str] | None  # (data, kind); None deletes
 RECENT_RECLAIMS = 1000
@@ -112,6 +114,8 @@ class Coordinator(Inspection):
             changes: dict[str, Any] = {artifact_key(a): r for a, r in step.artifacts.items()}
             for name, rec in step.agents.items():
                 changes[agent_key(name)] = rec
+            for (name, aid), add in step.owns.items():
+                changes[owns_key(name, aid)] = OwnershipEntry(name, aid) if add else None
             audit = None
             if retain and step.artifacts:
                 entries = entries_for(op, agent, {a: records.get(artifact_key(a))
@@ -194,21 +198,21 @@ class Coordinator(Inspection):
     def _ownership_keys(self, artifact_id: str, agent: str) -> list[str]:
         keys = [artifact_key(artifact_id)]
         if self.crash_recovery.enabled:
-            keys.append(agent_key(agent))
+            keys += [agent_key(agent), owns_key(agent, artifact_id)]
         return keys
 
     def _note_owner(self, step: Step, records: dict[str, Any], artifact_id: str, agent: str,
                     now: float) -> Step:
-        """Record in the agent's liveness record that it may own ``artifact_id`` (for the sweep)."""
+        """Refresh the agent's liveness and list ``artifact_id`` in its ownership index (for the
+        sweep): a constant number of small records, whatever the agent already owns."""
         if self.crash_recovery.enabled:
             new = step.artifacts.get(artifact_id)
             if new is not None and new.owner is not None and new.owner.agent == agent:
-                current = records.get(agent_key(agent))
-                ttl = self.crash_recovery.heartbeat_ttl
-                if (current is not None and artifact_id in current.owned
-                        and current.expires_at - now > ttl / 2):
-                    return step  # already listed and recently refreshed: skip the rewrite
-                step.agents[agent] = tr.heartbeat(current, agent, ttl, now, owns=artifact_id)
+                noted = liveness.note_grant(
+                    records.get(agent_key(agent)), records.get(owns_key(agent, artifact_id)) is not None,
+                    agent, artifact_id, self.crash_recovery.heartbeat_ttl, now)
+                step.agents.update(noted.agents)
+                step.owns.update(noted.owns)
         return step
 
     # --- operations ----------------------------------------------------------------------------
@@ -364,7 +368,7 @@ class Coordinator(Inspection):
         ttl = self.crash_recovery.heartbeat_ttl
 
         def fn(r: dict[str, Any]) -> Step:
-            rec = tr.heartbeat(r[key], agent, ttl, now)
+            rec = liveness.heartbeat(r[key], agent, ttl, now)
             return Step(rec, agents={agent: rec})
 
         return self._run([key], fn)
@@ -375,15 +379,7 @@ class Coordinator(Inspection):
         now = self.clock.now() if now is None else now
         notes: list[ReclaimNote] = []
         for key, rec in self.backend.records("g/"):  # one bulk read; each reclaim re-checks
-            for attempt in range(3):  # again if the agent took a grant after we looked
-                if attempt:
-                    rec = self.backend.get(key)
-                if not isinstance(rec, AgentRecord) or not rec.expired(now):
-                    break
-                keys = [key, *(artifact_key(a) for a in sorted(rec.owned))]
-                notes.extend(self._run(keys, lambda r, key=key: tr.sweep_agent(
-                    r[key], {k[2:]: v for k, v in r.items() if k.startswith("a/")}, now),
-                    op="sweep"))
+            notes.extend(sweep_one(self, key, rec, now))
         self.reclaims.extend(notes)
         return notes
 

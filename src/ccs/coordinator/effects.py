@@ -12,8 +12,9 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ccs.backends import agent_key, artifact_key
+from ccs.backends import agent_key, artifact_key, owns_key
 from ccs.protocol import effects as fx
+from ccs.protocol import liveness
 from ccs.protocol import transitions as tr
 from ccs.protocol.errors import CorruptState, InvalidArgument
 from ccs.protocol.ids import check_agent_id, check_artifact_id
@@ -107,8 +108,9 @@ def handoff(coord: Coordinator, giver: str, artifact_id: str, giver_epoch: int,
 
     With crash recovery on, the receiver must be live (an unexpired liveness record): a grant
     handed to an agent nobody heartbeats for would sit until the sweep. The artifact joins the
-    receiver's owned set (its expiry is left as it is), so the sweep reclaims it if the receiver
-    stops heartbeating, as for a grant it took itself."""
+    receiver's ownership index, and leaves the giver's, in the same transaction (the receiver's
+    expiry is left as it is), so the sweep reclaims it if the receiver stops heartbeating, as for
+    a grant it took itself."""
     check_agent_id(giver)
     check_agent_id(receiver)
     check_artifact_id(artifact_id)
@@ -118,7 +120,8 @@ def handoff(coord: Coordinator, giver: str, artifact_id: str, giver_epoch: int,
     now = coord._now()
     key = artifact_key(artifact_id)
     tracks = coord.crash_recovery.enabled
-    keys = [key, agent_key(receiver)] if tracks else [key]
+    gets, gives = owns_key(receiver, artifact_id), owns_key(giver, artifact_id)
+    keys = [key, agent_key(receiver), gets, agent_key(giver), gives] if tracks else [key]
 
     def fn(r: dict[str, Any]) -> Step:
         step = fx.handoff(r[key], artifact_id, giver, giver_epoch, base_version, receiver, now)
@@ -130,8 +133,8 @@ def handoff(coord: Coordinator, giver: str, artifact_id: str, giver_epoch: int,
                     "(no unexpired heartbeat)", parameter="to", artifact=artifact_id,
                     recover="the receiver must heartbeat (agent.heartbeat()) within the "
                             "heartbeat ttl before the handoff; nothing was changed")
-            step.agents[receiver] = AgentRecord(receiver, live.expires_at, live.ttl,
-                                                live.owned | {artifact_id})
+            liveness.note_handoff(step, live, r[gets] is not None, r[agent_key(giver)],
+                                  r[gives] is not None, giver, artifact_id)
         return step
 
     return coord._run_commit(artifact_id, keys, fn, {}, commit_id, op="handoff", agent=giver,

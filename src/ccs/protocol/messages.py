@@ -94,4 +94,6 @@ class Step:
     reply: Any
     artifacts: dict[str, ArtifactRecord | None] = field(default_factory=dict)  # None removes
     agents: dict[str, AgentRecord | None] = field(default_factory=dict)
+    # ownership index entries: (agent, artifact) -> True adds the entry, False removes it
+    owns: dict[tuple[str, str], bool] = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)

@@ -152,26 +152,56 @@ class ArtifactRecord:
 class AgentRecord:
     """Liveness of one agent: it is alive until ``expires_at`` unless it heartbeats.
 
-    ``owned`` lists the artifacts it may hold grants on (a superset: a grant lost to a peer is
-    pruned lazily), so the sweep can find them without scanning every artifact.
+    The artifacts it may hold grants on are found through the ownership index: one small
+    :class:`OwnershipEntry` per (agent, artifact), stored beside the record, so taking a grant
+    writes one key whatever the agent already owns. ``indexed`` counts the agent's entries; the
+    sweep compares it with the entries it found, so an entry added after it looked, or a missing
+    one, is never mistaken for "nothing left" (``ccs.protocol.liveness``). ``owned`` is the list
+    the previous layout kept in the record itself: still read (and reclaimed), never extended.
     """
 
     agent_id: str
     expires_at: float
     ttl: float
     owned: frozenset[str] = frozenset()
+    indexed: int = 0
 
     def expired(self, now: float) -> bool:
         return now > self.expires_at
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "agent": self.agent_id,
-            "expires_at": self.expires_at,
-            "ttl": self.ttl,
-            "owned": sorted(self.owned),
-        }
+        # No "owned" key unless legacy entries remain: a release that predates the index then
+        # fails closed (corrupt_state) on these records rather than read them as owning nothing.
+        d: dict[str, Any] = {"agent": self.agent_id, "expires_at": self.expires_at, "ttl": self.ttl}
+        if self.owned:
+            d["owned"] = sorted(self.owned)
+        if self.indexed:
+            d["indexed"] = self.indexed
+        return d
 
     @staticmethod
     def from_dict(d: Mapping[str, Any]) -> AgentRecord:
-        return AgentRecord(d["agent"], float(d["expires_at"]), float(d["ttl"]), frozenset(d["owned"]))
+        indexed = int(d.get("indexed", 0))
+        if indexed < 0:
+            raise ValueError(f"negative ownership count {indexed}")
+        return AgentRecord(d["agent"], float(d["expires_at"]), float(d["ttl"]),
+                           frozenset(str(a) for a in d.get("owned", ())), indexed)
+
+
+@dataclass(frozen=True, slots=True)
+class OwnershipEntry:
+    """One entry of the ownership index: ``agent`` may hold the grant on ``artifact_id``.
+
+    A superset, like the list it replaces: a grant lost to a peer leaves its entry until the
+    sweep. The artifact record's owner is the truth; an entry only tells the sweep where to look.
+    """
+
+    agent: str
+    artifact_id: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"agent": self.agent, "artifact": self.artifact_id}
+
+    @staticmethod
+    def from_dict(d: Mapping[str, Any]) -> OwnershipEntry:
+        return OwnershipEntry(str(d["agent"]), str(d["artifact"]))

@@ -34,15 +34,13 @@ from ccs.protocol.errors import (
     VersionConflict,
 )
 from ccs.protocol.ids import agent_name
-from ccs.protocol.messages import Committed, Event, ReclaimNote, Step, TxnCommitted, View
+from ccs.protocol.messages import Committed, Event, Step, TxnCommitted, View
 from ccs.protocol.records import (
     EMPTY,
-    AgentRecord,
     ArtifactRecord,
     Content,
     Grant,
     Mesi,
-    Reclaim,
 )
 
 # Commit ids each record remembers. Raising it needs care: _may_have_forgotten takes a list
@@ -403,60 +401,4 @@ def transaction_commit(
             step.events.append(event)
         versions[aid] = Committed(aid, new.version, new.epoch, new.seq, new.content)
     step.reply = TxnCommitted(versions)
-    return step
-
-
-# --- liveness and crash recovery ----------------------------------------------------------------
-
-def heartbeat(rec: AgentRecord | None, agent: str, ttl: float, now: float,
-              owns: str | None = None) -> AgentRecord:
-    owned = frozenset() if rec is None else rec.owned
-    if owns is not None and owns not in owned:
-        owned = owned | {owns}
-    return AgentRecord(agent, now + ttl, ttl, owned)
-
-
-def reclaim(rec: ArtifactRecord, agent: str, reason: str, now: float
-            ) -> tuple[ArtifactRecord, Event | None, ReclaimNote | None]:
-    """Take ``agent``'s grant, if it still holds it, and advance the epoch.
-
-    Its copy stays registered (S at the current version): should the agent be alive after all,
-    later commits still invalidate it, while anything it derived before the reclaim is fenced."""
-    owner = rec.owner
-    if owner is None or owner.agent != agent:
-        return rec, None, None
-    seq = rec.seq + 1
-    new = _with(rec, owner=None, sharers=_sharers({**rec.sharers, agent: rec.version}),
-                epoch=rec.epoch + 1, seq=seq, last_reclaim=Reclaim(agent, rec.epoch, reason, now))
-    event = Event("reclaim", rec.artifact_id, rec.version, new.epoch, seq, None, (agent,), reason)
-    note = ReclaimNote(agent, rec.artifact_id, rec.epoch, new.epoch, reason)
-    return new, event, note
-
-
-def sweep_agent(agent_rec: AgentRecord | None, artifacts: Mapping[str, ArtifactRecord | None],
-                now: float) -> Step:
-    """Reclaim every grant of one agent whose liveness expired; a live agent is left alone.
-
-    ``artifacts`` are the records the caller locked. An owned artifact not among them (the agent
-    took a grant after the caller looked) stays listed in the agent record for the next sweep."""
-    if agent_rec is None or not agent_rec.expired(now):
-        return Step([])
-    overdue = now - agent_rec.expires_at
-    reason = (f"no heartbeat from {_who(agent_rec.agent_id)} for {agent_rec.ttl + overdue:.3f}s"
-              f" (ttl {agent_rec.ttl:g}s)")
-    step = Step([])
-    unlocked = frozenset(aid for aid in agent_rec.owned if aid not in artifacts)
-    step.agents[agent_rec.agent_id] = AgentRecord(
-        agent_rec.agent_id, agent_rec.expires_at, agent_rec.ttl, unlocked) if unlocked else None
-    for aid in sorted(agent_rec.owned - unlocked):
-        rec = artifacts[aid]
-        if rec is None:
-            continue
-        new, event, note = reclaim(rec, agent_rec.agent_id, reason, now)
-        if new is not rec:
-            step.artifacts[aid] = new
-        if event is not None:
-            step.events.append(event)
-        if note is not None:
-            step.reply.append(note)
     return step
