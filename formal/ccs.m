@@ -1,9 +1,13 @@
 -- ccs.m: the agent-coherence protocol on ONE artifact, as implemented in
 --   src/ccs/protocol/transitions.py   (store: read, acquire, write, commit, commit_cas, release,
 --                                       evict, heartbeat, _duplicate, reclaim, sweep_agent)
---   src/ccs/coordinator/coordinator.py (composition: _note_owner; sweep reads an agent record,
---                                       then locks it with the artifacts it listed; events are
---                                       published after the transaction)
+--   src/ccs/protocol/liveness.py       (note_grant, heartbeat, reclaim, sweep_agent: the ownership
+--                                       index and the count of its entries in the agent record)
+--   src/ccs/coordinator/coordinator.py (composition: _note_owner; events are published after the
+--   src/ccs/coordinator/sweep.py        transaction; the sweep reads an agent record and lists
+--                                       its index entries, then locks them with the artifacts
+--                                       they name, or scans every artifact when the record counts
+--                                       entries the listing does not find)
 --   src/ccs/client/agent.py            (the client cache: _install, _install_commit (superseded),
 --                                       _on_event, _invalid_after, Entry.prefetched (eager), the
 --                                       base (version, epoch) sent with writes)
@@ -38,6 +42,7 @@ const
   K: 1;                 -- undelivered events per agent (BUS)
   MAXS: 15;             -- seq values after compression: >= 2 + (5+K)*N
   SWEEP_LOOK: true;     -- the sweep reads the agent record before its transaction (false: atomic)
+  DAMAGE: false;        -- rule lose_entry: the engine loses the agent's index entry (count kept)
   EAGER: false;         -- strategy "eager": refetch on invalidation, kept aside until next read
   CHECK_TRACKED: true;  -- invariant DeadGrantReclaimable
   CHECK_CC: false;      -- invariant CacheCoherence   (BUS)
@@ -58,13 +63,15 @@ const
   M_CAS_NO_FENCE: false;          -- commit_cas skips _fence
   M_NO_DEDUP: false;              -- no _duplicate check on a retried commit id
   M_SWEEP_IGNORES_TTL: false;     -- sweep_agent does not check expired(now)
-  M_NO_NOTE_OWNER: false;         -- coordinator._note_owner not called: owned set not updated
+  M_NO_NOTE_OWNER: false;         -- coordinator._note_owner not called: liveness, index not updated
+  M_GRANT_NO_ENTRY: false;        -- liveness.note_grant refreshes the record, adds no entry/count
+  M_SWEEP_NO_SCAN: false;         -- sweep.py never scans: counted entries it cannot find stay unswept
   M_INSTALL_IGNORES_INVALID_AFTER: false; -- Agent._install ignores _invalid_after
   -- the behaviour before the fixes the models found (README "Findings")
   M_DUP_NOT_SUPERSEDED: false;    -- F1: a duplicate reply is installed as current (no superseded)
   M_SWEEP_DROPS_SHARER: false;    -- F2: reclaim drops the agent from sharers, silently if not owner
   M_EAGER_INSTALLS: false;        -- F3: eager installs its refetch at once (the write's base moves)
-  M_SWEEP_DROPS_RECORD: false;    -- F4: sweep_agent deletes the record, unlocked owned included
+  M_SWEEP_DROPS_RECORD: false;    -- F4: sweep_agent deletes the record, counting nothing it did not lock
 
 type
   Agent: scalarset(N);
@@ -107,10 +114,14 @@ var
   landed: array[Agent] of Ver;            -- recent commit ids: the pending call's -> version
   -- agent records (AgentRecord) and the sweep
   live: array[Agent] of LiveState;
-  owned: array[Agent] of boolean;
+  idx: array[Agent] of boolean;           -- the agent's ownership index entry of the artifact
+  cnt: array[Agent] of 0..2;              -- the entries the agent record counts (indexed)
+  lost: array[Agent] of boolean;          -- lose_entry happened (once per agent: bounds cnt)
   crashed: array[Agent] of boolean;
   swLooked: array[Agent] of boolean;      -- Coordinator.sweep has read the record ...
   swLock: array[Agent] of boolean;        -- ... and will lock the artifact (it was listed)
+  swScan: array[Agent] of boolean;        -- ... or scan (counted, yet the listing found nothing)
+  swSeen: array[Agent] of 0..2;           -- ... the count the record had when it was read
   -- clients
   cache: array[Agent] of Entry;
   pf: array[Agent] of Entry;              -- Entry.prefetched (eager)
@@ -212,9 +223,35 @@ begin
   reply[a].seq := sseq; reply[a].sup := false;
 end;
 
-procedure NoteOwner(a: Agent);   -- coordinator._note_owner -> transitions.heartbeat(owns=...)
+procedure NoteOwner(a: Agent);   -- coordinator._note_owner -> liveness.note_grant
 begin
-  if !M_NO_NOTE_OWNER then live[a] := Live; owned[a] := true; end;
+  if M_NO_NOTE_OWNER then return; end;
+  if M_GRANT_NO_ENTRY then
+    if live[a] = Absent then cnt[a] := 0; end;
+  elsif live[a] = Absent then               -- a new record counts its entry, found or added
+    idx[a] := true; cnt[a] := 1;
+  elsif !idx[a] then
+    idx[a] := true; cnt[a] := cnt[a] + 1;
+  end;
+  live[a] := Live;
+end;
+
+procedure Reclaim(a: Agent);     -- liveness.reclaim
+begin
+  if isOwner[a] then
+    if live[a] = Live then liveReclaimed := true; end;
+    isOwner[a] := false;
+    sharer[a] := !M_SWEEP_DROPS_SHARER;          -- it stays registered at the version
+    epMoved := true;
+    for b: Agent do
+      cache[b].fresh := false; pf[b].fresh := false; reply[b].fresh := false;
+      if rqEp[b] = EpFresh then rqEp[b] := EpStale; end;
+    end;
+    Bump();
+    Send(a, EReclaim, ver);
+  elsif M_SWEEP_DROPS_SHARER then
+    sharer[a] := false;                           -- silently, no event
+  end;
 end;
 
 procedure StoreRead(a: Agent);   -- transitions.read
@@ -470,7 +507,7 @@ ruleset a: Agent do
     !crashed[a]
   ==>
   begin
-    if live[a] = Absent then owned[a] := false; end;
+    if live[a] = Absent then cnt[a] := 0; end;
     live[a] := Live;
   end;
 
@@ -493,43 +530,46 @@ ruleset a: Agent do
     live[a] := Expired;
   end;
 
-  rule "sweep_look"      -- Coordinator.sweep reads the agent record outside the transaction
+  rule "lose_entry"      -- damage: the engine loses the index entry; the record still counts it
+    DAMAGE & idx[a] & !lost[a]
+  ==>
+  begin
+    idx[a] := false; lost[a] := true;
+  end;
+
+  rule "sweep_look"      -- Coordinator.sweep reads the agent record and lists its index entries
     SWEEP_LOOK & (forall b: Agent do !swLooked[b] end)     -- it walks the agents one by one
     & (live[a] = Expired | (M_SWEEP_IGNORES_TTL & live[a] = Live))
   ==>
   begin
-    swLooked[a] := true; swLock[a] := owned[a];
+    swLooked[a] := true; swLock[a] := idx[a]; swSeen[a] := cnt[a];
+    swScan[a] := cnt[a] > 0 & !idx[a] & !M_SWEEP_NO_SCAN;
   end;
 
-  rule "sweep"           -- ... then runs transitions.sweep_agent over the record and what it listed
+  rule "sweep"           -- ... then runs liveness.sweep_agent over the record and what it locked
     swLooked[a] | (!SWEEP_LOOK & (live[a] = Expired | (M_SWEEP_IGNORES_TTL & live[a] = Live)))
   ==>
   begin
-    if !SWEEP_LOOK then swLock[a] := owned[a]; end;  -- read and locked in one step
+    if !SWEEP_LOOK then                             -- read, listed and locked in one step
+      swLock[a] := idx[a]; swSeen[a] := cnt[a];
+      swScan[a] := cnt[a] > 0 & !idx[a] & !M_SWEEP_NO_SCAN;
+    end;
     if live[a] = Expired | (M_SWEEP_IGNORES_TTL & live[a] = Live) then
-      if owned[a] & swLock[a] then
-        if isOwner[a] then                              -- transitions.reclaim
-          if live[a] = Live then liveReclaimed := true; end;
-          isOwner[a] := false;
-          sharer[a] := !M_SWEEP_DROPS_SHARER;          -- it stays registered at the version
-          epMoved := true;
-          for b: Agent do
-            cache[b].fresh := false; pf[b].fresh := false; reply[b].fresh := false;
-            if rqEp[b] = EpFresh then rqEp[b] := EpStale; end;
-          end;
-          Bump();
-          Send(a, EReclaim, ver);
-        elsif M_SWEEP_DROPS_SHARER then
-          sharer[a] := false;                           -- silently, no event
-        end;
+      if swScan[a] then                             -- sweep._sweep_scanning: every grant found;
+        Reclaim(a);                                 -- what the record counted at the look is settled
+        cnt[a] := (cnt[a] > swSeen[a]) ? cnt[a] - swSeen[a] : 0;
+      elsif idx[a] & swLock[a] then
+        Reclaim(a);
+        idx[a] := false;                            -- the entry it locked is removed
+        cnt[a] := (cnt[a] > 0) ? cnt[a] - 1 : 0;
       end;
-      if owned[a] & !swLock[a] & !M_SWEEP_DROPS_RECORD then
-        live[a] := Expired;                             -- kept, listing what was not locked
+      if cnt[a] > 0 & !M_SWEEP_DROPS_RECORD then
+        live[a] := Expired;                         -- kept, counting what it did not find
       else
-        live[a] := Absent; owned[a] := false;
+        live[a] := Absent; cnt[a] := 0;
       end;
     end;
-    swLooked[a] := false; swLock[a] := false;
+    swLooked[a] := false; swLock[a] := false; swScan[a] := false; swSeen[a] := 0;
     Compress();
   end;
 
@@ -598,8 +638,8 @@ begin
   ver := 0; sseq := 0; epMoved := false;
   for a: Agent do
     isOwner[a] := false; sharer[a] := false; landed[a] := 0;
-    live[a] := Absent; owned[a] := false; crashed[a] := false;
-    swLooked[a] := false; swLock[a] := false;
+    live[a] := Absent; idx[a] := false; cnt[a] := 0; lost[a] := false; crashed[a] := false;
+    swLooked[a] := false; swLock[a] := false; swScan[a] := false; swSeen[a] := 0;
     ClearClient(a); ClearReply(a);
     invAfter[a] := -1;
     rqKind[a] := 0; rqBase[a] := 0; rqEp[a] := EpNone;
@@ -633,8 +673,10 @@ invariant "NoStaleApply"        -- no commit carrying a reclaimed epoch lands
 invariant "LiveGrantNeverReclaimed"
   !liveReclaimed;
 
-invariant "DeadGrantReclaimable"  -- every grant is listed in its holder's liveness record
-  CHECK_TRACKED -> forall a: Agent do isOwner[a] -> (live[a] != Absent & owned[a]) end;
+invariant "DeadGrantReclaimable"  -- every grant's holder has a liveness record that lists the
+  CHECK_TRACKED -> forall a: Agent do  -- grant in its index, or counts an entry it cannot find
+    isOwner[a] -> (live[a] != Absent & (idx[a] | cnt[a] > 0))
+  end;
 
 invariant "CacheCoherence"      -- a valid copy is never older than an event its agent got
   CHECK_CC -> forall a: Agent do

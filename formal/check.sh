@@ -30,6 +30,7 @@ BUSC="BUS NO_ALL_ACTIONS NO_TELL NO_SWEEP_LOOK"  # 2 agents, events on a lossy b
 RUNS=(
   "ccs|ccs.m|$ONE|pass"
   "ccs_3agents|ccs.m|$SYNC3|pass"
+  "ccs_damaged_index|ccs.m|NO_ASYNC DAMAGE|pass"
   "txn|txn.m||pass"
   "refusal_merge|refusal.m|NO_EFFECT NO_HANDOFF|pass"
   "refusal_effect|refusal.m|NO_MERGE NO_HANDOFF|pass"
@@ -46,6 +47,8 @@ RUNS=(
   "mut_sweep_ignores_ttl|ccs.m|$SYNC3 M_SWEEP_IGNORES_TTL|LiveGrantNeverReclaimed"
   "mut_no_note_owner|ccs.m|$SYNC3 M_NO_NOTE_OWNER|DeadGrantReclaimable"
   "mut_no_note_owner_live|ccs.m|$ONE M_NO_NOTE_OWNER NO_CHECK_TRACKED|DeadGrantReclaimed"
+  "mut_grant_no_entry|ccs.m|$SYNC3 M_GRANT_NO_ENTRY|DeadGrantReclaimable"
+  "mut_index_loses_entry_no_scan|ccs.m|NO_ASYNC DAMAGE M_SWEEP_NO_SCAN|DeadGrantReclaimed"
   "mut_txn_writes_only|txn.m|M_TXN_WRITES_ONLY|NoReadSkew"
   "mut_txn_no_epoch|txn.m|M_TXN_NO_EPOCH|NoStaleApply"
   "mut_merge_blind|refusal.m|NO_EFFECT NO_HANDOFF M_MERGE_BLIND|MergeKeepsEdits"
