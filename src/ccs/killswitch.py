@@ -30,6 +30,7 @@ TELEMETRY = "CCS_TELEMETRY"
 _ON = frozenset(("1", "true", "yes", "on"))
 _OFF = frozenset(("0", "false", "no", "off"))
 
+AGENT_API = "the agent API (CoherenceAdapterCore)"  # what CoherenceAdapterCore's stays_on names
 log = logging.getLogger("ccs")
 _warned: set[str] = set()
 _lock = threading.Lock()
@@ -67,6 +68,12 @@ def stays_on(what: str, why: str) -> None:
     if switch(DISABLE, False) and _first(what):
         log.warning("CCS_DISABLE is set: %s still checks every write (%s); the framework adapters "
                     "built with this environment are pass-throughs", what, why)
+
+
+def said(what: str) -> None:
+    """Count ``what``'s line as logged: for a caller that logs a more precise line of its own
+    (``ccs serve`` builds a ``CoherenceAdapterCore`` but switches its agents)."""
+    _first(what)
 
 
 def switched(cls: type, base: type, pass_through: Callable[[], type]) -> type:

@@ -9,6 +9,7 @@ from typing import Any
 
 import uvicorn
 
+from ccs import killswitch
 from ccs.server.app import create_app
 from ccs.server.auth import Tokens
 from ccs.server.config import ServeConfig, default_token_file, load_bindings, load_or_create_token
@@ -16,6 +17,7 @@ from ccs.server.config import ServeConfig, default_token_file, load_bindings, lo
 
 def prepare(config: ServeConfig) -> tuple[Tokens, dict[str, Any]]:
     """Check the configuration and load (or create) the tokens; what to announce."""
+    killswitch.switch(killswitch.DISABLE, False)  # a misspelt CCS_DISABLE: refuse before anything
     config.check()
     token_file = config.token_file or default_token_file()
     token, created = load_or_create_token(token_file)
