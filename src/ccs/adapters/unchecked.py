@@ -10,7 +10,9 @@ arguments are accepted and ignored; ``write_cas`` reads, applies ``fn`` and writ
 
 The agent API itself (``CoherenceAdapterCore(...).agent(name)``) is not switched: a caller who
 asks an agent for a compare-and-set gets one (a CAS that silently stopped comparing would be a
-lie). Only the adapters, which stand in for a framework's own unchecked store, pass through.
+lie). Only the adapters, which stand in for a framework's own unchecked store, pass through, and
+``ccs serve``, whose agents are ``UncheckedAgent``s but whose explicit compare-and-set requests
+go through ``UncheckedAgent.compare_and_set``, which still compares.
 """
 
 from __future__ import annotations
