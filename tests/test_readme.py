@@ -38,3 +38,15 @@ def test_context_agent_example_runs():
     diff_head = '<artifact-diff id="plan.md" from="v1" to="v3">'
     assert lines[12] == str(["Changes since snapshot pin-1:", diff_head])
     assert lines[13] == "[True, True, True, False]"
+
+
+def test_token_prose_states_the_generated_worst_seed():
+    """The prose above the generated tables names the worst single seed the tables report."""
+    text = README.read_text()
+    section = text[text.index("## Token economics, measured"):text.index("<!-- ccs bench: end -->")]
+    prose, tables = section.split("<!-- ccs bench: start -->")
+    got = re.search(r"worst single seed against the strongest \(a\) is (-?[\d.]+)% \((\w+), ([\w-]+), seed",
+                    tables)
+    assert got, "the generated targets line states the worst seed"
+    pct, workload, preset = got.groups()
+    assert f"{workload} under `{preset}`, {pct} %" in " ".join(prose.split())

@@ -25,9 +25,12 @@ NOTES = [
     "Billed input tokens: each prompt a variant would send, token ids from a real tokenizer, priced "
     "by the prompt-cache model of ccs.tokens.billing under each preset. Every variant replays the same "
     "seeded script (edits and 200-500-token replies) in one process.",
-    "Baselines: (a) a stateless agent re-reading the full artifacts every turn, with a cache breakpoint "
-    "after them (the headline); (b) a chat agent reading through tool calls, its history growing; (c) "
-    "every artifact to every agent every turn (the seed's broadcast, an upper strawman).",
+    "Baselines: (a) a stateless agent re-reading the full artifacts every turn, billed with a cache "
+    "breakpoint after them and with no cache use; the headline is the strongest (a), the cheaper of the "
+    "two over each whole run (under Anthropic pricing the breakpoint's 1.25x writes cost more than they "
+    "return when the files change every round, and a user would drop it); (b) a chat agent reading "
+    "through tool calls, its history growing; (c) every artifact to every agent every turn (the seed's "
+    "broadcast, an upper strawman).",
     "The library row is CCSStore + store.render_context(mode='stateless'); the 'same renderer over a "
     "plain store' row isolates what coherence adds to the rendering's saving (reported as its own column).",
     "Savings are 1 - coherent / baseline on tokens counted with a real tokenizer on the text a model "
