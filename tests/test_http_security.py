@@ -259,6 +259,18 @@ def test_websocket_handshakes_get_a_typed_refusal_and_the_server_keeps_serving(s
     assert srv.alive()
 
 
+def test_a_refused_websocket_is_not_logged_as_a_server_error(tmp_path):
+    with serve("memory://", tmp_path) as srv:
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
+        conn.request("GET", "/v1/status", headers={
+            "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+        assert conn.getresponse().status == 404
+        conn.close()
+        srv.stop()
+        assert "ERROR" not in srv.stderr(), srv.stderr()
+
+
 def test_bind_agents_patterns_only_end_a_name(tmp_path):
     bindings = tmp_path / "agents.json"
     bindings.write_text(json.dumps({"a-token-0123456789abcdef": ["plan*ner"]}))

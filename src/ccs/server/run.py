@@ -3,6 +3,7 @@ announced before the first request can arrive."""
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import Callable
 from typing import Any
@@ -27,6 +28,16 @@ def prepare(config: ServeConfig) -> tuple[Tokens, dict[str, Any]]:
     return Tokens(token, bound), info
 
 
+class RefusalIsNotAnError(logging.Filter):
+    """uvicorn's WebSocket protocol logs "ASGI callable returned without completing handshake."
+    as an ERROR after a handshake answered with an HTTP response, which is how the guard refuses
+    every WebSocket (``ccs.server.auth.refuse_websocket``): a refusal anyone can provoke, not a
+    server error, so it is not logged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "without completing handshake" not in record.getMessage()
+
+
 def serve(config: ServeConfig, announce: Callable[[dict[str, Any]], None]) -> None:
     tokens, info = prepare(config)
     app = create_app(config, tokens)
@@ -43,6 +54,7 @@ def serve(config: ServeConfig, announce: Callable[[dict[str, Any]], None]) -> No
         timeout_graceful_shutdown=2,
         ssl_certfile=None if config.tls_cert is None else str(config.tls_cert),
         ssl_keyfile=None if config.tls_key is None else str(config.tls_key)))
+    logging.getLogger("uvicorn.error").addFilter(RefusalIsNotAnError())
     announce({"url": f"{scheme}://{host}:{port}", "port": port, **info})
     try:
         server.run(sockets=[sock])

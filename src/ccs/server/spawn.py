@@ -39,16 +39,19 @@ class Server:
     token_file: Path
     proc: subprocess.Popen
     _err: list[str] = field(default_factory=list, repr=False)
+    _drainer: threading.Thread | None = field(default=None, repr=False)
 
     def alive(self) -> bool:
         return self.proc.poll() is None
 
     def stderr(self) -> str:
-        """What the process wrote to stderr so far (the latest MiB)."""
+        """What the process wrote to stderr so far (the latest MiB); all of it after ``stop()``."""
         return "".join(self._err)
 
     def stop(self) -> None:
         stop(self.proc)
+        if self._drainer is not None:
+            self._drainer.join(5)  # the pipe's end: everything it wrote is in stderr() now
 
 
 def child_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -90,18 +93,20 @@ def start(engine: str, *args: str, token_file: Path | None = None,
          *extra, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env(env),
         cwd=cwd, text=True)
     err: list[str] = []
-    threading.Thread(target=_drain, args=(proc.stderr, err), daemon=True).start()
+    drainer = threading.Thread(target=_drain, args=(proc.stderr, err), daemon=True)
+    drainer.start()
     line: list[str] = []
     reader = threading.Thread(target=lambda: line.append(proc.stdout.readline()), daemon=True)
     reader.start()
     reader.join(startup)
     if not line or not line[0]:
         stop(proc)
+        drainer.join(5)
         raise BackendUnavailable(f"ccs serve did not start (exit {proc.returncode}): "
                                  f"{''.join(err)[-2000:]}", recover="read the error above")
     info = json.loads(line[0])
     path = Path(info["token_file"])
-    return Server(info["url"], info["port"], path.read_text().strip(), path, proc, err)
+    return Server(info["url"], info["port"], path.read_text().strip(), path, proc, err, drainer)
 
 
 @contextlib.contextmanager
