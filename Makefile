@@ -32,8 +32,21 @@ test-crewai:
 lint: venv
 	$(BIN)/ruff check src tests benchmarks examples
 
+# The benchmarks and the scale curves, bounded to a few minutes; results (JSON, tables, the scale
+# curves' HTML report) in bench-results/. The networked engines are measured when their URLs are
+# set (CCS_TEST_POSTGRES_DSN, CCS_TEST_REDIS_URL; .ci/services.sh starts local ones).
+BENCH_OUT ?= bench-results
 bench: venv
-	$(BIN)/python benchmarks/core.py
+	@mkdir -p $(BENCH_OUT)
+	$(BIN)/python benchmarks/core.py --quick > $(BENCH_OUT)/core.txt && cat $(BENCH_OUT)/core.txt
+	$(BIN)/python benchmarks/langgraph_store.py --n 5000 --rounds 3 > $(BENCH_OUT)/langgraph_store.txt && cat $(BENCH_OUT)/langgraph_store.txt
+	$(BIN)/python benchmarks/volume.py --seconds 1 --json $(BENCH_OUT)/volume.json
+	@if [ -n "$$CCS_TEST_POSTGRES_DSN$$CCS_TEST_REDIS_URL" ]; then \
+		engines=$$( [ -n "$$CCS_TEST_POSTGRES_DSN" ] && printf postgres, )$$( [ -n "$$CCS_TEST_REDIS_URL" ] && printf redis, ); \
+		$(BIN)/python benchmarks/engines.py --seconds 1 --rounds 3 --engines sqlite,$${engines%,} --json $(BENCH_OUT)/engines.json && \
+		$(BIN)/python benchmarks/roundtrips.py --engines $${engines%,} --json $(BENCH_OUT)/roundtrips.json; \
+	else $(BIN)/python benchmarks/engines.py --seconds 1 --rounds 3 --engines sqlite --json $(BENCH_OUT)/engines.json; fi
+	$(BIN)/python benchmarks/scale.py $(SCALE_ARGS) --out $(BENCH_OUT)
 
 # the full billed-token benchmark (3 seeds x 24 rounds, 1-2 min): rewrites the README tables
 bench-tokens: venv

@@ -4,7 +4,8 @@ conditional update in the same run.
 * ``commit``: every process writes its own artifact through ``Agent.write`` (a checked write:
   version and epoch fenced in the store, content stored by hash, crash-recovery heartbeat). Raw:
   the same conditional update of its own row/key: psycopg ``UPDATE ... WHERE id = %s AND version = %s``,
-  redis-py ``WATCH``/``GET``/``MULTI``/``SET``/``EXEC``, sqlite3 ``UPDATE ... WHERE version = ?``.
+  redis-py ``EVALSHA`` of a compare-and-set script (one round trip), sqlite3
+  ``UPDATE ... WHERE version = ?`` (both sqlite3 sides at ``synchronous=NORMAL`` in WAL mode).
 * ``cas``: every process increments ONE shared counter (contended) through ``Agent.write_cas``.
   Raw: read the version, conditional update, retry until it wins (psycopg ``SELECT`` +
   ``UPDATE ... WHERE version = %s``; redis-py ``HGET`` + ``EVALSHA`` of a compare-and-set script;
@@ -116,20 +117,6 @@ class RawRedis:
     def update(self, key: str, version: int) -> bool:  # EVALSHA compare-and-set
         return self.r.evalsha(self.sha, 1, self.prefix + key, version, version + 1, BODY) == 1
 
-    def watch_update(self, key: str) -> bool:  # WATCH/GET/MULTI/SET/EXEC
-        import redis
-
-        with self.r.pipeline() as pipe:
-            try:
-                pipe.watch(self.prefix + key)
-                version = int(pipe.hget(self.prefix + key, "v"))
-                pipe.multi()
-                pipe.hset(self.prefix + key, mapping={"v": version + 1, "body": BODY})
-                pipe.execute()
-                return True
-            except redis.WatchError:
-                return False
-
 
 def raw_worker(engine: str, where: str, op: str, i: int, seconds: float, start, out) -> None:
     raw = {"postgres": RawPostgres, "sqlite": RawSqlite, "redis": RawRedis}[engine](where)
@@ -140,10 +127,7 @@ def raw_worker(engine: str, where: str, op: str, i: int, seconds: float, start, 
     end = t0 + seconds
     version = raw.read(key)
     while time.perf_counter() < end:
-        if op == "commit" and engine == "redis":
-            while not raw.watch_update(key):
-                pass
-        elif op == "commit":
+        if op == "commit":
             assert raw.update(key, version)
             version += 1
         else:

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ["docs/guide.md", "docs/troubleshooting.md", "docs/langgraph.md", "docs/seed-compatibility.md",
         "CHANGELOG.md", "docs/ccs-diagnose.md", "docs/mcp.md", "docs/volume.md", "docs/autogen.md",
         "docs/openai-agents.md", "docs/reproduce.md", "docs/kill-switches.md", "docs/effects.md",
-        "docs/merge.md", "docs/claude-code.md"]
+        "docs/merge.md", "docs/claude-code.md", "docs/performance.md"]
 SKIPPED = {"bash", "text", "json"}
 FENCE = re.compile(r"^```([^\n]*)\n(.*?)^```\s*$", re.S | re.M)
 EXPECT = re.compile(r"^\s*print\(.*\)\s*#\s*->\s?(.*)$")

@@ -24,7 +24,9 @@ gets ``"drop"``). Points in the code:
 ``coordinator.before_fetch``
     a read or acquire has its view (from the record) and is about to fetch the content
 ``bus.publish``
-    a transaction committed and its events are about to be published
+    a transaction committed and its events are about to be published; on an engine whose bus
+    carries them in the commit itself (``Bus.carrier``), reached inside the transaction just
+    before it commits ("drop" leaves them out of the commit)
 ``coordinator.committed``
     a commit landed and its events went out; the reply has not reached the agent (raising here
     is a lost reply, which the agent resolves by the commit's idempotency id)

@@ -111,7 +111,8 @@ def status_lines() -> list[str]:
     lines = []
     for name, default, what, typo in (
             (DISABLE, False, "coherence is DISABLED: adapters built with this environment are "
-             "pass-throughs, lost updates are possible", "adapters and the agent API refuse to start"),
+             "pass-throughs, lost updates are possible",
+             "adapters, the agent API and ccs serve refuse to start"),
             (TELEMETRY, True, "telemetry is OFF: no spans, metrics or LangSmith metadata",
              "coordinators and instrument() refuse to start")):
         try:

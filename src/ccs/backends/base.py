@@ -33,12 +33,20 @@ The audit log is part of the contract. ``fn`` may return ``(changes, result, aud
 and its entries land together or not at all — and each artifact's log is trimmed, in that same
 commit, to the entries of its latest ``audit.retain`` versions. ``append_audit`` stores entries
 that describe no change (refusals) on their own; ``audit(artifact, since, limit)`` reads the log.
+
+Events can travel with the commit too. ``fn`` may return a fourth element, a *notice*: what the
+engine's own bus made of the transaction's events (``Bus.carrier``), which the engine sends or
+stores in the same atomic commit (Redis: ``PUBLISH`` inside ``MULTI/EXEC``; PostgreSQL:
+``pg_notify`` before ``COMMIT``, delivered at commit; SQLite: rows of the events table). The
+events of a commit are then published exactly when it lands, with no round trip of their own.
+An engine without a carrying bus never gets a notice.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import itertools
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -124,12 +132,13 @@ def new_content(records: Mapping[str, Any], changes: Mapping[str, Any], blobs: B
     return stored
 
 
-def unpack(out: tuple[Any, ...]) -> tuple[Mapping[str, Any], Any, AuditBatch | None]:
-    """``fn``'s return value as (changes, result, audit batch or None)."""
+def unpack(out: tuple[Any, ...]) -> tuple[Mapping[str, Any], Any, AuditBatch | None, Any]:
+    """``fn``'s return value as (changes, result, audit batch or None, notice or None)."""
     if len(out) == 2:
-        return out[0], out[1], None
-    changes, result, audit = out
-    return changes, result, (audit if audit is not None and audit.entries else None)
+        return out[0], out[1], None, None
+    changes, result, audit, *rest = out
+    return (changes, result, audit if audit is not None and audit.entries else None,
+            rest[0] if rest else None)
 
 
 def decode_record(key: str, text: str | bytes) -> Record:
@@ -140,6 +149,53 @@ def decode_record(key: str, text: str | bytes) -> Record:
         return AgentRecord.from_dict(data)
     except (ValueError, KeyError, TypeError, IndexError) as exc:
         raise CorruptState(f"record {key!r} cannot be decoded: {exc}", artifact=key) from exc
+
+
+class RecordCodec:
+    """``encode_record``/``decode_record`` that remember, per key, the last body they saw.
+
+    A networked or file engine reads a record's body at the start of every transaction and, on
+    the commit path, usually reads back exactly the body this process wrote last. Records are
+    immutable, so when the stored body equals the remembered one the remembered record is
+    returned instead of decoding the JSON again (one string comparison instead of a parse and a
+    rebuild of every field). A body that differs in any byte (a peer's commit, damage) is decoded
+    as before. Bounded: past ``size`` keys the oldest entries are forgotten.
+    """
+
+    __slots__ = ("_as_bytes", "_seen", "_size")
+
+    def __init__(self, size: int = 4096, *, as_bytes: bool = False) -> None:
+        self._seen: dict[str, tuple[str | bytes, Record]] = {}
+        self._size = size
+        self._as_bytes = as_bytes  # the engine returns bytes (Redis): remember bytes
+
+    def encode(self, key: str, rec: Record) -> str | bytes:
+        body: str | bytes = encode_record(rec)
+        if self._as_bytes:
+            body = body.encode()
+        self._remember(key, body, rec)
+        return body
+
+    def decode(self, key: str, body: str | bytes) -> Record:
+        seen = self._seen.get(key)
+        if seen is not None and seen[0] == body:
+            return seen[1]
+        rec = decode_record(key, body)
+        self._remember(key, body, rec)
+        return rec
+
+    def forget(self, key: str) -> None:
+        self._seen.pop(key, None)
+
+    def _remember(self, key: str, body: str | bytes, rec: Record) -> None:
+        seen = self._seen
+        if len(seen) >= self._size and key not in seen:
+            try:  # dicts keep insertion order: drop the oldest eighth at once
+                for old in list(itertools.islice(seen, self._size // 8 or 1)):
+                    seen.pop(old, None)
+            except RuntimeError:  # another thread changed it meanwhile: skip this round
+                pass
+        seen[key] = (body, rec)
 
 
 class Backend(ABC):
@@ -171,6 +227,16 @@ class Backend(ABC):
 
     @abstractmethod
     def keys(self, prefix: str) -> list[str]: ...
+
+    def records(self, prefix: str) -> list[tuple[str, Record]]:
+        """Committed snapshots of every record whose key starts with ``prefix``, read in bulk
+        (one query where the engine can: a sweep over 10k agents is not 10k round trips)."""
+        found = []
+        for key in self.keys(prefix):
+            rec = self.get(key)
+            if rec is not None:
+                found.append((key, rec))
+        return found
 
     @abstractmethod
     def put_blob(self, digest: str, data: bytes) -> None:

@@ -51,7 +51,7 @@ class MemoryBackend(Backend):
             key = keys[0]
             with self._locks[hash(key) % STRIPES]:
                 read = {key: records.get(key)}
-                changes, result, audit = unpack(fn(read))
+                changes, result, audit, _ = unpack(fn(read))
                 hit("backend.before_write")
                 self._apply(read, changes, blobs, audit)
             return result
@@ -65,7 +65,7 @@ class MemoryBackend(Backend):
             lock.acquire()
         try:
             read = {k: records.get(k) for k in keys}
-            changes, result, audit = unpack(fn(read))
+            changes, result, audit, _ = unpack(fn(read))
             hit("backend.before_write")
             self._apply(read, changes, blobs, audit)
         finally:
@@ -129,6 +129,9 @@ class MemoryBackend(Backend):
 
     def keys(self, prefix: str) -> list[str]:
         return [k for k in list(self._records) if k.startswith(prefix)]
+
+    def records(self, prefix: str) -> list[tuple[str, Record]]:
+        return [(k, r) for k, r in list(self._records.items()) if k.startswith(prefix)]
 
     def put_blob(self, digest: str, data: bytes) -> None:
         with self._blob_lock:

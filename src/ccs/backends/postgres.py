@@ -47,15 +47,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import random
-import re
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 import psycopg.errors
-from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ccs.backends import redact_url
@@ -64,14 +61,15 @@ from ccs.backends.base import (
     Blobs,
     R,
     Record,
+    RecordCodec,
     TransactFn,
     decode_record,
-    encode_record,
     new_content,
     prefix_upper_bound,
     record_digests,
     unpack,
 )
+from ccs.backends.postgres_url import parse_postgres_url
 from ccs.failpoints import hit
 from ccs.protocol.audit import AuditBatch, AuditEntry, select
 from ccs.protocol.errors import (
@@ -79,18 +77,14 @@ from ccs.protocol.errors import (
     CoherenceError,
     CorruptState,
     EngineError,
-    InvalidEngineOption,
     OutcomeUnknown,
     SchemaTooNew,
     StorageFull,
-    UnknownEngine,
 )
 
 SCHEMA_VERSION = 3
 APPLICATION = "agent-coherence"
 READ_RETRIES = 4
-_IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-_OWN_PARAMS = {"schema", "pool_min", "pool_max"}
 
 _SCHEMA_V1 = """
 CREATE TABLE {s}.meta (key text PRIMARY KEY, value text NOT NULL);
@@ -105,57 +99,6 @@ _MIGRATIONS = {
        "version bigint NOT NULL, at double precision NOT NULL, body text NOT NULL);"
        "CREATE INDEX audit_artifact ON {s}.audit (artifact, version)",
 }
-
-
-def parse_postgres_url(url: str) -> tuple[str, str, dict[str, str]]:
-    """Split a URL into (libpq conninfo URL, schema, our own options)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError as exc:
-        raise UnknownEngine(f"malformed URL {redact_url(url)!r}: {exc}") from None
-    if parts.scheme not in {"postgresql", "postgres"}:
-        raise UnknownEngine(f"not a PostgreSQL URL: {redact_url(url)!r}")
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    own = {k: v for k, v in query if k in _OWN_PARAMS}
-    rest = [(k, v) for k, v in query if k not in _OWN_PARAMS]
-    if not any(k == "connect_timeout" for k, _ in rest):
-        rest.append(("connect_timeout", "5"))
-    schema = own.get("schema", "ccs")
-    if not _IDENT.match(schema):
-        raise UnknownEngine(f"schema={schema!r} in {redact_url(url)!r} must be a lower-case SQL "
-                            "identifier (letters, digits, _)")
-    conninfo = urlunsplit(parts._replace(scheme="postgresql", query=urlencode(rest)))
-    _check_options(url, conninfo, own)
-    return conninfo, schema, own
-
-
-def _check_options(url: str, conninfo: str, own: dict[str, str]) -> None:
-    """Refuse a malformed option with ``InvalidEngineOption`` before any connection is made."""
-    def bad(option: str, shown: str, why: str) -> InvalidEngineOption:
-        password = urlsplit(url).password
-        if password:
-            why = why.replace(password, "***")
-        return InvalidEngineOption(f"{shown} in {redact_url(url)!r}: {why}", option=option)
-
-    sizes = {}
-    for name, default, least in (("pool_min", "1", 0), ("pool_max", "8", 1)):
-        value = own.get(name, default)
-        if not value.isdigit() or int(value) < least:
-            raise bad(name, f"{name}={value!r}", f"must be a whole number >= {least}")
-        sizes[name] = int(value)
-    if sizes["pool_min"] > sizes["pool_max"]:
-        raise bad("pool_min", f"pool_min={sizes['pool_min']}",
-                  f"must not exceed pool_max={sizes['pool_max']}")
-    try:
-        params = conninfo_to_dict(conninfo)  # libpq's own parser: no I/O
-    except psycopg.Error as exc:
-        raise bad("url", "an option", str(exc).strip() or type(exc).__name__) from None
-    for port in str(params.get("port") or "").split(","):
-        if port and not (port.isdigit() and 0 < int(port) < 65536):
-            raise bad("port", f"port {port!r}", "must be a number from 1 to 65535")
-    timeout = str(params.get("connect_timeout", "5"))
-    if not timeout.lstrip("-").isdigit():
-        raise bad("connect_timeout", f"connect_timeout={timeout!r}", "must be a whole number of seconds")
 
 
 def _trouble(exc: BaseException) -> bool:
@@ -200,16 +143,15 @@ class PostgresBackend(Backend):
     def __init__(self, url: str) -> None:
         self.url = url
         self.conninfo, self.schema, own = parse_postgres_url(url)
+        self._codec = RecordCodec()
         s = f'"{self.schema}"'
         self._q_select = f"SELECT key, body FROM {s}.records WHERE key = ANY(%s) ORDER BY key FOR UPDATE"
         self._q_upsert = (f"INSERT INTO {s}.records (key, body) VALUES (%s, %s) "
                           "ON CONFLICT (key) DO UPDATE SET body = EXCLUDED.body")
         self._q_delete = f"DELETE FROM {s}.records WHERE key = %s"
         self._q_get = f"SELECT body FROM {s}.records WHERE key = %s"
-        self._q_keys = f"SELECT key FROM {s}.records WHERE key >= %s AND key < %s ORDER BY key"
         self._q_store_blob = (f"INSERT INTO {s}.blobs (digest, data, stored_at) VALUES (%s, %s, %s) "
                               "ON CONFLICT (digest) DO NOTHING")
-        self._q_keys_from = f"SELECT key FROM {s}.records WHERE key >= %s ORDER BY key"
         self._q_put_blob = (f"INSERT INTO {s}.blobs (digest, data, stored_at) VALUES (%s, %s, %s) "
                             "ON CONFLICT (digest) DO UPDATE SET stored_at = EXCLUDED.stored_at")
         self._q_get_blob = f"SELECT data FROM {s}.blobs WHERE digest = %s"
@@ -320,7 +262,7 @@ class PostgresBackend(Backend):
                        fn: TransactFn[R], state: dict[str, bool], blobs: Blobs | None) -> R:
         # BEGIN/COMMIT are sent by hand in pipeline mode: two round trips in all, one for the
         # locks and reads, one for the writes and the COMMIT.
-        with conn.pipeline() as pipe, conn.cursor() as cur:
+        with conn.pipeline(), conn.cursor() as cur:
             cur.execute("BEGIN")
             try:
                 for lock in locks:
@@ -328,8 +270,8 @@ class PostgresBackend(Backend):
                 cur.execute(self._q_select, (keys,))
                 records: dict[str, Any] = dict.fromkeys(keys)
                 for key, body in cur.fetchall():
-                    records[key] = decode_record(key, body)
-                changes, result, audit = unpack(fn(records))
+                    records[key] = self._codec.decode(key, body)
+                changes, result, audit, notice = unpack(fn(records))
                 content = new_content(records, changes, blobs) if changes else None
             except BaseException:
                 if not conn.closed:
@@ -348,12 +290,13 @@ class PostgresBackend(Backend):
                 if rec is None:
                     cur.execute(self._q_delete, (key,))
                 else:
-                    cur.execute(self._q_upsert, (key, encode_record(rec)))
+                    cur.execute(self._q_upsert, (key, self._codec.encode(key, rec)))
             if audit is not None:
                 self._log(cur, audit)
+            for channel, payload in notice or ():  # delivered by PostgreSQL at COMMIT, if it commits
+                cur.execute("SELECT pg_notify(%s, %s)", (channel, payload))
             state["sent_writes"] = True
-            cur.execute("COMMIT")
-            pipe.sync()
+            cur.execute("COMMIT")  # leaving the pipeline sends the one Sync and reads its reply
         return result
 
     def _log(self, cur: psycopg.Cursor, audit: AuditBatch) -> None:
@@ -393,13 +336,21 @@ class PostgresBackend(Backend):
 
     def get(self, key: str) -> Record | None:
         rows = self._query(self._q_get, (key,), "read failed")
-        return None if not rows else decode_record(key, rows[0][0])
+        return None if not rows else self._codec.decode(key, rows[0][0])
 
     def keys(self, prefix: str) -> list[str]:
+        return [r[0] for r in self._range("key", prefix)]
+
+    def records(self, prefix: str) -> list[tuple[str, Record]]:
+        decode = self._codec.decode
+        return [(key, decode(key, body)) for key, body in self._range("key, body", prefix)]
+
+    def _range(self, columns: str, prefix: str) -> list[tuple[Any, ...]]:
         upper = prefix_upper_bound(prefix)
-        if upper is None:
-            return [r[0] for r in self._query(self._q_keys_from, (prefix,), "listing failed")]
-        return [r[0] for r in self._query(self._q_keys, (prefix, upper), "listing failed")]
+        where, params = ("key >= %s", (prefix,)) if upper is None else \
+            ("key >= %s AND key < %s", (prefix, upper))
+        return self._query(f'SELECT {columns} FROM "{self.schema}".records WHERE {where} ORDER BY key',
+                           params, "listing failed")
 
     def put_blob(self, digest: str, data: bytes) -> None:
         for attempt in range(READ_RETRIES + 1):

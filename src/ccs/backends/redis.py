@@ -52,15 +52,11 @@ The URL's options are checked, and a connection object built from them, before a
 from __future__ import annotations
 
 import random
-import re
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from ccs.backends import redact_url
 from ccs.backends.base import (
@@ -68,13 +64,14 @@ from ccs.backends.base import (
     Blobs,
     R,
     Record,
+    RecordCodec,
     TransactFn,
     decode_record,
-    encode_record,
     new_content,
     record_digests,
     unpack,
 )
+from ccs.backends.redis_url import connect, redacted, unavailable
 from ccs.failpoints import hit
 from ccs.protocol.audit import AuditBatch, AuditEntry, select
 from ccs.protocol.errors import (
@@ -82,11 +79,9 @@ from ccs.protocol.errors import (
     CoherenceError,
     CorruptState,
     EngineError,
-    InvalidEngineOption,
     OutcomeUnknown,
     SchemaTooNew,
     StorageFull,
-    UnknownEngine,
 )
 
 SCHEMA_VERSION = 1
@@ -95,67 +90,7 @@ READ_RETRIES = 4
 GC_RETRIES = 8  # lost races before a collection gives up (only commits of unreferenced content race it)
 CHUNK = 1000  # keys per WATCH, MGET or DEL command of a collection
 CONTENTION_BUDGET = 30.0  # seconds of lost WATCH races before giving up
-_PREFIX = re.compile(r"^[A-Za-z0-9_.:\-]{1,100}$")
 _ERRORS = (redis.ConnectionError, redis.TimeoutError)
-
-
-def parse_redis_url(url: str) -> tuple[str, str]:
-    """Split a URL into (redis-py URL, key prefix)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError as exc:
-        raise UnknownEngine(f"malformed URL {redact_url(url)!r}: {exc}") from None
-    if parts.scheme not in {"redis", "rediss"}:
-        raise UnknownEngine(f"not a Redis URL: {redact_url(url)!r}")
-    db = parts.path.strip("/")
-    if db and not db.isdigit():  # redis-py would quietly use database 0 instead
-        raise InvalidEngineOption(f"database {db!r} in {redact_url(url)!r} must be a number "
-                                  "(redis://host:6379/0)", option="db")
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    prefix = dict(query).get("prefix", "ccs")
-    if not _PREFIX.match(prefix):
-        raise UnknownEngine(f"prefix={prefix!r} in {redact_url(url)!r}: use 1-100 of A-Z a-z 0-9 _ . : -")
-    rest = urlencode([(k, v) for k, v in query if k != "prefix"])
-    return urlunsplit(parts._replace(query=rest)), prefix
-
-
-def connect(url: str) -> tuple[redis.Redis, str]:
-    """A redis-py client without automatic retries, and the key prefix, for ``url``.
-
-    No I/O: a malformed option (``socket_timeout=abc``, a port that is not a number, an option
-    redis-py does not know) is ``InvalidEngineOption`` here, not a ``ValueError`` later."""
-    client_url, prefix = parse_redis_url(url)
-    try:
-        client = redis.Redis.from_url(client_url, retry=Retry(NoBackoff(), 0), socket_connect_timeout=5,
-                                      socket_timeout=30, health_check_interval=0)
-        pool = client.connection_pool
-        pool.connection_class(**pool.connection_kwargs)  # builds, does not connect
-    except (ValueError, TypeError) as exc:
-        raise InvalidEngineOption(f"{redact_url(url)}: {_redacted(str(exc), url)}",
-                                  url=redact_url(url)) from exc
-    return client, prefix
-
-
-def _redacted(text: str, url: str) -> str:
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        password = None
-    return text.replace(password, "***") if password else text
-
-
-def unavailable(url: str, what: str, exc: BaseException, *, applied: bool | None = None
-                ) -> BackendUnavailable:
-    """``applied=False``: the failure is known to have changed nothing, and the hint says so."""
-    reason = _redacted(str(exc).strip() or type(exc).__name__, url)
-    auth = isinstance(exc, redis.AuthenticationError) or any(
-        w in reason for w in ("WRONGPASS", "NOAUTH", "AUTH", "NOPERM"))
-    recover = "check the user name and password in the URL" if auth else \
-        "check that the Redis server is reachable, then retry"
-    return BackendUnavailable(
-        f"{redact_url(url)}: {what}: {reason}", url=redact_url(url),
-        reason="authentication" if auth else "connection",
-        recover=recover + ("; nothing was applied" if applied is False else ""))
 
 
 class RedisBackend(Backend):
@@ -163,6 +98,7 @@ class RedisBackend(Backend):
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self._codec = RecordCodec(as_bytes=True)
         self._r, self.prefix = connect(url)
         tag = "{" + self.prefix + "}"
         self._meta, self._idx, self._bt = f"{tag}:meta", f"{tag}:idx", f"{tag}:bt"
@@ -203,13 +139,13 @@ class RedisBackend(Backend):
         where = redact_url(self.url)
         if isinstance(exc, redis.exceptions.OutOfMemoryError):
             return StorageFull(
-                f"{where}: {operation}: {_redacted(str(exc), self.url)}", url=where,
+                f"{where}: {operation}: {redacted(str(exc), self.url)}", url=where,
                 recover="Redis is at maxmemory and refuses writes (maxmemory-policy noeviction): "
                         "free memory or raise maxmemory, then retry; nothing was applied")
         if isinstance(exc, (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ReadOnlyError)):
             return unavailable(self.url, operation, exc)
         return EngineError(f"{where}: {operation}: {type(exc).__name__}: "
-                           f"{_redacted(str(exc), self.url)}", url=where)
+                           f"{redacted(str(exc), self.url)}", url=where)
 
     # --- contract ------------------------------------------------------------------------------
 
@@ -243,7 +179,7 @@ class RedisBackend(Backend):
                 cause = exc.__cause__ or exc
                 raise OutcomeUnknown(
                     f"{redact_url(self.url)}: connection lost while committing (outcome unknown; "
-                    f"retry with the same commit id): {_redacted(str(cause), self.url)}",
+                    f"retry with the same commit id): {redacted(str(cause), self.url)}",
                     url=redact_url(self.url), reason="connection") from exc.__cause__
             except _ERRORS as exc:
                 conn.disconnect()
@@ -262,8 +198,9 @@ class RedisBackend(Backend):
         conn.send_packed_command(conn.pack_commands([("WATCH", *rkeys), ("MGET", *rkeys)]))
         conn.read_response()
         values = conn.read_response()
-        records = {k: None if v is None else decode_record(k, v) for k, v in zip(keys, values, strict=True)}
-        changes, result, audit = unpack(fn(records))
+        decode = self._codec.decode
+        records = {k: None if v is None else decode(k, v) for k, v in zip(keys, values, strict=True)}
+        changes, result, audit, notice = unpack(fn(records))
         if not changes and audit is None:
             self._unwatch(conn)
             return True, result
@@ -276,11 +213,13 @@ class RedisBackend(Backend):
             if rec is None:
                 commands += [("DEL", self._rec + key), ("ZREM", self._idx, key)]
             else:
-                commands.append(("SET", self._rec + key, encode_record(rec)))
+                commands.append(("SET", self._rec + key, self._codec.encode(key, rec)))
                 if records.get(key) is None:
                     commands.append(("ZADD", self._idx, 0, key))
         if audit is not None:
             commands += self._log_commands(audit)
+        if notice is not None:  # (channel, message): published by EXEC, only if it commits
+            commands.append(("PUBLISH", *notice))
         commands.append(("EXEC",))
         replies: list[Any] = []
         refused: redis.ResponseError | None = None
@@ -360,13 +299,22 @@ class RedisBackend(Backend):
 
     def get(self, key: str) -> Record | None:
         body = self._call("read failed", lambda: self._r.get(self._rec + key))
-        return None if body is None else decode_record(key, body)
+        return None if body is None else self._codec.decode(key, body)
 
     def keys(self, prefix: str) -> list[str]:
         p = prefix.encode()
         lo, hi = b"[" + p, b"(" + p + b"\xff"  # UTF-8 never holds 0xff: every key with the prefix
         found = self._call("listing failed", lambda: self._r.zrangebylex(self._idx, lo, hi))
         return [k.decode() for k in found]
+
+    def records(self, prefix: str) -> list[tuple[str, Record]]:
+        found = []
+        decode = self._codec.decode
+        for batch in _chunks(self.keys(prefix), CHUNK):
+            bodies = self._call("read failed", lambda b=batch: self._r.mget([self._rec + k for k in b]))
+            found += [(k, decode(k, body)) for k, body in zip(batch, bodies, strict=True)
+                      if body is not None]
+        return found
 
     def put_blob(self, digest: str, data: bytes) -> None:
         def put() -> None:

@@ -8,6 +8,7 @@ import logging
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from ccs.protocol.messages import Event
 
@@ -23,6 +24,16 @@ class Bus(ABC):
     @abstractmethod
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Register ``listener``; returns a function that unsubscribes it."""
+
+    def carrier(self, backend: Any) -> Callable[[Sequence[Event]], Any] | None:
+        """A function that turns a commit's events into the notice ``backend`` sends or stores
+        in the commit itself (see ``ccs.backends.base``), when this bus listens on that very
+        store; ``None`` (the default) when events must be published after the commit."""
+        return None
+
+    def deliver_local(self, events: Sequence[Event]) -> None:
+        """Hand events whose notice travelled with their commit to this process's listeners."""
+        self.publish(events)
 
     def poll(self) -> None:
         """Deliver anything pending now (for polling transports); a no-op for push transports."""

@@ -97,7 +97,7 @@ class NatsBus(RemoteBus):
     def publish(self, events: Sequence[Event]) -> None:
         if not events:
             return
-        self._deliver_local(events)
+        self.deliver_local(events)
         try:
             # While disconnected, nats-py buffers the message and sends it on reconnect.
             self._await(self._nc.publish(self.subject, encode_batch(self.origin, events)), 2.0)

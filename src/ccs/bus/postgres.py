@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 import psycopg
 
-from ccs.backends.postgres import parse_postgres_url
+from ccs.backends.postgres import PostgresBackend, parse_postgres_url
 from ccs.bus.base import encode_batch
 from ccs.bus.remote import POLL, PollingBus
 from ccs.protocol.messages import Event
@@ -54,10 +54,17 @@ class PostgresBus(PollingBus):
         self._pub: psycopg.Connection | None = None
         self._pub_lock = threading.Lock()
 
+    def carrier(self, backend: object) -> Callable[[Sequence[Event]], list[tuple[str, str]]] | None:
+        """On the store this bus listens on, a commit's events are notified by its own
+        transaction (PostgreSQL delivers them at COMMIT, and only if it commits)."""
+        if not (isinstance(backend, PostgresBackend) and backend.url == self.url):
+            return None
+        return lambda events: [(self.channel, p.decode()) for p in split_batches(self.origin, events)]
+
     def publish(self, events: Sequence[Event]) -> None:
         if not events:
             return
-        self._deliver_local(events)
+        self.deliver_local(events)
         payloads = [p.decode() for p in split_batches(self.origin, events)]
         with self._pub_lock:
             for attempt in range(2):  # a pooled connection may have gone stale: one fresh try

@@ -6,11 +6,11 @@ See ``ccs.bus.remote`` for delivery, resets after reconnection and why publishin
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import redis
 
-from ccs.backends.redis import connect
+from ccs.backends.redis import RedisBackend, connect
 from ccs.bus.base import encode_batch
 from ccs.bus.remote import POLL, PollingBus
 from ccs.protocol.messages import Event
@@ -25,10 +25,16 @@ class RedisBus(PollingBus):
         self._client, prefix = connect(url)
         self.channel = "{" + prefix + "}:events"
 
+    def carrier(self, backend: object) -> Callable[[Sequence[Event]], tuple[str, bytes]] | None:
+        """On the store this bus listens on, a commit's events are PUBLISHed by its own EXEC."""
+        if not (isinstance(backend, RedisBackend) and backend.url == self.url):
+            return None
+        return lambda events: (self.channel, encode_batch(self.origin, events))
+
     def publish(self, events: Sequence[Event]) -> None:
         if not events:
             return
-        self._deliver_local(events)
+        self.deliver_local(events)
         try:
             self._client.publish(self.channel, encode_batch(self.origin, events))
         except redis.RedisError as exc:

@@ -34,7 +34,7 @@ class RemoteBus(Bus):
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         return self._listeners.add(listener)
 
-    def _deliver_local(self, events: Sequence[Event]) -> None:
+    def deliver_local(self, events: Sequence[Event]) -> None:
         self._listeners.deliver(events)
 
     def _hand_over(self, events: list[Event]) -> None:

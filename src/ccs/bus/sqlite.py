@@ -34,10 +34,17 @@ class SqliteBus(Bus):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    def carrier(self, backend: object) -> Callable[[Sequence[Event]], list[str]] | None:
+        """On its own store, a commit's events are rows written by the commit's transaction."""
+        return _rows if backend is self.backend else None
+
     def publish(self, events: Sequence[Event]) -> None:
         if not events:
             return
-        self.backend.append_events([json.dumps(e.to_dict(), separators=(",", ":")) for e in events])
+        self.backend.append_events(_rows(events))
+        self.deliver_local(events)
+
+    def deliver_local(self, events: Sequence[Event]) -> None:
         for event in events:
             for listener in self._listeners:
                 listener(event)
@@ -85,3 +92,7 @@ class SqliteBus(Bus):
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=1)
+
+
+def _rows(events: Sequence[Event]) -> list[str]:
+    return [json.dumps(e.to_dict(), separators=(",", ":")) for e in events]

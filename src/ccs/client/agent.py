@@ -8,19 +8,17 @@ content was derived from, and the store refuses it if either moved (``StaleView`
 
 from __future__ import annotations
 
-import itertools
 import json
-import os
 import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ccs import failpoints
 from ccs.client import merge as merging
 from ccs.client.codec import decode, encode
+from ccs.client.entries import MISSING, AgentStats, Entry, Versioned, new_commit_id
 from ccs.observe.events import HIT, ObservedOp, dispatch
 from ccs.protocol.arguments import check_int, check_number
 from ccs.protocol.errors import (
@@ -36,27 +34,12 @@ from ccs.protocol.errors import (
 )
 from ccs.protocol.ids import check_artifact_id, instance_agent_id
 from ccs.protocol.messages import Committed, Event, View
-from ccs.protocol.records import Content, Mesi
+from ccs.protocol.records import Mesi
 
 if TYPE_CHECKING:
     from ccs.client.core import CoherenceAdapterCore
     from ccs.client.effects import Effect, EffectRecord
     from ccs.client.transaction import Transaction
-
-MISSING: Any = object()
-
-_ID_PREFIX = os.urandom(8).hex()
-_ID_COUNTER = itertools.count()
-
-
-def _new_id_prefix() -> None:
-    """A forked child must not reuse its parent's ids: a duplicate id reads as 'already applied'."""
-    global _ID_PREFIX
-    _ID_PREFIX = os.urandom(8).hex()
-
-
-os.register_at_fork(after_in_child=_new_id_prefix)
-
 
 def _bad_id(artifact_id: object) -> Exception:
     try:
@@ -65,52 +48,6 @@ def _bad_id(artifact_id: object) -> Exception:
         return err
     return InvalidIdentifier(f"invalid artifact id {artifact_id!r}")
 
-
-def new_commit_id() -> str:
-    """Unique per logical commit across processes: a random per-process prefix and a counter."""
-    return f"{_ID_PREFIX}-{next(_ID_COUNTER)}"
-
-
-@dataclass(slots=True)
-class Entry:
-    version: int
-    epoch: int
-    seq: int
-    content: Content
-    data: bytes | None
-    value: Any
-    valid: bool
-    state: Mesi  # E, M or S: the grant as this agent last saw it
-    validated_at: float
-    hits: int = 0
-    # eager: the newer version fetched when the invalidation arrived, installed at the next read.
-    # It must not replace the entry before that: a write's base is the version the agent read.
-    prefetched: tuple[View, bytes | None] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Versioned:
-    value: Any
-    version: int
-    epoch: int
-    absent: bool | None = None  # None: absent when there is no value
-
-    @property
-    def exists(self) -> bool:
-        if self.absent is not None:
-            return not self.absent
-        return self.version > 0 and self.value is not None
-
-
-@dataclass(slots=True)
-class AgentStats:
-    hits: int = 0
-    misses: int = 0
-    not_modified: int = 0
-    bytes_fetched: int = 0
-    invalidations: int = 0
-    commits: int = 0
-    conflicts: int = 0
 
 
 class Agent:
@@ -227,8 +164,9 @@ class Agent:
                 self._observe_hit(artifact_id, view)
             return self._install(artifact_id, view, data, old, counted=True)
         else:
+            invalidated = old is not None and self._invalid_after.get(artifact_id, -1) > old.seq
             view, data = self.core.call_with_retry(
-                lambda: self.coordinator.read(self.id, artifact_id, known))
+                lambda: self.coordinator.read(self.id, artifact_id, known, invalidated))
         return self._install(artifact_id, view, data, old)
 
     def _install(self, artifact_id: str, view: View, data: bytes | None, old: Entry | None,
@@ -500,7 +438,7 @@ class Agent:
         entry.state = Mesi.SHARED
         self.stats.invalidations += 1
         if self.strategy.refetch_on_invalidate and event.kind == "invalidate":
-            view, data = entry.prefetched = self.coordinator.read(self.id, aid, entry.version)
+            view, data = entry.prefetched = self.coordinator.read(self.id, aid, entry.version, True)
             if view.modified:
                 self.stats.misses += 1
                 self.stats.bytes_fetched += 0 if data is None else len(data)

@@ -18,24 +18,23 @@ from ccs.backends import Backend, agent_key, artifact_key, open_backend
 from ccs.bus import Bus, default_bus_for, open_bus
 from ccs.coordinator.clock import Clock, SystemClock
 from ccs.coordinator.config import CrashRecoveryConfig, Limits
+from ccs.coordinator.inspection import Inspection
 from ccs.observe.events import Observer, observer_list
 from ccs.observe.hooks import note_events, observed
 from ccs.protocol import transitions as tr
-from ccs.protocol.audit import AuditBatch, AuditEntry, entries_for, refusals
+from ccs.protocol.audit import AuditBatch, entries_for, refusals
 from ccs.protocol.errors import (
     BackendUnavailable,
     CoherenceError,
     ConflictError,
-    CorruptState,
     InvalidArgument,
-    InvalidIdentifier,
     OutcomeUnknown,
     PayloadTooLarge,
     UnknownEngine,
 )
-from ccs.protocol.ids import RESERVED_PREFIX, check_agent_id, check_artifact_id
+from ccs.protocol.ids import check_agent_id, check_artifact_id
 from ccs.protocol.messages import Committed, ReclaimNote, Step, TxnCommitted, View
-from ccs.protocol.records import DELETED, AgentRecord, ArtifactRecord, Content
+from ccs.protocol.records import DELETED, AgentRecord, Content
 
 Payload = tuple[bytes, str] | None  # (data, kind); None deletes
 RECENT_RECLAIMS = 1000
@@ -49,7 +48,7 @@ def _check_type(name: str, value: object, cls: type) -> None:
                               parameter=name)
 
 
-class Coordinator:
+class Coordinator(Inspection):
     def __init__(
         self,
         engine: str | Backend = "memory://",
@@ -74,6 +73,9 @@ class Coordinator:
             self.bus = open_bus(bus, self.backend)
         else:
             self.bus = bus
+        # The bus's notice of a commit's events, sent in the commit itself, when the bus listens
+        # on the engine's own store (ccs.backends.base); None: published after the commit.
+        self._carry = self.bus.carrier(self.backend)
         self.clock = clock or SystemClock()
         self.crash_recovery = crash_recovery or CrashRecoveryConfig()
         self.limits = limits or Limits()
@@ -99,8 +101,9 @@ class Coordinator:
         retain = self.limits.audit_retain
         now = self.clock.now() if retain else 0.0
         refused: list[dict[str, Any]] = []
+        carry, dropped = self._carry, [False]
 
-        def transaction(records: dict[str, Any]) -> tuple[dict[str, Any], Step, Any]:
+        def transaction(records: dict[str, Any]) -> tuple[dict[str, Any], Step, Any, Any]:
             try:
                 step = fn(records)
             except ConflictError:
@@ -116,7 +119,11 @@ class Coordinator:
                                       step.artifacts, now, commit_id)
                 if entries:
                     audit = AuditBatch(tuple(entries), retain)
-            return changes, step, audit
+            notice = None
+            if carry is not None and step.events:  # decided per attempt: the last one commits
+                dropped[0] = failpoints.hit("bus.publish", events=step.events) == "drop"
+                notice = None if dropped[0] else carry(step.events)
+            return changes, step, audit, notice
 
         failpoints.hit("coordinator.before_transact")
         try:
@@ -135,7 +142,12 @@ class Coordinator:
             raise
         if self.observers:
             note_events(step.events)
-        if step.events and failpoints.hit("bus.publish", events=step.events) != "drop":
+        if not step.events:
+            return step.reply
+        if carry is not None:
+            if not dropped[0]:
+                self.bus.deliver_local(step.events)
+        elif failpoints.hit("bus.publish", events=step.events) != "drop":
             self.bus.publish(step.events)
         return step.reply
 
@@ -171,14 +183,6 @@ class Coordinator:
         blobs[digest] = data
         return Content(digest, len(data), kind)
 
-    def fetch(self, content: Content, artifact_id: str = "") -> bytes | None:
-        if content.digest is None:
-            return None
-        data = self.backend.get_blob(content.digest)
-        if data is None:
-            raise self._missing(content, artifact_id)
-        return data
-
     def _now(self) -> float:
         now = self.clock.now()
         cr = self.crash_recovery
@@ -210,14 +214,17 @@ class Coordinator:
     # --- operations ----------------------------------------------------------------------------
 
     @observed("read")
-    def read(self, agent: str, artifact_id: str, known_version: int | None = None
-             ) -> tuple[View, bytes | None]:
+    def read(self, agent: str, artifact_id: str, known_version: int | None = None,
+             invalidated: bool = False) -> tuple[View, bytes | None]:
+        """``invalidated``: the caller's copy was invalidated by an event, so it is no longer a
+        sharer at the current version; the read goes straight to the transaction that registers
+        it (a networked engine saves the round trip of the snapshot, which would only say so)."""
         check_agent_id(agent)
         check_artifact_id(artifact_id)
         key = artifact_key(artifact_id)
         for _ in range(FETCH_ATTEMPTS):
             now = self._now()
-            snapshot = self.backend.get(key)
+            snapshot = None if invalidated else self.backend.get(key)
             if snapshot is not None and (
                     snapshot.owner.agent == agent if snapshot.owner is not None
                     else snapshot.sharers.get(agent) == snapshot.version):
@@ -268,11 +275,6 @@ class Coordinator:
         if current is not None and current.content.digest != view.content.digest:
             return _SUPERSEDED
         raise self._missing(view.content, artifact_id)
-
-    @staticmethod
-    def _missing(content: Content, artifact_id: str) -> CorruptState:
-        return CorruptState(f"content {(content.digest or '')[:12]} of {artifact_id!r} is missing",
-                            artifact=artifact_id)
 
     @observed("commit")
     def commit(self, agent: str, artifact_id: str, grant_epoch: int, base_version: int,
@@ -372,9 +374,10 @@ class Coordinator:
         """Reclaim the grants of every agent whose heartbeat TTL ran out; returns why, per grant."""
         now = self.clock.now() if now is None else now
         notes: list[ReclaimNote] = []
-        for key in self.backend.keys("g/"):
-            for _ in range(3):  # again if the agent took a grant after we looked
-                rec = self.backend.get(key)
+        for key, rec in self.backend.records("g/"):  # one bulk read; each reclaim re-checks
+            for attempt in range(3):  # again if the agent took a grant after we looked
+                if attempt:
+                    rec = self.backend.get(key)
                 if not isinstance(rec, AgentRecord) or not rec.expired(now):
                     break
                 keys = [key, *(artifact_key(a) for a in sorted(rec.owned))]
@@ -383,60 +386,6 @@ class Coordinator:
                     op="sweep"))
         self.reclaims.extend(notes)
         return notes
-
-    # --- inspection ----------------------------------------------------------------------------
-
-    def artifact(self, artifact_id: str) -> ArtifactRecord | None:
-        rec = self.backend.get(artifact_key(check_artifact_id(artifact_id)))
-        return rec if isinstance(rec, ArtifactRecord) else None
-
-    def artifacts(self, prefix: str = "") -> list[ArtifactRecord]:
-        """Records of every artifact whose id starts with ``prefix`` (including deleted ones and
-        ones only read so far, version 0): callers filter on ``exists``. The library's own
-        records (``ccs::``, the effect outbox) only when ``prefix`` asks for them."""
-        try:
-            prefix.encode("utf-8")
-        except (AttributeError, UnicodeEncodeError):
-            raise InvalidIdentifier(f"prefix must be a string of valid Unicode, got {prefix!r}"
-                                    ) from None
-        out = []
-        hide = not prefix.startswith(RESERVED_PREFIX)
-        for key in self.backend.keys("a/" + prefix):
-            if hide and key.startswith(RESERVED_PREFIX, 2):
-                continue
-            rec = self.backend.get(key)
-            if isinstance(rec, ArtifactRecord):
-                out.append(rec)
-        return out
-
-    def audit(self, artifact: str | None = None, since: float | None = None,
-              limit: int | None = None) -> list[AuditEntry]:
-        """The audit log the engine keeps: every commit, delete, refusal and reclaim (of one
-        artifact, or of all), at or after ``since`` (epoch seconds), the latest ``limit``
-        entries, in the order they happened. Each artifact keeps the entries of its latest
-        ``Limits.audit_retain`` versions."""
-        if artifact is not None:
-            check_artifact_id(artifact)
-        if since is not None and (isinstance(since, bool) or not isinstance(since, int | float)):
-            raise InvalidArgument(f"since must be a number of epoch seconds, got {since!r}",
-                                  parameter="since")
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
-                                  or limit < 0):
-            raise InvalidArgument(f"limit must be a whole number >= 0, got {limit!r}",
-                                  parameter="limit")
-        return self.backend.audit(artifact, since, limit)
-
-    def content_at(self, artifact_id: str, version: int | None = None) -> bytes | None:
-        """Content of the current version, or of a retained older one."""
-        rec = self.artifact(artifact_id)
-        if rec is None:
-            return None
-        if version is None or version == rec.version:
-            return self.fetch(rec.content, artifact_id)
-        for v, digest in rec.history:
-            if v == version:
-                return self.backend.get_blob(digest)
-        return None
 
     @observed("gc")
     def gc(self, min_age: float = 3600.0) -> int:

@@ -121,7 +121,7 @@ def _size(payload: Any) -> int:
 
 # --- what each operation's arguments say (same signatures as the Coordinator methods) ----------
 
-def _read(agent, artifact_id, known_version=None):
+def _read(agent, artifact_id, known_version=None, invalidated=False):
     return {"agent": agent, "artifacts": (artifact_id,), "base_version": known_version}
 
 

@@ -11,9 +11,13 @@ directory swapped for a link to somewhere outside the root. A component that is 
 (``a.txt/b``), a file that is a directory or a device, raise ``NotAFile``; any other ``OSError``
 becomes a ``FileSystemError`` that names the errno. Nothing here follows a symlink.
 
-* ``write_atomic``: temp file in the same directory, write, fsync, rename over the file, fsync of
-  the directory. A reader sees the old file or the new one, never a partial one, whatever kills
-  the writer (SIGKILL included; power loss rests on the two fsyncs).
+* ``write_atomic``: temp file in the same directory, write, fdatasync, rename over the file,
+  fsync of the directory. A reader sees the old file or the new one, never a partial one, whatever
+  kills the writer (SIGKILL needs no sync at all: the page cache outlives the process). Power
+  loss rests on the two syncs, the minimum: the data (and size) must be on disk before the rename
+  can be, or the new name could point at an empty file; the directory must be, or the rename
+  itself could be lost. fdatasync skips the timestamps fsync would also write. Threads that
+  rename into one directory together share its fsync (``dirsync``: group commit).
 * Temp files of a path are only created under its ``PathLock``, so whoever holds the lock may
   delete every temp file of that path it finds (``clean_temps``): they are orphans of a writer
   that died. ``sweep_temps`` removes those of dead processes anywhere under the root.
@@ -30,6 +34,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from ccs.adapters.coherent_volume.dirsync import fsync_directory
 from ccs.adapters.coherent_volume.paths import STATE_DIR, TEMP_MARK
 from ccs.protocol.errors import (
     CoherenceError,
@@ -194,8 +199,8 @@ class Root:
                 view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view):]
-                if durable:
-                    os.fsync(fd)
+                if durable:  # the data and the size it is read back with; not timestamps
+                    os.fdatasync(fd)
             except BaseException:
                 os.close(fd)
                 os.unlink(tmp, dir_fd=dfd)
@@ -207,7 +212,7 @@ class Root:
                 os.unlink(tmp, dir_fd=dfd)
                 raise self.refusal(dfd, name, aid, aid, exc, want_dir=False) from exc
             if durable:
-                os.fsync(dfd)
+                fsync_directory(dfd)
 
     @_typed("remove")
     def remove(self, aid: str, *, durable: bool = True) -> None:
@@ -222,7 +227,7 @@ class Root:
             except OSError as exc:
                 raise self.refusal(dfd, name, aid, aid, exc, want_dir=False) from exc
             if durable:
-                os.fsync(dfd)
+                fsync_directory(dfd)
 
     @_typed("clean temp files")
     def clean_temps(self, aid: str) -> int:

@@ -8,7 +8,7 @@ A change of a managed file by a volume happens under that file's ``PathLock``:
 1. the file on disk is checked against the volume's mark (a foreign edit refuses the write);
 2. the commit stores the bytes (a blob, by hash) and then bumps the version in one engine
    transaction; a stale view is refused here and the file is not touched;
-3. the file is materialized from the current record (temp file, fsync, ``os.replace``,
+3. the file is materialized from the current record (temp file, fdatasync, ``os.replace``,
    directory fsync) and the mark advanced.
 
 So materializations happen in commit order, and a crash between 2 and 3 leaves the old file and

@@ -43,6 +43,7 @@ from langgraph.store.base import (
 
 from ccs import killswitch
 from ccs.adapters.langgraph import bridge
+from ccs.adapters.langgraph.batch import put_together
 from ccs.adapters.langgraph.docs import DocCache, HybridClock
 from ccs.adapters.langgraph.identity import GRAPH, IDENTITY_MODES, resolve
 from ccs.adapters.langgraph.ids import (
@@ -358,11 +359,25 @@ class CCSStore(_Handle):
         call: Call | None = None
         per_op = self._identity != GRAPH and bound is None
         ops_ = self._ops
+        skip = tried = 0  # ops committed with the run before them; end of the last run tried
         for i, op in enumerate(ops):
+            if skip:  # committed with the run of puts before it
+                skip -= 1
+                continue
             if call is None or per_op:
                 ns = op.namespace if isinstance(op, GetOp | PutOp) else \
                     op.namespace_prefix if isinstance(op, SearchOp) else None
                 call = self._call(bound, session, ns)
+            if isinstance(op, PutOp) and not per_op and i >= tried:
+                tried = i
+                while tried < len(ops) and isinstance(ops[tried], PutOp):
+                    tried += 1
+                run = [(tuple(o.namespace), str(o.key), o.value, o.index, o.ttl, vectors.get(k))
+                       for k, o in enumerate(ops[i:tried], start=i)]
+                if put_together(ops_, call, run):  # one engine transaction; else one by one
+                    results.extend([None] * len(run))
+                    skip = len(run) - 1
+                    continue
             if isinstance(op, GetOp):
                 results.append(ops_.get(call, tuple(op.namespace), str(op.key), op.refresh_ttl))
             elif isinstance(op, PutOp):

@@ -1,0 +1,28 @@
+"""Round trips per operation on the networked engines, counted on the wire by the proxy of
+``benchmarks/roundtrips.py``: a commit (with or without sharers to invalidate) and a CAS are two
+(reads and locks, then the writes with the events), a cache hit none, a read after an
+invalidation three (the registering transaction, then the content)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import service_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+import roundtrips
+
+VARS = {"postgres": "CCS_TEST_POSTGRES_DSN", "redis": "CCS_TEST_REDIS_URL"}
+
+
+@pytest.mark.parametrize("engine", ["postgres", "redis"])
+def test_round_trips_per_operation(engine):
+    counts = roundtrips.measure(engine, 20, service_url(VARS[engine]))
+    assert counts["owner_commit"] <= 2.05, counts  # the invalidation travels in the commit
+    assert counts["owner_commit_no_sharer"] <= 2.05, counts
+    assert counts["write_cas"] <= 2.05, counts
+    assert counts["read_hit"] == 0, counts
+    assert counts["read_miss"] <= 3.05, counts
