@@ -20,7 +20,7 @@ from pathlib import Path
 # This file is named http.py: its directory, first on sys.path, would shadow the stdlib's http.
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]
-sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT / "src")]
 
 import argparse  # noqa: E402
 import json  # noqa: E402
@@ -34,7 +34,7 @@ from collections.abc import Callable  # noqa: E402
 
 from ccs import CoherenceAdapterCore  # noqa: E402
 from ccs.client.http import HttpClient  # noqa: E402
-from http_server import serve  # noqa: E402
+from ccs.server.spawn import spawned  # noqa: E402
 
 REDIS = os.environ.get("CCS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         server_engine, direct_engine = engine_url(args.engine, tmp), engine_url(args.engine, tmp)
-        with serve(server_engine, Path(tmp)) as srv:
+        with spawned(server_engine, token_file=Path(tmp) / "token") as srv:
             via_http = measure_http(srv.url, srv.token, args.clients, args.requests, args.seconds)
         direct = measure_direct(direct_engine, args.clients, args.requests, args.seconds)
         if args.engine == "redis":
