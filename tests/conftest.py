@@ -14,6 +14,17 @@ if _crewai is None or _crewai.origin in (None, "namespace"):
     collect_ignore = ["crewai"]
 
 
+def load_benchmark(name: str):
+    """A script of benchmarks/ as a module, without putting that folder on sys.path: it would stay
+    there for every later test, and be handed to spawned processes."""
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
 def service_url(var: str) -> str:
     """URL of a test service from the environment; skip without it (fail under CCS_REQUIRE_SERVICES)."""
     url = os.environ.get(var)

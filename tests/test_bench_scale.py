@@ -4,11 +4,10 @@ verdict per curve and an HTML page with one inline SVG plot per dimension (no ne
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-import scale
+from conftest import load_benchmark
+
+scale = load_benchmark("scale")
 
 
 def test_quick_scale_run_reports_every_curve(tmp_path, capsys):

@@ -238,3 +238,43 @@ def test_a_bad_engine_url_is_a_typed_error_before_listening(tmp_path):
     out = run_cli("--engine", "nope://x", "--port", "0", "--token-file", str(tmp_path / "t"))
     assert out.returncode == 1 and "error [unknown_engine]" in out.stderr and "hint:" in out.stderr
     assert out.stdout == ""  # never announced an address
+
+
+def test_websocket_handshakes_get_a_typed_refusal_and_the_server_keeps_serving(sqlite_server):
+    srv = sqlite_server
+    for token in (srv.token, None):  # refused whoever asks: there is no WebSocket route at all
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
+        try:
+            conn.request("GET", "/v1/events", headers={
+                "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+                "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+                **({} if token is None else {"Authorization": f"Bearer {token}"})})
+            resp = conn.getresponse()
+            err = json.loads(resp.read())
+        finally:
+            conn.close()
+        assert (resp.status, err["code"]) == (404, "unknown_endpoint"), err
+        assert "no WebSocket endpoints" in err["message"] and "/v1/events" in err["recover"]
+    assert HttpClient(srv.url, token=srv.token).status()["server"]["read_only"] is False
+    assert srv.alive()
+
+
+def test_a_refused_websocket_is_not_logged_as_a_server_error(tmp_path):
+    with serve("memory://", tmp_path) as srv:
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
+        conn.request("GET", "/v1/status", headers={
+            "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+        assert conn.getresponse().status == 404
+        conn.close()
+        srv.stop()
+        assert "ERROR" not in srv.stderr(), srv.stderr()
+
+
+def test_bind_agents_patterns_only_end_a_name(tmp_path):
+    bindings = tmp_path / "agents.json"
+    bindings.write_text(json.dumps({"a-token-0123456789abcdef": ["plan*ner"]}))
+    bindings.chmod(0o600)
+    out = run_cli("--engine", "memory://", "--port", "0", "--token-file", str(tmp_path / "t"),
+                  "--bind-agents", str(bindings))
+    assert out.returncode == 1 and "error [invalid_argument]" in out.stderr and "prefix" in out.stderr

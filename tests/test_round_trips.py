@@ -5,15 +5,11 @@ invalidation three (the registering transaction, then the content)."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-from conftest import service_url
+from conftest import load_benchmark, service_url
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-import roundtrips
+roundtrips = load_benchmark("roundtrips")
 
 VARS = {"postgres": "CCS_TEST_POSTGRES_DSN", "redis": "CCS_TEST_REDIS_URL"}
 

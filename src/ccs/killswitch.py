@@ -30,6 +30,7 @@ TELEMETRY = "CCS_TELEMETRY"
 _ON = frozenset(("1", "true", "yes", "on"))
 _OFF = frozenset(("0", "false", "no", "off"))
 
+AGENT_API = "the agent API (CoherenceAdapterCore)"  # what CoherenceAdapterCore's stays_on names
 log = logging.getLogger("ccs")
 _warned: set[str] = set()
 _lock = threading.Lock()
@@ -69,6 +70,12 @@ def stays_on(what: str, why: str) -> None:
                     "built with this environment are pass-throughs", what, why)
 
 
+def said(what: str) -> None:
+    """Count ``what``'s line as logged: for a caller that logs a more precise line of its own
+    (``ccs serve`` builds a ``CoherenceAdapterCore`` but switches its agents)."""
+    _first(what)
+
+
 def switched(cls: type, base: type, pass_through: Callable[[], type]) -> type:
     """The class ``base.__new__`` should build for ``cls``: ``pass_through()`` when ``cls`` is
     ``base`` and ``CCS_DISABLE`` is on; a user's subclass is not switched (its overrides may rely on
@@ -104,7 +111,8 @@ def status_lines() -> list[str]:
     lines = []
     for name, default, what, typo in (
             (DISABLE, False, "coherence is DISABLED: adapters built with this environment are "
-             "pass-throughs, lost updates are possible", "adapters and the agent API refuse to start"),
+             "pass-throughs, lost updates are possible",
+             "adapters, the agent API and ccs serve refuse to start"),
             (TELEMETRY, True, "telemetry is OFF: no spans, metrics or LangSmith metadata",
              "coordinators and instrument() refuse to start")):
         try:

@@ -46,13 +46,17 @@ def test_bad_requests_are_typed_4xx(tmp_path):
     with client(tmp_path) as http:
         s = Session("s1", tmp_path, None)
         edit = s.payload("PreToolUse", "Edit", {"file_path": str(tmp_path / "plan.md")})
-        for body, route in ((b"not json", "pre-edit"), (b"[]", "pre-edit"), (b"{}", "post-edit")):
-            resp = http.post(f"/hooks/{route}", content=body)
-            assert resp.status_code == 400 and resp.json()["code"] == "invalid_hook_payload"
+        # the server's one mapping (ccs.server.errors): not a JSON object 400, a bad field 422
+        for body in (b"not json", b"[]"):
+            resp = http.post("/hooks/pre-edit", content=body)
+            assert resp.status_code == 400 and resp.json()["code"] == "invalid_request"
+            assert resp.json()["details"]["reason"] == "malformed_body"
+        resp = http.post("/hooks/post-edit", content=b"{}")
+        assert resp.status_code == 422 and resp.json()["code"] == "invalid_hook_payload"
         resp = http.post("/hooks/post-edit", json=edit)  # a PreToolUse payload on the post route
-        assert resp.status_code == 400 and "/hooks/pre-edit" in resp.json()["message"]
+        assert resp.status_code == 422 and "/hooks/pre-edit" in resp.json()["message"]
         resp = http.post("/hooks/pre-edit?mode=loud", json=edit)
-        assert resp.status_code == 400 and resp.json()["code"] == "invalid_request"
+        assert resp.status_code == 422 and resp.json()["code"] == "invalid_request"
     assert (tmp_path / "plan.md").read_text() == PLAN
 
 

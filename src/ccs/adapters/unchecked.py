@@ -10,7 +10,9 @@ arguments are accepted and ignored; ``write_cas`` reads, applies ``fn`` and writ
 
 The agent API itself (``CoherenceAdapterCore(...).agent(name)``) is not switched: a caller who
 asks an agent for a compare-and-set gets one (a CAS that silently stopped comparing would be a
-lie). Only the adapters, which stand in for a framework's own unchecked store, pass through.
+lie). Only the adapters, which stand in for a framework's own unchecked store, pass through, and
+``ccs serve``, whose agents are ``UncheckedAgent``s but whose explicit compare-and-set requests
+go through ``UncheckedAgent.compare_and_set``, which still compares.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 from ccs import killswitch
 from ccs.client import CoherenceAdapterCore
 from ccs.client.agent import Agent
+from ccs.client.codec import encode
 from ccs.protocol.arguments import check_int
 from ccs.protocol.errors import InvalidArgument
 from ccs.protocol.ids import check_agent_name
@@ -54,6 +57,13 @@ class UncheckedAgent(Agent):
         data, kind = (b"", "deleted") if payload is None else payload
         self._install_commit(artifact_id, c, data, kind, data if value is None else value, owner=True)
         return c
+
+    def compare_and_set(self, artifact_id: str, expected_version: int, value: Any) -> int:
+        """A compare-and-set that still compares, for a caller who asked for one explicitly
+        (``ccs serve``'s ``write_cas``): ``VersionConflict`` unless the artifact is still at
+        ``expected_version``."""
+        return Agent.commit_payload(self, artifact_id, expected_version, encode(value, artifact_id),
+                                    value).version
 
     def write_cas(self, artifact_id: str, fn: Any, retries: int = 8, backoff: float = 0.001) -> int:
         check_int("retries", retries, minimum=0)

@@ -64,7 +64,7 @@ class CoherenceAdapterCore:
         **strategy_params: Any,
     ) -> None:
         check_int("unavailable_retries", unavailable_retries, minimum=0)
-        killswitch.stays_on("the agent API (CoherenceAdapterCore)", "compare-and-set cannot pass through")
+        killswitch.stays_on(killswitch.AGENT_API, "compare-and-set cannot pass through")
         self.strategy = make_strategy(strategy, **strategy_params)
         self.coordinator = coordinator or Coordinator(
             engine, bus=bus, clock=clock, crash_recovery=crash_recovery, limits=limits)

@@ -6,7 +6,10 @@ with ``--server``). Routes: ``pre-read`` (a Read, before and after the tool), ``
 ``post-edit``, ``session-stop``. The repository is the server's: ``root``, by default the directory
 the server was started in, never the payload's ``cwd`` (a client must not make the server adopt,
 and so store and serve, any file its process can read); files outside it are not guarded (``{}``).
-Errors are the typed error JSON with a 4xx/5xx status.
+Errors are the typed error JSON with the server's status for each (``ccs.server.errors``: a body
+that is not a JSON object is 400, a bad field 422). Behind ``--bind-agents``, the session's agent
+``claude-code:<session_id>`` must be one the caller's token may act as (a token bound to
+``claude-code:*`` may act as any session), or the call is refused (403 ``forbidden``).
 """
 
 from __future__ import annotations
@@ -20,14 +23,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ccs.hooks.claude_code import MODES, handle
-from ccs.hooks.payload import ROUTES, parse_json
-from ccs.protocol.errors import (
-    BackendUnavailable,
-    CoherenceError,
-    ConflictError,
-    InternalError,
-    InvalidRequest,
-)
+from ccs.hooks.payload import ROUTES, parse
+from ccs.hooks.sessions import session_agent
+from ccs.protocol.errors import CoherenceError, InternalError, InvalidRequest
+from ccs.server.api import parse_body
+from ccs.server.auth import SCOPE_AGENTS, check_agent
+from ccs.server.errors import error_response
 
 SUMMARIES = {
     "pre-read": "Claude Code hook: register a Read (PreToolUse) and make it the session's view "
@@ -40,33 +41,21 @@ SUMMARIES = {
 }
 
 
-def _status(exc: CoherenceError) -> int:
-    if isinstance(exc, InvalidRequest):
-        return 400
-    if isinstance(exc, ConflictError):
-        return 409
-    if isinstance(exc, BackendUnavailable):
-        return 503
-    return 500
-
-
-def _error(exc: CoherenceError) -> JSONResponse:
-    return JSONResponse(exc.to_dict(), status_code=_status(exc))
-
-
 def _endpoint(route: str, engine_url: str, read_only: bool, root: str) -> Any:
     async def endpoint(request: Request) -> Response:
         mode = request.query_params.get("mode", "warn")
         try:
             if mode not in MODES:
                 raise InvalidRequest(f"mode must be one of {MODES}, not {mode[:40]!r}")
-            payload = parse_json(await request.body())
+            payload = parse_body(await request.body())
+            call = parse(payload, route)
+            check_agent(request.scope.get(SCOPE_AGENTS), session_agent(call.session))
             out = await anyio.to_thread.run_sync(lambda: handle(
                 payload, mode=mode, root=root, engine=engine_url, route=route, read_only=read_only))
         except CoherenceError as exc:
-            return _error(exc)
+            return error_response(exc)
         except Exception as exc:  # never a bare 500 page: a typed error the hook client can show
-            return _error(InternalError(f"/hooks/{route} failed unexpectedly ({type(exc).__name__})"))
+            return error_response(InternalError(f"/hooks/{route} failed unexpectedly ({type(exc).__name__})"))
         return JSONResponse(out)
 
     endpoint.__name__ = "hook_" + route.replace("-", "_")

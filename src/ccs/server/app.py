@@ -15,7 +15,9 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ccs import killswitch
 from ccs._meta import package_version
 from ccs.client.core import CoherenceAdapterCore
 from ccs.coordinator import Limits
@@ -33,7 +35,7 @@ from ccs.server.api import ENDPOINTS, Endpoint, check_fields, parse_body, parse_
 from ccs.server.auth import SCOPE_AGENTS, Guard, Tokens, check_agent
 from ccs.server.config import ServeConfig, max_body_bytes
 from ccs.server.errors import error_response
-from ccs.server.service import Service
+from ccs.server.service import DISABLED, Service
 from ccs.server.sse import PING_SECONDS, EventHub
 
 try:
@@ -42,6 +44,23 @@ except ImportError:  # the hooks are not installed in this build
     hook_routes = None
 
 log = logging.getLogger("ccs.server")
+SERVER = "ccs serve (the HTTP agent API)"
+COHERENCE_HEADER = "CCS-Coherence"  # on every response while CCS_DISABLE is on: "disabled"
+
+
+class Marked:
+    """Adds ``CCS-Coherence: disabled`` to every response (refusals by the guard too)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def marked(message: Message) -> None:
+            if message["type"] in ("http.response.start", "websocket.http.response.start"):
+                message = {**message, "headers": [*message.get("headers", ()),
+                                                  (COHERENCE_HEADER.lower().encode(), b"disabled")]}
+            await send(message)
+        await self.app(scope, receive, marked if scope["type"] != "lifespan" else send)
 
 
 def _route(ep: Endpoint, service: Service, timeout: float) -> Callable[[Request], Any]:
@@ -85,6 +104,8 @@ def _route(ep: Endpoint, service: Service, timeout: float) -> Callable[[Request]
         except Exception as exc:
             log.exception("ccs serve: unexpected error in %s", ep.name)
             return error_response(InternalError(f"{ep.name} failed unexpectedly ({type(exc).__name__})"))
+        if service.disabled and isinstance(result, dict) and ep.agent:
+            result = {**result, "coherence": DISABLED}
         return JSONResponse(json_safe(result))
 
     handle.__name__ = ep.name
@@ -95,9 +116,16 @@ def _route(ep: Endpoint, service: Service, timeout: float) -> Callable[[Request]
 def create_app(config: ServeConfig, tokens: Tokens) -> Starlette:
     """The app, with its engine opened now: a bad engine URL fails here, before anything listens."""
     limits = Limits()
+    disabled = killswitch.coherence_disabled(SERVER)  # InvalidSwitch if misspelt
+    if disabled:  # this line, not the agent API's "still checks every write": here it does not
+        killswitch.said(killswitch.AGENT_API)
+        log.warning("CCS_DISABLE is set: /v1/write, /v1/commit and transactions without "
+                    "expected_versions land blind and reads always ask the engine; /v1/write_cas and "
+                    "/v1/commit_cas still compare; every response carries '%s: disabled'",
+                    COHERENCE_HEADER)
     core = CoherenceAdapterCore(config.engine, strategy=config.strategy, limits=limits)
     max_body = max_body_bytes(limits)
-    service = Service(core, read_only=config.read_only, extra={
+    service = Service(core, read_only=config.read_only, disabled=disabled, extra={
         "version": package_version(), "max_body_bytes": max_body,
         "max_content_bytes": limits.max_content_bytes, "request_timeout": config.request_timeout})
     hub = EventHub(core.coordinator.bus)
@@ -134,7 +162,8 @@ def create_app(config: ServeConfig, tokens: Tokens) -> Starlette:
             core.close()
 
     app = Starlette(routes=routes, lifespan=lifespan,
-                    middleware=[Middleware(Guard, tokens=tokens, max_body=max_body)],
+                    middleware=[*([Middleware(Marked)] if disabled else []),
+                                Middleware(Guard, tokens=tokens, max_body=max_body)],
                     exception_handlers={404: not_found, 405: not_allowed})
     app.router.redirect_slashes = False  # one spelling per route: /v1/write/ is not /v1/write
     return app

@@ -12,7 +12,14 @@ from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ccs.protocol.errors import CoherenceError, Forbidden, InvalidRequest, PayloadTooLarge, Unauthorized
+from ccs.protocol.errors import (
+    CoherenceError,
+    Forbidden,
+    InvalidRequest,
+    PayloadTooLarge,
+    Unauthorized,
+    UnknownEndpoint,
+)
 from ccs.server.errors import MALFORMED, error_response
 
 SCOPE_AGENTS = "ccs.agents"  # scope key: the agent names the caller's token may act as (None: any)
@@ -47,10 +54,28 @@ class Tokens:
 
 
 def check_agent(names: frozenset[str] | None, agent: str) -> None:
-    """``Forbidden`` unless the caller's token (allowed ``names``; ``None``: any) may act as
-    ``agent``. Routes mounted from elsewhere (the hooks) find ``names`` in ``scope[SCOPE_AGENTS]``."""
-    if names is not None and agent not in names:
+    """``Forbidden`` unless the caller's token (allowed ``names``, where one ending in ``*`` is a
+    prefix; ``None``: any) may act as ``agent``. Routes mounted from elsewhere (the hooks) find
+    ``names`` in ``scope[SCOPE_AGENTS]``."""
+    if names is not None and agent not in names and not any(
+            n.endswith("*") and agent.startswith(n[:-1]) for n in names):  # a prefix pattern
         raise Forbidden(f"this token may not act as agent {agent!r}", agent=agent)
+
+
+async def refuse_websocket(scope: Scope, receive: Receive, send: Send) -> None:
+    """Refuse a WebSocket handshake with the typed error as its HTTP response (the ASGI denial
+    response, where the server supports it; else a bare close, which the server answers 403)."""
+    exc = UnknownEndpoint(f"{scope.get('path', '')[:200]}: this server has no WebSocket endpoints",
+                          recover="use plain HTTP requests; invalidations stream over GET /v1/events "
+                                  "(Server-Sent Events)")
+    await receive()  # websocket.connect
+    if "websocket.http.response" not in scope.get("extensions", {}):
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    response = error_response(exc)
+    await send({"type": "websocket.http.response.start", "status": response.status_code,
+                "headers": response.raw_headers})
+    await send({"type": "websocket.http.response.body", "body": response.body})
 
 
 class Guard:
@@ -64,7 +89,7 @@ class Guard:
             await self.app(scope, receive, send)
             return
         if scope["type"] != "http":  # no WebSocket routes: refuse rather than pass it on unchecked
-            await send({"type": "websocket.close", "code": 1008})
+            await refuse_websocket(scope, receive, send)
             return
         headers = dict(scope["headers"])  # the last of a repeated header: refused below if odd
         try:

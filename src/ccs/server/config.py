@@ -89,7 +89,8 @@ def load_or_create_token(path: Path) -> tuple[str, bool]:
 
 def load_bindings(path: Path) -> dict[str, frozenset[str] | None]:
     """``{"<token>": ["planner", "writer"], "<token2>": ["*"]}`` -> token -> allowed agent names
-    (``None``: any name)."""
+    (``None``: any name). A name ending in ``*`` is a prefix pattern: ``claude-code:*`` allows
+    every Claude Code session's agent (``claude-code:<session_id>``), and only those."""
     _check_private(path, "bind-agents file")
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
@@ -109,8 +110,13 @@ def load_bindings(path: Path) -> dict[str, frozenset[str] | None]:
             raise InvalidArgument(f"bind-agents file {path}: the names of a token must be a non-empty "
                                   "list of strings", parameter="bind_agents")
         for name in names:
-            if name != ANY_AGENT:
-                check_agent_name(name)
+            if name == ANY_AGENT:
+                continue
+            if "*" in name[:-1]:
+                raise InvalidArgument(f"bind-agents file {path}: {name[:80]!r}: '*' may only end a "
+                                      "name (a prefix pattern such as 'claude-code:*')",
+                                      parameter="bind_agents")
+            check_agent_name(name.removesuffix("*"))
         out[token] = None if ANY_AGENT in names else frozenset(names)
     return out
 

@@ -2,7 +2,10 @@
 runs them in worker threads).
 
 A remote agent is ``core.agent(name)`` in this server: its reads register the view its next
-``write`` is checked against, as in the library. Content travels as ``content`` with an
+``write`` is checked against, as in the library. With ``CCS_DISABLE`` on (``disabled``) the agents
+are ``ccs.adapters.unchecked``'s: reads always ask the engine, ``write`` and ``commit`` land blind;
+what a request asked to compare explicitly (``write_cas``/``commit_cas``, a transaction's
+``expected_versions``) still compares (docs/kill-switches.md). Content travels as ``content`` with an
 ``encoding``: ``utf-8`` (stored as text), ``base64`` (bytes) or ``json`` (a JSON value).
 """
 
@@ -13,14 +16,25 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from ccs.adapters.unchecked import unchecked
 from ccs.cli.inspect import describe, internal
 from ccs.client.agent import Agent, Entry
 from ccs.client.core import CoherenceAdapterCore
-from ccs.protocol.errors import InvalidArgument, InvalidIdentifier, InvalidValue, ReadOnly
+from ccs.protocol.errors import (
+    InvalidArgument,
+    InvalidIdentifier,
+    InvalidValue,
+    ReadOnly,
+    TransactionConflict,
+)
 from ccs.protocol.ids import check_agent_name, check_artifact_id
 from ccs.protocol.wire import content_bytes
 
 ENCODINGS = ("utf-8", "base64", "json")
+DISABLED = ("disabled (CCS_DISABLE is set on this server): write, commit and transactions without "
+            "expected_versions land unchecked, last write wins; write_cas and commit_cas still "
+            "compare")
+ATTEMPTS = 8  # an unchecked transaction whose implicit base moved in between: taken again
 HINT = ("send text with encoding 'utf-8', bytes as standard base64 with encoding 'base64', or any "
         "JSON value with encoding 'json'; nothing was written")
 
@@ -67,13 +81,15 @@ def _view(artifact: str, entry: Entry) -> dict[str, Any]:
 
 class Service:
     def __init__(self, core: CoherenceAdapterCore, *, read_only: bool = False,
-                 extra: dict[str, Any] | None = None) -> None:
+                 extra: dict[str, Any] | None = None, disabled: bool = False) -> None:
         self.core = core
         self.read_only = read_only
         self.extra = extra or {}
+        self.disabled = disabled
+        self._agents = unchecked(core) if disabled else core
 
     def _agent(self, name: Any) -> Agent:
-        return self.core.agent(check_agent_name(name))
+        return self._agents.agent(check_agent_name(name))
 
     def refuse_if_read_only(self, op: str) -> None:
         if self.read_only:
@@ -119,6 +135,9 @@ class Service:
 
     def write_cas(self, agent: str, artifact: str, expected_version: int, content: Any,
                   encoding: str = "utf-8") -> dict[str, Any]:
+        if self.disabled:  # asked for explicitly: still compares (UncheckedAgent.compare_and_set)
+            return self._change(agent, artifact, content, encoding,
+                                lambda a, v: a.compare_and_set(artifact, expected_version, v))
         return self._change(agent, artifact, content, encoding,
                             lambda a, v: a.commit_cas(artifact, expected_version, v))
 
@@ -145,16 +164,28 @@ class Service:
             if isinstance(version, bool) or not isinstance(version, int) or version < 0:
                 raise InvalidArgument(f"expected_versions[{artifact!r}] must be a whole number >= 0",
                                       parameter="expected_versions")
+        explicit = dict(expected_versions or {})
         with a.lock:
-            txn = a.transaction()
-            for artifact, version in (expected_versions or {}).items():
-                txn.reads[artifact] = (version, None)
-            for artifact, value in payloads.items():
-                if value is None:
-                    txn.delete(artifact)
-                else:
-                    txn.write(artifact, value)
-            result = txn.commit()
+            for attempt in range(ATTEMPTS if self.disabled else 1):
+                txn = a.transaction()
+                txn.reads.update((aid, (version, None)) for aid, version in explicit.items())
+                if self.disabled:  # no implicit base: each artifact as it is now
+                    for aid in set(payloads) - set(explicit):
+                        rec = self.core.coordinator.artifact(aid)
+                        txn.reads[aid] = (0 if rec is None else rec.version, None)
+                for artifact, value in payloads.items():
+                    if value is None:
+                        txn.delete(artifact)
+                    else:
+                        txn.write(artifact, value)
+                try:
+                    result = txn.commit()
+                    break
+                except TransactionConflict as exc:
+                    moved = {c.get("artifact") for c in exc.details.get("conflicts") or ()
+                             if isinstance(c, dict)}
+                    if not self.disabled or moved & set(explicit) or attempt == ATTEMPTS - 1:
+                        raise
         return {"versions": {aid: c.version for aid, c in result.versions.items()}}
 
     def heartbeat(self, agent: str) -> dict[str, Any]:
@@ -171,7 +202,8 @@ class Service:
         rows = [describe(r) for r in sorted(self.core.coordinator.artifacts(prefix),
                                             key=lambda r: r.artifact_id)
                 if all or not internal(r.artifact_id)]
-        return {"server": {"read_only": self.read_only, **self.extra}, "artifacts": rows}
+        return {"server": {"read_only": self.read_only, "coherence": DISABLED if self.disabled else "on",
+                           **self.extra}, "artifacts": rows}
 
     def log(self, artifact: str | None = None, limit: int | None = None,
             since: float | None = None) -> dict[str, Any]:

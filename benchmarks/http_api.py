@@ -7,34 +7,28 @@ Each client thread works on its own artifact, so the numbers are the cost of the
 contention. ``read`` through HTTP is a server-side cache hit after the first; ``write_cas`` reads
 the current version and then compares-and-sets it.
 
-Usage: ``python benchmarks/http.py [--engine sqlite|memory|redis] [--clients 4] [--requests 200]
+Usage: ``python benchmarks/http_api.py [--engine sqlite|memory|redis] [--clients 4] [--requests 200]
 [--seconds 20]``: each measurement stops after ``--requests`` per client or ``--seconds``,
 whichever comes first. Prints a JSON document, then a table.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
+import statistics
 import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 
-# This file is named http.py: its directory, first on sys.path, would shadow the stdlib's http.
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]
-sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-import uuid  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-
-from ccs import CoherenceAdapterCore  # noqa: E402
-from ccs.client.http import HttpClient  # noqa: E402
-from http_server import serve  # noqa: E402
+from ccs import CoherenceAdapterCore
+from ccs.client.http import HttpClient
+from ccs.server.spawn import spawned
 
 REDIS = os.environ.get("CCS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -126,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         server_engine, direct_engine = engine_url(args.engine, tmp), engine_url(args.engine, tmp)
-        with serve(server_engine, Path(tmp)) as srv:
+        with spawned(server_engine, token_file=Path(tmp) / "token") as srv:
             via_http = measure_http(srv.url, srv.token, args.clients, args.requests, args.seconds)
         direct = measure_direct(direct_engine, args.clients, args.requests, args.seconds)
         if args.engine == "redis":
