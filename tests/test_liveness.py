@@ -97,3 +97,11 @@ def test_records_round_trip_and_damage_is_corrupt_state():
         pass
     else:
         raise AssertionError("a negative count was accepted")
+
+
+def test_upgrade_moves_only_the_locked_artifacts_of_the_old_list_into_the_index():
+    old = AgentRecord("a", NOW, TTL, frozenset({"x", "y", "z"}), 1)
+    step = lv.upgrade(old, ["x"], ["y"])  # z was not locked (listed after the caller looked)
+    assert step.owns == {("a", "x"): True}
+    assert step.reply == step.agents["a"] == AgentRecord("a", NOW, TTL, frozenset({"z"}), 2)
+    assert lv.upgrade(None, ["x"], []).agents == {}

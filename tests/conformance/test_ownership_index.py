@@ -1,6 +1,6 @@
 """The ownership index on every engine: a dead agent's grants are all reclaimed, after a SIGKILL,
 with a damaged index, and from a store written by the previous layout (the owned list kept in
-the liveness record)."""
+the liveness record), which a heartbeat moves into the index."""
 
 from __future__ import annotations
 
@@ -112,3 +112,21 @@ def test_a_store_of_the_previous_layout_is_read_and_swept_completely(store):
     assert (rec.owned, rec.indexed) == ({"x", "y", "z"}, 1)
     notes = coord.sweep(time.time() + LATER)
     _assert_all_reclaimed(coord, notes, ["w", "x", "y", "z"])
+
+
+def test_a_heartbeat_moves_a_record_of_the_previous_layout_into_the_index(store):
+    coord = store.coordinator(crash_recovery=CR)
+    for aid in ("x", "y"):
+        coord.acquire(DEAD, aid)
+    rec = coord.backend.get(agent_key(DEAD))
+    old = {owns_key(DEAD, "x"): None, owns_key(DEAD, "y"): None,
+           agent_key(DEAD): AgentRecord(DEAD, rec.expires_at, rec.ttl, frozenset({"x", "y", "z"}))}
+    coord.backend.transact(list(old), lambda r: (old, None))
+    coord.heartbeat(DEAD)
+    rec = coord.backend.get(agent_key(DEAD))
+    assert (rec.owned, rec.indexed) == (frozenset(), 3)
+    assert coord.backend.keys(owns_prefix(DEAD)) == [owns_key(DEAD, a) for a in ("x", "y", "z")]
+    coord.acquire(DEAD, "w")
+    assert coord.backend.get(agent_key(DEAD)).indexed == 4
+    notes = coord.sweep(time.time() + LATER)
+    _assert_all_reclaimed(coord, notes, ["w", "x", "y"])  # z was listed but never granted

@@ -371,7 +371,13 @@ class Coordinator(Inspection):
             rec = liveness.heartbeat(r[key], agent, ttl, now)
             return Step(rec, agents={agent: rec})
 
-        return self._run([key], fn)
+        rec = self._run([key], fn)
+        if rec.owned:  # written by the previous layout: moved to the index once, here
+            entries = {owns_key(agent, a): a for a in sorted(rec.owned)}
+            rec = self._run([key, *entries], lambda r: liveness.upgrade(
+                r[key], [a for k, a in entries.items() if r[k] is None],
+                [a for k, a in entries.items() if r[k] is not None]), op="upgrade")
+        return rec
 
     @observed("sweep")
     def sweep(self, now: float | None = None) -> list[ReclaimNote]:

@@ -34,6 +34,19 @@ def heartbeat(rec: AgentRecord | None, agent: str, ttl: float, now: float) -> Ag
     return AgentRecord(agent, now + ttl, ttl, rec.owned, rec.indexed)
 
 
+def upgrade(rec: AgentRecord | None, missing: list[str], listed: list[str]) -> Step:
+    """Move a record of the previous layout into the index: the artifacts of its ``owned`` list
+    whose entries were locked (``missing`` from the index, or already ``listed``) become entries,
+    counted; any other stays in the list. The reply is the record as stored."""
+    if rec is None or not rec.owned:
+        return Step(rec)
+    add = [a for a in missing if a in rec.owned]
+    moved = set(add) | {a for a in listed if a in rec.owned}
+    new = AgentRecord(rec.agent_id, rec.expires_at, rec.ttl, rec.owned - moved,
+                      rec.indexed + len(add))
+    return Step(new, agents={rec.agent_id: new}, owns={(rec.agent_id, a): True for a in add})
+
+
 def note_grant(rec: AgentRecord | None, listed: bool, agent: str, artifact_id: str, ttl: float,
                now: float) -> Step:
     """``agent`` took the grant on ``artifact_id``: refresh its liveness and make sure the index
