@@ -55,7 +55,7 @@ class MemoryBackend(Backend):
                 hit("backend.before_write")
                 self._apply(read, changes, blobs, audit)
             return result
-        if len(keys) == 2:  # an artifact and its owner's liveness record: the common pair
+        if len(keys) == 2:  # a common pair (a handoff or grant without crash recovery has more)
             a, b = hash(keys[0]) % STRIPES, hash(keys[1]) % STRIPES
             stripes = [a] if a == b else [min(a, b), max(a, b)]
         else:

@@ -9,7 +9,7 @@ randomized backoff, which is why ``fn`` must be pure.
 Key layout (``P`` is the prefix)::
 
     {P}:meta          hash: application, schema_version
-    {P}:r:<key>       one record, JSON (keys are ``a/<artifact>`` and ``g/<agent>``)
+    {P}:r:<key>       one record, JSON (keys: ``a/<artifact>``, ``g/<agent>``, ``o/<agent>US<artifact>``)
     {P}:idx           sorted set of record keys, all scores 0 (ZRANGEBYLEX serves ``keys(prefix)``)
     {P}:b:<digest>    one blob, raw bytes
     {P}:bt            sorted set: blob digest -> time stored (for ``blob_digests(stored_before)``)
