@@ -8,6 +8,7 @@ content was derived from, and the store refuses it if either moved (``StaleView`
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import threading
@@ -289,6 +290,11 @@ class Agent:
                        payload: tuple[bytes, str] | None, value: Any = None) -> Committed:
         """``commit_cas`` of already encoded content ``(data, kind)``; ``None`` deletes."""
         check_int("expected_version", expected_version, minimum=0)
+        return self._commit_payload(artifact_id, expected_version, payload, value)
+
+    def _commit_payload(self, artifact_id: str, expected_version: int,
+                        payload: tuple[bytes, str] | None, value: Any = None) -> Committed:
+        """``commit_payload`` with ``expected_version`` already checked (or taken from a view)."""
         entry = self._lookup(artifact_id)
         epoch = entry.epoch if entry is not None and entry.version == expected_version else None
         try:
@@ -320,7 +326,8 @@ class Agent:
             old = self._value(entry, artifact_id, None)
             new = fn(old)
             try:
-                return self.commit_cas(artifact_id, entry.version, new)
+                return self._commit_payload(artifact_id, entry.version,
+                                            encode(new, artifact_id), new).version
             except (VersionConflict, StaleEpoch, GrantReclaimed) as exc:
                 last = exc
                 if attempt < retries and backoff:
@@ -338,7 +345,7 @@ class Agent:
         commit_id = new_commit_id()
         failpoints.hit("client.before_commit", agent=self, artifact=artifact_id)
         try:
-            c = self.core.call_with_retry(lambda: call(commit_id))
+            c = self.core.call_with_retry(functools.partial(call, commit_id))
         except (ConflictError, OutcomeUnknown) as exc:  # unknown: ours may have landed, revalidate
             self.stats.conflicts += isinstance(exc, ConflictError)
             entry = self._lookup(artifact_id)

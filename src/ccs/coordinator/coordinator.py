@@ -90,7 +90,7 @@ class Coordinator(Inspection):
     def _run(self, keys: list[str], fn: Callable[[dict[str, Any]], Step],
              blobs: dict[str, bytes] | None = None, commit_id: str | None = None, *,
              commits: bool = False, op: str = "", agent: str | None = None,
-             bases: Mapping[str, int | None] | None = None) -> Any:
+             bases: Mapping[str, int | None] | None = None, now: float | None = None) -> Any:
         """Run ``fn`` as one engine transaction, storing ``blobs`` with its records. An operation
         that ``commits`` content and lost its reply is ``OutcomeUnknown`` naming its
         ``commit_id``; any other (a read's registration, acquire, release, heartbeat, sweep) has
@@ -101,7 +101,8 @@ class Coordinator(Inspection):
         back, and the refusal of ``op`` (on the artifacts of ``bases``, each with the version the
         caller derived from) is appended on its own afterwards."""
         retain = self.limits.audit_retain
-        now = self.clock.now() if retain else 0.0
+        if now is None:  # a caller that already read the clock passes it: one reading per op
+            now = self.clock.now() if retain else 0.0
         refused: list[dict[str, Any]] = []
         carry, dropped = self._carry, [False]
 
@@ -112,10 +113,12 @@ class Coordinator(Inspection):
                 refused[:] = [records]
                 raise
             changes: dict[str, Any] = {artifact_key(a): r for a, r in step.artifacts.items()}
-            for name, rec in step.agents.items():
-                changes[agent_key(name)] = rec
-            for (name, aid), add in step.owns.items():
-                changes[owns_key(name, aid)] = OwnershipEntry(name, aid) if add else None
+            if step.agents:
+                for name, rec in step.agents.items():
+                    changes[agent_key(name)] = rec
+            if step.owns:
+                for (name, aid), add in step.owns.items():
+                    changes[owns_key(name, aid)] = OwnershipEntry(name, aid) if add else None
             audit = None
             if retain and step.artifacts:
                 entries = entries_for(op, agent, {a: records.get(artifact_key(a))
@@ -167,8 +170,9 @@ class Coordinator(Inspection):
 
     def _run_commit(self, artifact_id: str, keys: list[str], fn: Callable[[dict[str, Any]], Step],
                     blobs: dict[str, bytes], commit_id: str | None, *, op: str, agent: str,
-                    bases: Mapping[str, int | None]) -> Any:
-        reply = self._run(keys, fn, blobs, commit_id, commits=True, op=op, agent=agent, bases=bases)
+                    bases: Mapping[str, int | None], now: float | None = None) -> Any:
+        reply = self._run(keys, fn, blobs, commit_id, commits=True, op=op, agent=agent, bases=bases,
+                          now=now)
         failpoints.hit("coordinator.committed", coordinator=self, artifact=artifact_id, reply=reply)
         return reply
 
@@ -293,7 +297,8 @@ class Coordinator(Inspection):
         return self._run_commit(artifact_id, [key], lambda r: tr.commit(
             r[key], artifact_id, agent, grant_epoch, base_version, content, now,
             commit_id=commit_id, retain=retain), blobs, commit_id,
-            op="commit", agent=agent, bases={artifact_id: base_version})
+            op="commit", agent=agent, bases={artifact_id: base_version},
+            now=now)
 
     @observed("write")
     def write(self, agent: str, artifact_id: str, base_version: int | None,
@@ -312,7 +317,8 @@ class Coordinator(Inspection):
             return self._note_owner(step, r, artifact_id, agent, now)
 
         return self._run_commit(artifact_id, self._ownership_keys(artifact_id, agent), fn, blobs,
-                                commit_id, op="write", agent=agent, bases={artifact_id: base_version})
+                                commit_id, op="write", agent=agent, bases={artifact_id: base_version},
+                                now=now)
 
     @observed("commit_cas")
     def commit_cas(self, agent: str, artifact_id: str, expected_version: int,
@@ -328,7 +334,8 @@ class Coordinator(Inspection):
         return self._run_commit(artifact_id, [key], lambda r: tr.commit_cas(
             r[key], artifact_id, agent, expected_version, read_epoch, content, now,
             commit_id=commit_id, retain=retain), blobs, commit_id,
-            op="cas", agent=agent, bases={artifact_id: expected_version})
+            op="cas", agent=agent, bases={artifact_id: expected_version},
+            now=now)
 
     @observed("transaction")
     def transaction_commit(self, agent: str, reads: Mapping[str, tuple[int, int | None]],

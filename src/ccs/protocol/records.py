@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from operator import itemgetter
 from types import MappingProxyType
 from typing import Any
 
@@ -101,7 +102,10 @@ class ArtifactRecord:
 
     def committed(self, commit_id: str) -> tuple[int, int] | None:
         """(version, epoch) the commit with this idempotency id produced, if still remembered."""
-        for cid, version, epoch in self.commits:
+        commits = self.commits
+        if commit_id not in map(itemgetter(0), commits):  # scanned in C: the common case is new
+            return None
+        for cid, version, epoch in commits:
             if cid == commit_id:
                 return version, epoch
         return None
