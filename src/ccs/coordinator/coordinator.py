@@ -90,7 +90,8 @@ class Coordinator(Inspection):
     def _run(self, keys: list[str], fn: Callable[[dict[str, Any]], Step],
              blobs: dict[str, bytes] | None = None, commit_id: str | None = None, *,
              commits: bool = False, op: str = "", agent: str | None = None,
-             bases: Mapping[str, int | None] | None = None, now: float | None = None) -> Any:
+             bases: Mapping[str, int | None] | None = None, now: float | None = None,
+             audits: bool = True) -> Any:
         """Run ``fn`` as one engine transaction, storing ``blobs`` with its records. An operation
         that ``commits`` content and lost its reply is ``OutcomeUnknown`` naming its
         ``commit_id``; any other (a read's registration, acquire, release, heartbeat, sweep) has
@@ -99,8 +100,9 @@ class Coordinator(Inspection):
         The audit entries of the step's new versions and reclaims travel in the same engine
         transaction (``ccs.protocol.audit``). A conflict refuses the change: the engine rolled
         back, and the refusal of ``op`` (on the artifacts of ``bases``, each with the version the
-        caller derived from) is appended on its own afterwards."""
-        retain = self.limits.audit_retain
+        caller derived from) is appended on its own afterwards. ``audits=False``: a step that by
+        its transition never logs (a read's registration: no new version, no reclaim)."""
+        retain = self.limits.audit_retain if audits else 0
         if now is None:  # a caller that already read the clock passes it: one reading per op
             now = self.clock.now() if retain else 0.0
         refused: list[dict[str, Any]] = []
@@ -241,7 +243,8 @@ class Coordinator(Inspection):
                             snapshot.content, snapshot.view_of(agent), known_version != snapshot.version)
             else:
                 view = self._run([key], lambda r, now=now: tr.read(r[key], artifact_id, agent,
-                                                                   known_version, now))
+                                                                   known_version, now),
+                                 now=now, audits=False)
             data = self._fetch_view(view, artifact_id)
             if data is not _SUPERSEDED:
                 return view, data

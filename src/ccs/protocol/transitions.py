@@ -238,8 +238,13 @@ def read(rec: ArtifactRecord | None, artifact_id: str, agent: str,
         seq += 1
         events.append(Event("downgrade", artifact_id, rec.version, rec.epoch, seq, agent,
                             (owner.agent,), "peer read"))
-    new = _with(rec, sharers=_sharers(sharers), owner=None, seq=seq)
-    return Step(_view(new, agent, known_version), artifacts={artifact_id: new}, events=events)
+    # Spelled out rather than _with(): every read miss registers here.
+    new = ArtifactRecord(artifact_id, rec.version, rec.epoch, seq, rec.content, None,
+                         _sharers(sharers), rec.history, rec.commits, rec.last_reclaim,
+                         rec.updated_at, rec.updated_by)
+    return Step(View(artifact_id, new.version, new.epoch, seq, new.content, Mesi.SHARED,
+                     known_version != new.version),
+                artifacts={artifact_id: new}, events=events)
 
 
 def acquire(rec: ArtifactRecord | None, artifact_id: str, agent: str,
