@@ -261,15 +261,17 @@ class PostgresBackend(Backend):
     def _transact_once(self, conn: psycopg.Connection, keys: list[str], locks: list[int],
                        fn: TransactFn[R], state: dict[str, bool], blobs: Blobs | None) -> R:
         # BEGIN/COMMIT are sent by hand in pipeline mode: two round trips in all, one for the
-        # locks and reads, one for the writes and the COMMIT.
-        with conn.pipeline(), conn.cursor() as cur:
+        # locks and reads, one for the writes and the COMMIT. The records are read on a cursor of
+        # their own: with hundreds of lock statements queued on one cursor, its fetchall() once
+        # returned a lock statement's result in place of the SELECT's (under load, in CI).
+        with conn.pipeline(), conn.cursor() as cur, conn.cursor() as reader:
             cur.execute("BEGIN")
             try:
                 for lock in locks:
                     cur.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
-                cur.execute(self._q_select, (keys,))
+                reader.execute(self._q_select, (keys,))
                 records: dict[str, Any] = dict.fromkeys(keys)
-                for key, body in cur.fetchall():
+                for key, body in reader.fetchall():
                     records[key] = self._codec.decode(key, body)
                 changes, result, audit, notice = unpack(fn(records))
                 content = new_content(records, changes, blobs) if changes else None
