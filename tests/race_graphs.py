@@ -23,6 +23,16 @@ class S(TypedDict):
     outcomes: Annotated[list, operator.add]
 
 
+def _parallel(nodes: dict) -> StateGraph:
+    """Every node runs in the first superstep, side by side: the race the graphs below stage."""
+    g = StateGraph(S)
+    for name, fn in nodes.items():
+        g.add_node(name, fn)
+        g.add_edge(START, name)
+        g.add_edge(name, END)
+    return g
+
+
 def make(shared: bool, on_conflict=None) -> StateGraph:
     barrier = threading.Barrier(N, timeout=20)
 
@@ -42,12 +52,8 @@ def make(shared: bool, on_conflict=None) -> StateGraph:
             return {"outcomes": ["landed"]}
         return run
 
-    g = StateGraph(S)
-    for i in range(N):
-        g.add_node(f"w{i}", node(i))
-        g.add_edge(START, f"w{i}")
-        g.add_edge(f"w{i}", END)
-    return g
+    return _parallel({f"w{i}": node(i) for i in range(N)})
+
 
 
 def make_divergent() -> StateGraph:
@@ -70,12 +76,7 @@ def make_divergent() -> StateGraph:
         store.get(("plans",), "plan")
         return {"outcomes": ["late"]}
 
-    g = StateGraph(S)
-    for name, fn in (("early", early), ("writer", writer), ("late", late)):
-        g.add_node(name, fn)
-        g.add_edge(START, name)
-        g.add_edge(name, END)
-    return g
+    return _parallel({"early": early, "writer": writer, "late": late})
 
 
 def make_async() -> StateGraph:
@@ -93,12 +94,7 @@ def make_async() -> StateGraph:
             return {"outcomes": ["landed"]}
         return run
 
-    g = StateGraph(S)
-    for i in range(N):
-        g.add_node(f"a{i}", node(i))
-        g.add_edge(START, f"a{i}")
-        g.add_edge(f"a{i}", END)
-    return g
+    return _parallel({f"a{i}": node(i) for i in range(N)})
 
 
 def make_sequential() -> StateGraph:
@@ -125,12 +121,7 @@ def make_blind() -> StateGraph:
             return {"outcomes": [i]}
         return run
 
-    g = StateGraph(S)
-    for i in range(3):
-        g.add_node(f"s{i}", node(i))
-        g.add_edge(START, f"s{i}")
-        g.add_edge(f"s{i}", END)
-    return g
+    return _parallel({f"s{i}": node(i) for i in range(3)})
 
 
 def broken(state):
