@@ -206,6 +206,10 @@ class RecordCodec:
     def forget(self, key: str) -> None:
         self._seen.pop(key, None)
 
+    def remembered(self, key: str) -> tuple[str | bytes, Record] | None:
+        """The last (body, record) seen for ``key``: what a speculative commit assumes is stored."""
+        return self._seen.get(key)
+
     def _remember(self, key: str, body: str | bytes, rec: Record) -> None:
         seen = self._seen
         if len(seen) >= self._size and key not in seen:
