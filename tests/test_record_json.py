@@ -12,6 +12,7 @@ import pytest
 
 from ccs.backends import record_json
 from ccs.backends.base import RecordCodec, decode_record, encode_record, owns_key
+from ccs.protocol.audit import AuditEntry
 from ccs.protocol.errors import CorruptState
 from ccs.protocol.records import (
     AgentRecord,
@@ -60,6 +61,19 @@ def test_the_finite_check_knows_every_float_field() -> None:
     assert float_fields(Reclaim) == {"at"}
     assert float_fields(AgentRecord) == {"expires_at", "ttl"}
     assert float_fields(OwnershipEntry) == set()
+    assert float_fields(AuditEntry) == {"at"}
+
+
+def test_audit_entries_have_the_text_entry_encode_writes() -> None:
+    entry = AuditEntry(1796044046.914671, "doc/ü", "write", "committed", "p0@x", 39, 40, 3,
+                       commit_id="c0ffee-39", digest="d" * 64)
+    assert json.loads(record_json.encode_entry(entry)) == json.loads(entry.encode())
+    assert AuditEntry.decode(record_json.encode_entry(entry)) == entry
+    ascii_entry = dataclasses.replace(entry, artifact="doc")
+    assert record_json.encode_entry(ascii_entry) == ascii_entry.encode()
+    for value in (math.inf, math.nan):  # never null: the json module writes these
+        odd = dataclasses.replace(entry, at=value)
+        assert record_json.encode_entry(odd) == odd.encode()
 
 
 @pytest.mark.parametrize("value", [math.inf, -math.inf])

@@ -1,0 +1,78 @@
+"""The statements a SQLite commit executes: content a record read under the write lock already
+references is not inserted again, new content is, and nothing else is dropped."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+import pytest
+
+from ccs.backends.base import artifact_key
+from ccs.backends.sqlite import SqliteBackend
+from ccs.protocol.audit import AuditBatch, AuditEntry
+from ccs.protocol.records import ArtifactRecord, Content
+
+KEY = artifact_key("doc")
+
+
+@pytest.fixture
+def backend(tmp_path):
+    b = SqliteBackend(f"sqlite:///{tmp_path}/state.db")
+    yield b
+    b.close()
+
+
+def content(data: bytes) -> tuple[str, Content]:
+    digest = hashlib.sha256(data).hexdigest()
+    return digest, Content(digest, len(data), "bytes")
+
+
+def commit(backend: SqliteBackend, data: bytes, *, history: tuple = ()) -> list[str]:
+    """Write version+1 of KEY with ``data`` (its bytes passed along); the statements executed."""
+    digest, c = content(data)
+    seen: list[str] = []
+
+    def fn(records):
+        old = records[KEY]
+        version = 1 if old is None else old.version + 1
+        rec = ArtifactRecord("doc", version=version, content=c, history=history)
+        entry = AuditEntry(time.time(), "doc", "write", "committed", "p@x", version - 1, version, 0)
+        return {KEY: rec}, version, AuditBatch((entry,), retain=64)
+
+    conn = backend._conn()
+    conn.set_trace_callback(seen.append)
+    try:
+        backend.transact([KEY], fn, {digest: data})
+    finally:
+        conn.set_trace_callback(None)
+    return seen
+
+
+def blob_inserts(statements: list[str]) -> int:
+    return sum("INTO ccs_blobs" in s for s in statements)
+
+
+def test_new_content_is_inserted_with_the_record_and_its_audit_row(backend) -> None:
+    statements = commit(backend, b"one")
+    assert blob_inserts(statements) == 1
+    assert statements[0] == "BEGIN IMMEDIATE" and statements[-1] == "COMMIT"
+    assert any("INTO ccs_records" in s for s in statements)
+    assert any("INTO ccs_audit" in s for s in statements)
+    assert backend.get_blob(content(b"one")[0]) == b"one"
+    assert [e.version for e in backend.audit("doc")] == [1]
+
+
+def test_content_the_stored_record_references_is_not_inserted_again(backend) -> None:
+    commit(backend, b"same")
+    again = commit(backend, b"same")  # the record read under the lock references it: it exists
+    assert blob_inserts(again) == 0
+    assert backend.get(KEY).version == 2
+    assert backend.get_blob(content(b"same")[0]) == b"same"
+    # content a retained version references counts too (a revert to it)
+    old_digest = content(b"same")[0]
+    commit(backend, b"newer", history=((2, old_digest),))
+    assert blob_inserts(commit(backend, b"same")) == 0
+    assert backend.collect_garbage(time.time() + 1) == 1  # "newer" only: nothing references it
+    assert backend.get_blob(old_digest) == b"same"
+
