@@ -115,7 +115,8 @@ def _content_to_store(records: Mapping[str, Record | None], changes: Mapping[str
         for key in changes:
             old = records.get(key)
             if old is not None and old.__class__ is ArtifactRecord:
-                for digest in record_digests(old):
+                content.pop(old.content.digest, None)  # type: ignore[union-attr]
+                for _, digest in old.history:  # type: ignore[union-attr]
                     content.pop(digest, None)
     return content
 
