@@ -4,6 +4,8 @@ references is not inserted again, new content is, and nothing else is dropped.""
 from __future__ import annotations
 
 import hashlib
+import sqlite3
+import threading
 import time
 
 import pytest
@@ -11,6 +13,7 @@ import pytest
 from ccs.backends.base import artifact_key
 from ccs.backends.sqlite import SqliteBackend
 from ccs.protocol.audit import AuditBatch, AuditEntry
+from ccs.protocol.errors import BackendUnavailable
 from ccs.protocol.records import ArtifactRecord, Content
 
 KEY = artifact_key("doc")
@@ -56,7 +59,8 @@ def blob_inserts(statements: list[str]) -> int:
 def test_new_content_is_inserted_with_the_record_and_its_audit_row(backend) -> None:
     statements = commit(backend, b"one")
     assert blob_inserts(statements) == 1
-    assert statements[0] == "BEGIN IMMEDIATE" and statements[-1] == "COMMIT"
+    work = [s for s in statements if not s.startswith("PRAGMA busy_timeout")]
+    assert work[0] == "BEGIN IMMEDIATE" and work[-1] == "COMMIT"
     assert any("INTO ccs_records" in s for s in statements)
     assert any("INTO ccs_audit" in s for s in statements)
     assert backend.get_blob(content(b"one")[0]) == b"one"
@@ -76,3 +80,47 @@ def test_content_the_stored_record_references_is_not_inserted_again(backend) -> 
     assert backend.collect_garbage(time.time() + 1) == 1  # "newer" only: nothing references it
     assert backend.get_blob(old_digest) == b"same"
 
+
+
+def test_once_contended_the_write_lock_is_retried_in_short_steps_and_times_out_typed(tmp_path) -> None:
+    backend = SqliteBackend(f"sqlite:///{tmp_path}/state.db?busy_timeout=0.3")
+    backend._lock.contended_for = 60.0  # a slow machine must not leave the mode between the steps
+    holder = sqlite3.connect(f"{tmp_path}/state.db", isolation_level=None, check_same_thread=False)
+
+    def held_for(seconds: float) -> threading.Timer:  # another process holds the write lock
+        holder.execute("BEGIN IMMEDIATE")
+        release = threading.Timer(seconds, holder.execute, ("COMMIT",))
+        release.start()
+        return release
+
+    try:
+        uncontended = commit(backend, b"first")
+        assert uncontended.count("BEGIN IMMEDIATE") == 1
+        assert not any(s.startswith("PRAGMA") for s in uncontended)  # no pragma when uncontended
+        backend._local.contended_until = 0.0  # a preempted first BEGIN (loaded machine) counts
+        release = held_for(0.05)
+        assert commit(backend, b"waited").count("BEGIN IMMEDIATE") == 1  # SQLite's own wait
+        release.join()
+        assert backend._local.contended_until > time.monotonic()
+        release = held_for(0.05)
+        retried = commit(backend, b"retried")  # contended just now: retried in short steps
+        release.join()
+        assert retried.count("BEGIN IMMEDIATE") > 1
+        assert backend.get(KEY).version == 3
+        conn = backend._conn()
+        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 300  # restored
+        assert not conn.in_transaction
+
+        holder.execute("BEGIN IMMEDIATE")  # held past the busy timeout: typed, nothing applied
+        with pytest.raises(BackendUnavailable, match="could not start a transaction"):
+            commit(backend, b"never")
+        backend._local.contended_until = 0.0  # and through SQLite's own wait
+        with pytest.raises(BackendUnavailable, match="could not start a transaction"):
+            commit(backend, b"never")
+        holder.execute("ROLLBACK")
+        assert backend.get(KEY).version == 3
+        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 300
+        assert not conn.in_transaction
+    finally:
+        holder.close()
+        backend.close()

@@ -48,6 +48,7 @@ from ccs.backends.base import (
     unpack,
 )
 from ccs.backends.record_json import encode_entry
+from ccs.backends.sqlite_lock import WriteLock
 from ccs.failpoints import hit
 from ccs.protocol.audit import AuditBatch, AuditEntry, select
 from ccs.protocol.errors import (
@@ -169,6 +170,7 @@ class SqliteBackend(Backend):
         self.path = os.path.abspath(path)
         self.busy_timeout = float(busy_timeout if busy_timeout is not None
                                   else params.get("busy_timeout", 30.0))
+        self._lock = WriteLock(url, self.busy_timeout)
         self.synchronous = str(synchronous or params.get("synchronous", "NORMAL")).upper()
         self._codec = RecordCodec()
         self._local = threading.local()
@@ -258,14 +260,7 @@ class SqliteBackend(Backend):
 
     def transact(self, keys: Sequence[str], fn: TransactFn[R], blobs: Blobs | None = None) -> R:
         conn = self._conn()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            if (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF not in (5, 6):
-                raise
-            raise BackendUnavailable(f"{self.url}: could not start a transaction: {exc}",
-                                     recover="another process held the write lock for the whole "
-                                             "busy timeout: retry; nothing was applied") from exc
+        self._lock.begin(conn, self._local)
         try:
             records: dict[str, Record | None] = dict.fromkeys(keys)
             decode = self._codec.decode
@@ -310,7 +305,7 @@ class SqliteBackend(Backend):
 
     def append_audit(self, batch: AuditBatch) -> None:
         conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
+        self._lock.begin(conn, self._local)
         try:
             self._log(conn, batch)
             conn.execute("COMMIT")
