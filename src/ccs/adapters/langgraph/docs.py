@@ -46,7 +46,9 @@ class Doc:
     created_at: datetime
     updated_at: datetime
     index: Any = None  # the put's ``index=`` argument, kept only when an inner store is wrapped
-    flat: bool = False  # ``value`` holds no dict or list: ``copy_value`` is a shallow copy
+    # the keys of ``value`` (a dict) whose values are dicts or lists, the only ones a private copy
+    # must copy in depth; None when ``value`` is not a dict
+    nested: tuple[str, ...] | None = None
 
     def expired(self, now: float, refreshed: float | None = None) -> bool:
         if self.expires is None:
@@ -121,8 +123,9 @@ def decode_doc(data: bytes) -> Doc:
     d = json.loads(data)
     c, u = int(d["c"]), int(d["u"])
     v = d["v"]
+    nested = tuple(k for k, x in v.items() if type(x) in (dict, list)) if type(v) is dict else None
     return Doc(v, c, u, d.get("t"), d.get("e"), d.get("x"), to_datetime(c), to_datetime(u),
-               d.get("i"), is_flat(v))
+               d.get("i"), nested)
 
 
 class DocCache:
@@ -150,9 +153,16 @@ class DocCache:
         return doc
 
 
-def copy_doc_value(doc: Doc) -> dict[str, Any]:
-    """A private copy of a document's value: a shallow one is enough for a flat value."""
-    return doc.value.copy() if doc.flat else copy_value(doc.value)
+def copy_doc_value(doc: Doc) -> Any:
+    """A private copy of a document's value: a shallow copy of the dict, with only its dict and
+    list values copied in depth (a flat value is one ``dict.copy``)."""
+    nested = doc.nested
+    if nested is None:
+        return copy_value(doc.value)
+    value = doc.value.copy()
+    for k in nested:
+        value[k] = copy_value(value[k])
+    return value
 
 
 def copy_value(value: Any) -> Any:

@@ -189,8 +189,7 @@ class Ops:
             return None
         if refresh and until is not None:
             self.refresh_ttl(call, aid, entry.version, doc, until)
-        value = doc.value.copy() if doc.flat else copy_value(doc.value)  # copy_doc_value, inlined
-        return make_item(value, key, ns, doc.created_at, doc.updated_at)
+        return make_item(copy_doc_value(doc), key, ns, doc.created_at, doc.updated_at)
 
     # --- put / delete -----------------------------------------------------------------------
 
@@ -373,7 +372,7 @@ class Ops:
             if entry.version == 0 and s._inner is not None:
                 entry = s._inner_link.adopt(call, aid, ns, key) or entry
             doc, _ = self.live_doc(call, aid, entry.content.digest, entry.data, entry.version)
-            new = fn(None if doc is None else copy_value(doc.value))
+            new = fn(None if doc is None else copy_doc_value(doc))
             try:
                 if new is None:
                     if entry.content.digest is None:
