@@ -145,3 +145,8 @@ def _stored(store: CCSStore, key: str) -> bytes:
     aid = store._ids.encode(NS, key)
     rec = next(r for r in store.core.coordinator.artifacts(aid) if r.artifact_id == aid)
     return store.core.coordinator.backend.get_blob(rec.content.digest)
+
+
+def test_a_document_whose_vectors_json_cannot_hold_is_refused():
+    with pytest.raises(InvalidValue):
+        encode_doc({"a": 1}, 1, 2, None, None, {"text": [float("nan")]}, "a")

@@ -83,7 +83,8 @@ _dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 
 def _c_encoder() -> Any:
     """The C encoder object behind ``json.dumps``, built once; None if this Python has another
-    signature for it (then ``_dumps`` encodes). Checked against ``_dumps`` on a sample."""
+    signature for it (then ``_dumps`` encodes). Checked against ``_dumps`` on a sample, and for
+    refusing NaN."""
     try:
         from json.encoder import c_make_encoder, encode_basestring_ascii
 
@@ -94,7 +95,11 @@ def _c_encoder() -> Any:
         sample = {"v": {"a\u00e9\"": [1, 2.5, None, True, {"b": "x"}]}, "c": 1, "t": None, "e": 1.5}
         if "".join(enc(sample, 0)) != _dumps(sample):
             return None
-        return enc
+        try:
+            enc({"x": float("nan")}, 0)
+        except ValueError:
+            return enc  # refuses NaN as _dumps does (an embedder's vectors are not pre-checked)
+        return None
     except Exception:
         return None
 
