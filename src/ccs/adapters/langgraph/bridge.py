@@ -31,13 +31,10 @@ def commit(agent: Agent, lock: threading.RLock, artifact_id: str, expected_versi
     version the caller's *view scope* saw (which may differ from the agent's shared cache).
 
     Raises ``VersionConflict`` otherwise (the store turns it into ``StaleView``), ``StaleEpoch`` /
-    ``GrantReclaimed`` if crash recovery fenced the view meanwhile.
-
-    ``expected_version`` is always a version the engine reported (a view, a record), so the
-    argument check of the public ``commit_payload`` is skipped."""
+    ``GrantReclaimed`` if crash recovery fenced the view meanwhile."""
     with lock:
         body = None if payload is None else (payload, "bytes")
-        return agent._commit_payload(artifact_id, expected_version, body)
+        return agent.commit_payload(artifact_id, expected_version, body)
 
 
 def blind_write(agent: Agent, lock: threading.RLock, artifact_id: str, payload: bytes) -> Any:
