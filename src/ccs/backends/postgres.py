@@ -69,6 +69,14 @@ from ccs.backends.base import (
     record_digests,
     unpack,
 )
+from ccs.backends.postgres_apply import (
+    MISMATCH,
+    Speculation,
+    Writes,
+    body_digest,
+    ensure_expect_function,
+    forget_prepared,
+)
 from ccs.backends.postgres_url import parse_postgres_url
 from ccs.failpoints import hit
 from ccs.protocol.audit import AuditBatch, AuditEntry, select
@@ -146,12 +154,7 @@ class PostgresBackend(Backend):
         self._codec = RecordCodec()
         s = f'"{self.schema}"'
         self._q_select = f"SELECT key, body FROM {s}.records WHERE key = ANY(%s) ORDER BY key FOR UPDATE"
-        self._q_upsert = (f"INSERT INTO {s}.records (key, body) VALUES (%s, %s) "
-                          "ON CONFLICT (key) DO UPDATE SET body = EXCLUDED.body")
-        self._q_delete = f"DELETE FROM {s}.records WHERE key = %s"
         self._q_get = f"SELECT body FROM {s}.records WHERE key = %s"
-        self._q_store_blob = (f"INSERT INTO {s}.blobs (digest, data, stored_at) VALUES (%s, %s, %s) "
-                              "ON CONFLICT (digest) DO NOTHING")
         self._q_put_blob = (f"INSERT INTO {s}.blobs (digest, data, stored_at) VALUES (%s, %s, %s) "
                             "ON CONFLICT (digest) DO UPDATE SET stored_at = EXCLUDED.stored_at")
         self._q_get_blob = f"SELECT data FROM {s}.blobs WHERE digest = %s"
@@ -160,12 +163,14 @@ class PostgresBackend(Backend):
         # Every artifact record: keys from 'a/' up to 'a0' ('0' follows '/'; the column is "C").
         self._q_artifacts = f"SELECT key, body FROM {s}.records WHERE key >= 'a/' AND key < 'a0'"
         self._q_collect = f"DELETE FROM {s}.blobs WHERE digest = ANY(%s) AND stored_at < %s"
-        self._q_audit_insert = f"INSERT INTO {s}.audit (artifact, version, at, body) VALUES (%s, %s, %s, %s)"
-        self._q_audit_trim = f"DELETE FROM {s}.audit WHERE artifact = %s AND version <= %s"
         self._q_audit_all = f"SELECT body FROM {s}.audit WHERE at >= %s ORDER BY id"
         self._q_audit_one = (f"SELECT body FROM {s}.audit WHERE at >= %s AND artifact = %s "
                              "ORDER BY id")
         self._gc_lock = self._lock_id("\0gc")
+        self._writes = Writes(self.schema, self._codec, self._gc_lock)
+        # How transactions with writes committed: in one round trip on the remembered records,
+        # or on the locking path after a speculation missed (tests and benchmarks read these).
+        self.speculation = {"committed": 0, "missed": 0}
         try:
             with psycopg.connect(self.conninfo, autocommit=True) as conn:
                 self._prepare_schema(conn)
@@ -217,6 +222,7 @@ class PostgresBackend(Backend):
                     conn.execute(stmt)
                 version += 1
             conn.execute(f"UPDATE {s}.meta SET value = %s WHERE key = 'schema_version'", (str(version),))
+            ensure_expect_function(conn, self.schema)
 
     def _typed_error(self, exc: BaseException, operation: str) -> CoherenceError:
         if _trouble(exc) or getattr(exc, "sqlstate", "") in ("53100", "53200"):
@@ -234,10 +240,18 @@ class PostgresBackend(Backend):
     def transact(self, keys: Sequence[str], fn: TransactFn[R], blobs: Blobs | None = None) -> R:
         keys = list(dict.fromkeys(keys))
         locks = sorted({self._lock_id(k) for k in keys})
+        guess = self._speculate(keys, fn, blobs)
         for attempt in range(READ_RETRIES + 1):
             state = {"sent_writes": False}
             try:
                 with self._pool.connection() as conn:
+                    if guess is not None:
+                        tried, guess = guess, None  # once: a retry takes the locking path
+                        if self._commit_speculation(conn, keys, locks, tried, state):
+                            return tried.result
+                        state["sent_writes"] = False  # it rolled back: nothing was applied
+                        if conn.closed:
+                            continue  # forget_prepared closed it: the locking path on a fresh one
                     return self._transact_once(conn, keys, locks, fn, state, blobs)
             except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as exc:
                 if attempt == READ_RETRIES:
@@ -258,6 +272,59 @@ class PostgresBackend(Backend):
             time.sleep(random.uniform(0, 0.002 * 2 ** attempt))
         raise AssertionError("unreachable")
 
+    def _speculate(self, keys: list[str], fn: TransactFn[R], blobs: Blobs | None
+                   ) -> Speculation | None:
+        """``fn`` run on the records this process last saw, if it remembers every key and the
+        outcome has something to write (see postgres_apply). ``None``: take the locking path."""
+        remembered = self._codec.remembered
+        seen = [remembered(key) for key in keys]
+        if None in seen:
+            return None
+        records: dict[str, Any] = {key: s[1] for key, s in zip(keys, seen, strict=True)}  # type: ignore[index]
+        try:
+            changes, result, audit, notice = unpack(fn(records))
+            content = new_content(records, changes, blobs) if changes else None
+        except BackendUnavailable:  # a fault, not a verdict on the records: it stands
+            raise
+        except CoherenceError:  # a refusal may come from a stale memory: decide on the real records
+            return None
+        if not changes and audit is None:  # nothing to write: the locking path reads, writes nothing
+            return None
+        return Speculation([body_digest(s[0]) for s in seen],  # type: ignore[index]
+                           changes, result, audit, notice, content)
+
+    def _commit_speculation(self, conn: psycopg.Connection, keys: list[str], locks: list[int],
+                            guess: Speculation, state: dict[str, bool]) -> bool:
+        """BEGIN, the check, the writes and COMMIT in one flush; ``False``: the check failed, the
+        transaction rolled back, and the connection is left in its failed transaction block."""
+        hit("backend.before_write")
+        early: psycopg.Error | None = None  # psycopg may read the error while statements queue
+        try:
+            with conn.pipeline(), conn.cursor() as cur:
+                try:
+                    cur.execute("BEGIN")
+                    cur.execute(self._writes.q_expect,
+                                (keys, locks, guess.digests, self._gc_lock if guess.content else None))
+                    state["sent_writes"] = True
+                    self._writes.queue(cur, guess.changes, guess.content, guess.audit, guess.notice,
+                                       gc_locked=True)
+                    cur.execute("COMMIT")  # leaving the pipeline sends the one Sync, reads the reply
+                except psycopg.Error as exc:
+                    early = exc  # the pipeline's exit raises it (or "pipeline aborted") again
+            if early is not None:
+                raise early
+        except psycopg.Error as exc:
+            failure = early or exc
+            if getattr(failure, "sqlstate", None) != MISMATCH:
+                if not conn.closed:  # its prepared statements are in doubt (postgres_apply)
+                    conn.close()
+                raise failure
+            forget_prepared(conn)
+            self.speculation["missed"] += 1
+            return False
+        self.speculation["committed"] += 1
+        return True
+
     def _transact_once(self, conn: psycopg.Connection, keys: list[str], locks: list[int],
                        fn: TransactFn[R], state: dict[str, bool], blobs: Blobs | None) -> R:
         # BEGIN/COMMIT are sent by hand in pipeline mode: two round trips in all, one for the
@@ -265,6 +332,8 @@ class PostgresBackend(Backend):
         # their own: with hundreds of lock statements queued on one cursor, its fetchall() once
         # returned a lock statement's result in place of the SELECT's (under load, in CI).
         with conn.pipeline(), conn.cursor() as cur, conn.cursor() as reader:
+            if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                cur.execute("ROLLBACK")  # a missed speculation's failed block, in the same flush
             cur.execute("BEGIN")
             try:
                 for lock in locks:
@@ -283,34 +352,15 @@ class PostgresBackend(Backend):
                 cur.execute("ROLLBACK")
                 return result
             hit("backend.before_write")
-            if content:  # excluded from a collection's scan and delete (see the module docstring)
-                cur.execute("SELECT pg_advisory_xact_lock_shared(%s)", (self._gc_lock,))
-                now = time.time()
-                for digest in sorted(content):  # one order: two commits never wait on each other
-                    cur.execute(self._q_store_blob, (digest, content[digest], now))
-            for key, rec in changes.items():
-                if rec is None:
-                    cur.execute(self._q_delete, (key,))
-                else:
-                    cur.execute(self._q_upsert, (key, self._codec.encode(key, rec)))
-            if audit is not None:
-                self._log(cur, audit)
-            for channel, payload in notice or ():  # delivered by PostgreSQL at COMMIT, if it commits
-                cur.execute("SELECT pg_notify(%s, %s)", (channel, payload))
+            self._writes.queue(cur, changes, content, audit, notice, gc_locked=False)
             state["sent_writes"] = True
             cur.execute("COMMIT")  # leaving the pipeline sends the one Sync and reads its reply
         return result
 
-    def _log(self, cur: psycopg.Cursor, audit: AuditBatch) -> None:
-        for e in audit.entries:
-            cur.execute(self._q_audit_insert, (e.artifact, e.version, e.at, e.encode()))
-        for aid, bound in sorted(audit.trims().items()):
-            cur.execute(self._q_audit_trim, (aid, bound))
-
     def append_audit(self, batch: AuditBatch) -> None:
         try:
             with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-                self._log(cur, batch)
+                self._writes.log(cur, batch)
         except (psycopg.Error, PoolTimeout) as exc:
             raise self._typed_error(exc, "appending to the audit log failed") from exc
 
