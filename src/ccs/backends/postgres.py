@@ -318,7 +318,7 @@ class PostgresBackend(Backend):
             if getattr(failure, "sqlstate", None) != MISMATCH:
                 if not conn.closed:  # its prepared statements are in doubt (postgres_apply)
                     conn.close()
-                raise failure
+                raise failure from (None if failure is exc else exc)
             forget_prepared(conn)
             self.speculation["missed"] += 1
             return False
