@@ -61,6 +61,7 @@ def test_steady_state_commit_and_cas_are_one_round_trip():
 
 def test_missed_speculation_commits_on_the_real_record_and_refuses_a_stale_write(url):
     mine, other = PostgresBackend(url), PostgresBackend(url)
+    mine.contended_for = other.contended_for = 0.0  # speculate even on a key that just missed
     try:
         assert mine.transact(["a/x"], bump) == 1
         assert mine.transact(["a/x"], bump) == 2  # remembered: speculated, and right
@@ -76,6 +77,23 @@ def test_missed_speculation_commits_on_the_real_record_and_refuses_a_stale_write
         for n in range(6, 20):
             assert other.transact(["a/x"], bump) == n if n % 2 else mine.transact(["a/x"], bump) == n
         assert mine.speculation["missed"] >= 6
+    finally:
+        mine.close()
+        other.close()
+
+
+def test_a_key_that_missed_is_not_speculated_on_for_a_while(url):
+    mine, other = PostgresBackend(url), PostgresBackend(url)
+    mine.contended_for = 3600.0
+    try:
+        mine.transact(["a/x"], bump)
+        other.transact(["a/x"], bump)
+        assert mine.transact(["a/x"], bump) == 3 and mine.speculation["missed"] == 1
+        assert mine.transact(["a/x"], bump) == 4  # the locking path: no second miss
+        assert mine.speculation == {"committed": 0, "missed": 1}
+        mine.transact(["a/y"], lambda r: ({"a/y": ArtifactRecord("y", version=1)}, None))
+        mine.transact(["a/y"], lambda r: ({"a/y": ArtifactRecord("y", version=2)}, None))
+        assert mine.speculation == {"committed": 1, "missed": 1}  # other keys still speculate
     finally:
         mine.close()
         other.close()

@@ -93,6 +93,7 @@ from ccs.protocol.errors import (
 SCHEMA_VERSION = 3
 APPLICATION = "agent-coherence"
 READ_RETRIES = 4
+CONTENDED_FOR = 0.2  # seconds without speculation on a key after it missed
 
 _SCHEMA_V1 = """
 CREATE TABLE {s}.meta (key text PRIMARY KEY, value text NOT NULL);
@@ -171,6 +172,11 @@ class PostgresBackend(Backend):
         # How transactions with writes committed: in one round trip on the remembered records,
         # or on the locking path after a speculation missed (tests and benchmarks read these).
         self.speculation = {"committed": 0, "missed": 0}
+        # Keys whose speculation missed lately, and until when (monotonic) not to speculate on
+        # them: a key other processes keep changing (a contended counter) would miss again, and
+        # a miss costs a round trip and this connection's prepared statements.
+        self._contended: dict[str, float] = {}
+        self.contended_for = CONTENDED_FOR
         try:
             with psycopg.connect(self.conninfo, autocommit=True) as conn:
                 self._prepare_schema(conn)
@@ -276,6 +282,8 @@ class PostgresBackend(Backend):
                    ) -> Speculation | None:
         """``fn`` run on the records this process last saw, if it remembers every key and the
         outcome has something to write (see postgres_apply). ``None``: take the locking path."""
+        if self._contended and self._still_contended(keys):
+            return None
         remembered = self._codec.remembered
         seen = [remembered(key) for key in keys]
         if None in seen:
@@ -292,6 +300,15 @@ class PostgresBackend(Backend):
             return None
         return Speculation([body_digest(s[0]) for s in seen],  # type: ignore[index]
                            changes, result, audit, notice, content)
+
+    def _still_contended(self, keys: list[str]) -> bool:
+        now, contended = time.monotonic(), self._contended
+        if len(contended) > 1024:  # forget the expired ones in bulk
+            with contextlib.suppress(RuntimeError):  # another thread changed it: next time
+                for key, until in list(contended.items()):
+                    if until <= now:
+                        contended.pop(key, None)
+        return any(contended.get(key, 0.0) > now for key in keys)
 
     def _commit_speculation(self, conn: psycopg.Connection, keys: list[str], locks: list[int],
                             guess: Speculation, state: dict[str, bool]) -> bool:
@@ -321,6 +338,9 @@ class PostgresBackend(Backend):
                 raise failure from (None if failure is exc else exc)
             forget_prepared(conn)
             self.speculation["missed"] += 1
+            until = time.monotonic() + self.contended_for
+            for key in keys:
+                self._contended[key] = until
             return False
         self.speculation["committed"] += 1
         return True
