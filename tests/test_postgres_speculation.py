@@ -137,7 +137,11 @@ def test_the_check_function_is_created_once_by_processes_opening_at_once(url):
         found = conn.execute("SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
                              "WHERE n.nspname = %s AND p.proname = 'ccs_expect_v1'", (schema,)).fetchone()
     assert found[0] == 1
-    assert PostgresBackend(url).get("a/x").version == 8  # 4 processes, 2 commits each
+    backend = PostgresBackend(url)
+    try:
+        assert backend.get("a/x").version == 8  # 4 processes, 2 commits each
+    finally:
+        backend.close()
 
 
 def _cas_worker(url: str, name: str, n: int, start, out) -> None:

@@ -14,7 +14,11 @@ schema (default ``ccs``), so several independent stores can share one database.
 3. ``fn(records)`` in Python; its changes are upserted or deleted; ``COMMIT``.
 
 Steps 1-2 travel in one round trip and step 3's writes plus ``COMMIT`` in another (psycopg
-pipeline mode). A connection failure before the writes were sent is retried on a fresh connection
+pipeline mode). That is the *locking path*. In a steady state a commit takes one round trip
+instead: when the engine remembers every key's stored body (``RecordCodec``), it runs ``fn`` on
+those records first and sends steps 1-3 in one flush, with ``ccs_expect_v1`` checking under the
+same locks that the bodies are the ones assumed; if one is not, the transaction rolls back and
+the locking path runs ``fn`` again on the real records (postgres_apply.py has the details). A connection failure before the writes were sent is retried on a fresh connection
 (nothing was applied); a failure after that is reported as ``OutcomeUnknown``: callers retry with
 the same idempotency id, which resolves it. An error the server reports for the transaction (with
 an SQLSTATE, the connection alive) means it was rolled back: nothing was applied.
