@@ -61,14 +61,14 @@ def test_steady_state_commit_and_cas_are_one_round_trip():
 
 def test_missed_speculation_commits_on_the_real_record_and_refuses_a_stale_write(url):
     mine, other = PostgresBackend(url), PostgresBackend(url)
-    mine.contended_for = other.contended_for = 0.0  # speculate even on a key that just missed
+    mine.speculator.contended_for = other.speculator.contended_for = 0.0  # even on a key that missed
     try:
         assert mine.transact(["a/x"], bump) == 1
         assert mine.transact(["a/x"], bump) == 2  # remembered: speculated, and right
-        assert mine.speculation == {"committed": 1, "missed": 0}
+        assert mine.speculator.counts == {"committed": 1, "missed": 0}
         assert other.transact(["a/x"], bump) == 3  # behind mine's back
         assert mine.transact(["a/x"], bump) == 4  # fn re-ran on the stored version 3
-        assert mine.speculation == {"committed": 1, "missed": 1}
+        assert mine.speculator.counts == {"committed": 1, "missed": 1}
         assert other.transact(["a/x"], bump) == 5
         with pytest.raises(VersionConflict):  # mine still remembers 4: the check says otherwise
             mine.transact(["a/x"], write_at(4))
@@ -76,7 +76,7 @@ def test_missed_speculation_commits_on_the_real_record_and_refuses_a_stale_write
         # after a miss the connection is healthy: prepared statements still work, many times over
         for n in range(6, 20):
             assert other.transact(["a/x"], bump) == n if n % 2 else mine.transact(["a/x"], bump) == n
-        assert mine.speculation["missed"] >= 6
+        assert mine.speculator.counts["missed"] >= 6
     finally:
         mine.close()
         other.close()
@@ -84,16 +84,16 @@ def test_missed_speculation_commits_on_the_real_record_and_refuses_a_stale_write
 
 def test_a_key_that_missed_is_not_speculated_on_for_a_while(url):
     mine, other = PostgresBackend(url), PostgresBackend(url)
-    mine.contended_for = 3600.0
+    mine.speculator.contended_for = 3600.0
     try:
         mine.transact(["a/x"], bump)
         other.transact(["a/x"], bump)
-        assert mine.transact(["a/x"], bump) == 3 and mine.speculation["missed"] == 1
+        assert mine.transact(["a/x"], bump) == 3 and mine.speculator.counts["missed"] == 1
         assert mine.transact(["a/x"], bump) == 4  # the locking path: no second miss
-        assert mine.speculation == {"committed": 0, "missed": 1}
+        assert mine.speculator.counts == {"committed": 0, "missed": 1}
         mine.transact(["a/y"], lambda r: ({"a/y": ArtifactRecord("y", version=1)}, None))
         mine.transact(["a/y"], lambda r: ({"a/y": ArtifactRecord("y", version=2)}, None))
-        assert mine.speculation == {"committed": 1, "missed": 1}  # other keys still speculate
+        assert mine.speculator.counts == {"committed": 1, "missed": 1}  # other keys still speculate
     finally:
         mine.close()
         other.close()
@@ -104,7 +104,7 @@ def test_a_transaction_with_nothing_to_write_writes_nothing(url):
     try:
         backend.transact(["a/x"], bump)
         assert backend.transact(["a/x"], lambda records: ({}, records["a/x"].version)) == 1
-        assert backend.speculation == {"committed": 0, "missed": 0}  # not even speculated
+        assert backend.speculator.counts == {"committed": 0, "missed": 0}  # not even speculated
         assert backend.get("a/x").version == 1
     finally:
         backend.close()
@@ -116,7 +116,7 @@ def _open_and_commit(url: str, start, out) -> None:
         backend = PostgresBackend(url)
         backend.transact(["a/x"], bump)
         backend.transact(["a/x"], bump)
-        out.put(("ok", backend.speculation["committed"] + backend.speculation["missed"]))
+        out.put(("ok", backend.speculator.counts["committed"] + backend.speculator.counts["missed"]))
         backend.close()
     except Exception as exc:  # reported to the test, not lost in the child
         out.put(("error", repr(exc)))
@@ -202,5 +202,5 @@ def test_concurrent_cas_from_threads_loses_no_update(url):
         for t in threads:
             t.join(120)
         assert not errors, errors
-        assert core.coordinator.backend.speculation["committed"] > 0
+        assert core.coordinator.backend.speculator.counts["committed"] > 0
     _check_history(list(results.values()), url, 60)

@@ -18,10 +18,15 @@ pipeline mode). That is the *locking path*. In a steady state a commit takes one
 instead: when the engine remembers every key's stored body (``RecordCodec``), it runs ``fn`` on
 those records first and sends steps 1-3 in one flush, with ``ccs_expect_v1`` checking under the
 same locks that the bodies are the ones assumed; if one is not, the transaction rolls back and
-the locking path runs ``fn`` again on the real records (postgres_apply.py has the details). A connection failure before the writes were sent is retried on a fresh connection
-(nothing was applied); a failure after that is reported as ``OutcomeUnknown``: callers retry with
-the same idempotency id, which resolves it. An error the server reports for the transaction (with
-an SQLSTATE, the connection alive) means it was rolled back: nothing was applied.
+the locking path runs ``fn`` again on the real records (postgres_apply.py has the details).
+
+A connection failure before the writes were sent is retried on a fresh connection (nothing was
+applied); a failure after that is reported as ``OutcomeUnknown``: callers retry with the same
+idempotency id, which resolves it. A speculation sends its writes at once, so it is not tried on
+a pooled connection the server has sent something to while it was idle (a termination notice,
+its end of the connection closed: a restart): the locking path finds such a connection dead
+before it writes, and retries. An error the server reports for the transaction (with an
+SQLSTATE, the connection alive) means it was rolled back: nothing was applied.
 
 Audit entries (table ``audit``, schema version 3) are inserted in step 3 with the records they
 describe, and each artifact's log trimmed there (an indexed range delete): the same round trip,
@@ -76,10 +81,11 @@ from ccs.backends.base import (
 from ccs.backends.postgres_apply import (
     MISMATCH,
     Speculation,
+    Speculator,
     Writes,
-    body_digest,
     ensure_expect_function,
     forget_prepared,
+    spoken_to,
 )
 from ccs.backends.postgres_url import parse_postgres_url
 from ccs.failpoints import hit
@@ -97,7 +103,6 @@ from ccs.protocol.errors import (
 SCHEMA_VERSION = 3
 APPLICATION = "agent-coherence"
 READ_RETRIES = 4
-CONTENDED_FOR = 0.2  # seconds without speculation on a key after it missed
 
 _SCHEMA_V1 = """
 CREATE TABLE {s}.meta (key text PRIMARY KEY, value text NOT NULL);
@@ -173,14 +178,7 @@ class PostgresBackend(Backend):
                              "ORDER BY id")
         self._gc_lock = self._lock_id("\0gc")
         self._writes = Writes(self.schema, self._codec, self._gc_lock)
-        # How transactions with writes committed: in one round trip on the remembered records,
-        # or on the locking path after a speculation missed (tests and benchmarks read these).
-        self.speculation = {"committed": 0, "missed": 0}
-        # Keys whose speculation missed lately, and until when (monotonic) not to speculate on
-        # them: a key other processes keep changing (a contended counter) would miss again, and
-        # a miss costs a round trip and this connection's prepared statements.
-        self._contended: dict[str, float] = {}
-        self.contended_for = CONTENDED_FOR
+        self.speculator = Speculator(self._codec)
         try:
             with psycopg.connect(self.conninfo, autocommit=True) as conn:
                 self._prepare_schema(conn)
@@ -250,13 +248,15 @@ class PostgresBackend(Backend):
     def transact(self, keys: Sequence[str], fn: TransactFn[R], blobs: Blobs | None = None) -> R:
         keys = list(dict.fromkeys(keys))
         locks = sorted({self._lock_id(k) for k in keys})
-        guess = self._speculate(keys, fn, blobs)
+        guess = self.speculator.guess(keys, fn, blobs)
         for attempt in range(READ_RETRIES + 1):
             state = {"sent_writes": False}
             try:
                 with self._pool.connection() as conn:
                     if guess is not None:
                         tried, guess = guess, None  # once: a retry takes the locking path
+                        if spoken_to(conn):  # dead, most likely: find out on the locking path
+                            return self._transact_once(conn, keys, locks, fn, state, blobs)
                         if self._commit_speculation(conn, keys, locks, tried, state):
                             return tried.result
                         state["sent_writes"] = False  # it rolled back: nothing was applied
@@ -281,38 +281,6 @@ class PostgresBackend(Backend):
                 self._pool.check()
             time.sleep(random.uniform(0, 0.002 * 2 ** attempt))
         raise AssertionError("unreachable")
-
-    def _speculate(self, keys: list[str], fn: TransactFn[R], blobs: Blobs | None
-                   ) -> Speculation | None:
-        """``fn`` run on the records this process last saw, if it remembers every key and the
-        outcome has something to write (see postgres_apply). ``None``: take the locking path."""
-        if self._contended and self._still_contended(keys):
-            return None
-        remembered = self._codec.remembered
-        seen = [remembered(key) for key in keys]
-        if None in seen:
-            return None
-        records: dict[str, Any] = {key: s[1] for key, s in zip(keys, seen, strict=True)}  # type: ignore[index]
-        try:
-            changes, result, audit, notice = unpack(fn(records))
-            content = new_content(records, changes, blobs) if changes else None
-        except BackendUnavailable:  # a fault, not a verdict on the records: it stands
-            raise
-        except CoherenceError:  # a refusal may come from a stale memory: decide on the real records
-            return None
-        if not changes and audit is None:  # nothing to write: the locking path reads, writes nothing
-            return None
-        return Speculation([body_digest(s[0]) for s in seen],  # type: ignore[index]
-                           changes, result, audit, notice, content)
-
-    def _still_contended(self, keys: list[str]) -> bool:
-        now, contended = time.monotonic(), self._contended
-        if len(contended) > 1024:  # forget the expired ones in bulk
-            with contextlib.suppress(RuntimeError):  # another thread changed it: next time
-                for key, until in list(contended.items()):
-                    if until <= now:
-                        contended.pop(key, None)
-        return any(contended.get(key, 0.0) > now for key in keys)
 
     def _commit_speculation(self, conn: psycopg.Connection, keys: list[str], locks: list[int],
                             guess: Speculation, state: dict[str, bool]) -> bool:
@@ -341,12 +309,9 @@ class PostgresBackend(Backend):
                     conn.close()
                 raise failure from (None if failure is exc else exc)
             forget_prepared(conn)
-            self.speculation["missed"] += 1
-            until = time.monotonic() + self.contended_for
-            for key in keys:
-                self._contended[key] = until
+            self.speculator.missed(keys)
             return False
-        self.speculation["committed"] += 1
+        self.speculator.counts["committed"] += 1
         return True
 
     def _transact_once(self, conn: psycopg.Connection, keys: list[str], locks: list[int],

@@ -28,19 +28,23 @@ speculation that fails for any other reason closes its connection (the pool repl
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from dataclasses import dataclass
+from select import select as poll_readable
 from typing import Any
 
 import psycopg
 
-from ccs.backends.base import RecordCodec
+from ccs.backends.base import Blobs, RecordCodec, TransactFn, new_content, unpack
 from ccs.protocol.audit import AuditBatch
+from ccs.protocol.errors import BackendUnavailable, CoherenceError
 
 EXPECT_FUNCTION = "ccs_expect_v1"
 EXPECT_SIGNATURE = f"{EXPECT_FUNCTION}(text[], bigint[], text[], bigint)"
 MISMATCH = "CCSXM"  # the SQLSTATE ccs_expect_v1 raises when a record is not the one assumed
+CONTENDED_FOR = 1.0  # seconds without speculation on a key after it missed
 
 _EXPECT_SQL = """
 CREATE OR REPLACE FUNCTION {s}.{name}(keys text[], locks bigint[], digests text[], gc_lock bigint)
@@ -103,6 +107,68 @@ class Speculation:
     audit: AuditBatch | None
     notice: Any
     content: dict[str, bytes] | None
+
+
+class Speculator:
+    """Decides whether to speculate, and runs ``fn`` on the remembered records when it does.
+
+    ``counts``: transactions with writes that committed in one round trip, and speculations that
+    missed (tests and benchmarks read them). After a miss its keys are not speculated on for
+    ``contended_for`` seconds: a key other processes keep changing (a contended counter) would
+    miss again, and a miss costs a round trip and the connection's prepared statements.
+    """
+
+    def __init__(self, codec: RecordCodec) -> None:
+        self.codec = codec
+        self.counts = {"committed": 0, "missed": 0}
+        self.contended_for = CONTENDED_FOR
+        self._contended: dict[str, float] = {}  # key: monotonic time until which it is skipped
+
+    def guess(self, keys: list[str], fn: TransactFn[Any], blobs: Blobs | None) -> Speculation | None:
+        """``fn`` run on the records this process last saw, if it remembers every key and the
+        outcome has something to write. ``None``: take the locking path."""
+        if self._contended and self._still_contended(keys):
+            return None
+        remembered = self.codec.remembered
+        seen = [remembered(key) for key in keys]
+        if None in seen:
+            return None
+        records: dict[str, Any] = {key: s[1] for key, s in zip(keys, seen, strict=True)}  # type: ignore[index]
+        try:
+            changes, result, audit, notice = unpack(fn(records))
+            content = new_content(records, changes, blobs) if changes else None
+        except BackendUnavailable:  # a fault, not a verdict on the records: it stands
+            raise
+        except CoherenceError:  # a refusal may come from a stale memory: decide on the real records
+            return None
+        if not changes and audit is None:  # nothing to write: the locking path reads, writes nothing
+            return None
+        return Speculation([body_digest(s[0]) for s in seen],  # type: ignore[index]
+                           changes, result, audit, notice, content)
+
+    def missed(self, keys: list[str]) -> None:
+        self.counts["missed"] += 1
+        until = time.monotonic() + self.contended_for
+        for key in keys:
+            self._contended[key] = until
+
+    def _still_contended(self, keys: list[str]) -> bool:
+        now, contended = time.monotonic(), self._contended
+        if len(contended) > 1024:  # forget the expired ones in bulk
+            with contextlib.suppress(RuntimeError):  # another thread changed it: next time
+                for key, until in list(contended.items()):
+                    if until <= now:
+                        contended.pop(key, None)
+        return any(contended.get(key, 0.0) > now for key in keys)
+
+
+def spoken_to(conn: psycopg.Connection) -> bool:
+    """Whether the server sent anything to this idle pooled connection (one non-blocking poll):
+    nothing is expected but a termination notice or the end of the connection (a restart)."""
+    try:
+        return bool(poll_readable([conn.fileno()], [], [], 0)[0])
+    except (OSError, ValueError, psycopg.Error):
+        return True
 
 
 class Writes:
