@@ -5,6 +5,8 @@ the real server (CCS_TEST_POSTGRES_DSN).
 * a speculation on a record another connection changed misses, rolls back, and the commit lands
   on the real record; a write conditioned on the stale version is refused, nothing applied;
 * a transaction with nothing to write writes nothing;
+* a pooled connection the server closed while it was idle (a restart) is not speculated on: the
+  commit is retried on a fresh connection, not reported as an unknown outcome;
 * ``ccs_expect_v1`` is created once when several processes open a new store at once;
 * concurrent CAS from threads and from processes loses no update: every increment got its own
   version, 1..N, and the counter ends at N.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
+import time
 import uuid
 
 import psycopg
@@ -97,6 +100,27 @@ def test_a_key_that_missed_is_not_speculated_on_for_a_while(url):
     finally:
         mine.close()
         other.close()
+
+
+def test_a_connection_the_server_closed_while_idle_is_not_speculated_on(url):
+    backend = PostgresBackend(with_query(url, pool_min="1", pool_max="1"))
+    try:
+        backend.transact(["a/x"], bump)
+        assert backend.transact(["a/x"], bump) == 2  # remembered: the next one would speculate
+        with backend._pool.connection() as conn:
+            pid = conn.info.backend_pid
+        conninfo, _, _ = parse_postgres_url(url)
+        with psycopg.connect(conninfo, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            for _ in range(500):  # until the server has closed it (not a timing assertion)
+                if not admin.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchall():
+                    break
+                time.sleep(0.01)
+        time.sleep(0.05)  # the termination notice reaches the client's socket
+        assert backend.transact(["a/x"], bump) == 3  # retried on a fresh connection: no OutcomeUnknown
+        assert backend.speculator.counts["committed"] == 1
+    finally:
+        backend.close()
 
 
 def test_a_transaction_with_nothing_to_write_writes_nothing(url):
