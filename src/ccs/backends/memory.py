@@ -33,6 +33,7 @@ from ccs.failpoints import hit
 from ccs.protocol.audit import AuditBatch, AuditEntry, select
 
 STRIPES = 64
+LOCK_SETS_KEPT = 4096  # key tuples whose stripe locks are remembered (cleared when full)
 
 
 class MemoryBackend(Backend):
@@ -44,6 +45,7 @@ class MemoryBackend(Backend):
         self._locks = [threading.Lock() for _ in range(STRIPES)]
         self._blob_lock = threading.Lock()  # put_blob, delete_blobs and GC, against each other
         self._audit: dict[str, list[AuditEntry]] = {}
+        self._lock_sets: dict[tuple[str, ...], tuple[threading.Lock, ...]] = {}
 
     def transact(self, keys: Sequence[str], fn: TransactFn[R], blobs: Blobs | None = None) -> R:
         records = self._records
@@ -55,16 +57,11 @@ class MemoryBackend(Backend):
                 hit("backend.before_write")
                 self._apply(read, changes, blobs, audit)
             return result
-        if len(keys) == 2:  # a common pair (a handoff or grant without crash recovery has more)
-            a, b = hash(keys[0]) % STRIPES, hash(keys[1]) % STRIPES
-            stripes = [a] if a == b else [min(a, b), max(a, b)]
-        else:
-            stripes = sorted({hash(k) % STRIPES for k in keys})
-        locks = [self._locks[s] for s in stripes]
+        locks = self._stripe_locks(keys)
         for lock in locks:
             lock.acquire()
         try:
-            read = {k: records.get(k) for k in keys}
+            read = dict(zip(keys, map(records.get, keys), strict=True))
             changes, result, audit, _ = unpack(fn(read))
             hit("backend.before_write")
             self._apply(read, changes, blobs, audit)
@@ -72,6 +69,22 @@ class MemoryBackend(Backend):
             for lock in reversed(locks):
                 lock.release()
         return result
+
+    def _stripe_locks(self, keys: Sequence[str]) -> tuple[threading.Lock, ...]:
+        """The stripe locks of ``keys``, each once, in ascending stripe order (every transaction
+        and ``collect_garbage`` take them in that order: no deadlock). Remembered per key tuple:
+        a commit names the same keys (artifact, liveness record, ownership entry) every time."""
+        if keys.__class__ is tuple:
+            locks = self._lock_sets.get(keys)
+            if locks is not None:
+                return locks
+        stripes = sorted({hash(k) % STRIPES for k in keys})
+        locks = tuple(self._locks[s] for s in stripes)
+        if keys.__class__ is tuple:
+            if len(self._lock_sets) >= LOCK_SETS_KEPT:
+                self._lock_sets.clear()
+            self._lock_sets[keys] = locks
+        return locks
 
     def _apply(self, read: Mapping[str, Any], changes: Mapping[str, Any], blobs: Blobs | None,
                audit: AuditBatch | None = None) -> None:
@@ -81,10 +94,11 @@ class MemoryBackend(Backend):
             return
         content = new_content(read, changes, blobs)
         if content:  # before the records: a lock-free get() must never see a record without it
+            stored = self._blobs
             for digest, data in content.items():
-                if digest not in self._blobs:
+                if digest not in stored:
                     self._blob_times[digest] = time.time()
-                    self._blobs[digest] = bytes(data)
+                    stored[digest] = bytes(data)
         records = self._records
         for key, rec in changes.items():
             if rec is None:
@@ -98,7 +112,11 @@ class MemoryBackend(Backend):
         """Append and trim; the caller holds the stripe locks of the entries' artifacts."""
         log = self._audit
         for e in audit.entries:
-            log.setdefault(e.artifact, []).append(e)
+            entries = log.get(e.artifact)
+            if entries is None:
+                log[e.artifact] = [e]
+            else:
+                entries.append(e)
         for aid, bound in audit.trims().items():
             entries = log[aid]  # in version order but for a refusal appended late: drop a prefix
             n = 0

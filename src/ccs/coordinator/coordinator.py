@@ -15,6 +15,7 @@ from typing import Any
 
 from ccs import failpoints
 from ccs.backends import Backend, agent_key, artifact_key, open_backend, owns_key
+from ccs.backends.base import ARTIFACT_PREFIX
 from ccs.bus import Bus, default_bus_for, open_bus
 from ccs.coordinator.clock import Clock, SystemClock
 from ccs.coordinator.config import CrashRecoveryConfig, Limits
@@ -41,6 +42,7 @@ from ccs.protocol.records import DELETED, AgentRecord, Content, OwnershipEntry
 Payload = tuple[bytes, str] | None  # (data, kind); None deletes
 RECENT_RECLAIMS = 1000
 FETCH_ATTEMPTS = 8
+KEY_SETS_KEPT = 4096  # (agent, artifact) key tuples remembered (cleared when full)
 _SUPERSEDED = object()
 
 
@@ -84,6 +86,7 @@ class Coordinator(Inspection):
         self._last_sweep = self.clock.now()
         self.reclaims: deque[ReclaimNote] = deque(maxlen=RECENT_RECLAIMS)  # the latest, for inspection
         self.observers: list[Observer] = observers  # told of every operation (ccs.observe); none: no cost
+        self._key_sets: dict[tuple[str, str], tuple[str, ...]] = {}
 
     # --- plumbing -----------------------------------------------------------------------------
 
@@ -114,7 +117,13 @@ class Coordinator(Inspection):
             except ConflictError:
                 refused[:] = [records]
                 raise
-            changes: dict[str, Any] = {artifact_key(a): r for a, r in step.artifacts.items()}
+            arts = step.artifacts
+            changes: dict[str, Any] = {}
+            before: dict[str, Any] = {}
+            for a, r in arts.items():
+                key = ARTIFACT_PREFIX + a
+                changes[key] = r
+                before[a] = records.get(key)
             if step.agents:
                 for name, rec in step.agents.items():
                     changes[agent_key(name)] = rec
@@ -122,10 +131,8 @@ class Coordinator(Inspection):
                 for (name, aid), add in step.owns.items():
                     changes[owns_key(name, aid)] = OwnershipEntry(name, aid) if add else None
             audit = None
-            if retain and step.artifacts:
-                entries = entries_for(op, agent, {a: records.get(artifact_key(a))
-                                                  for a in step.artifacts},
-                                      step.artifacts, now, commit_id)
+            if retain and arts:
+                entries = entries_for(op, agent, before, arts, now, commit_id)
                 if entries:
                     audit = AuditBatch(tuple(entries), retain)
             notice = None
@@ -201,24 +208,36 @@ class Coordinator(Inspection):
             self.sweep(now)
         return now
 
-    def _ownership_keys(self, artifact_id: str, agent: str) -> list[str]:
-        keys = [artifact_key(artifact_id)]
-        if self.crash_recovery.enabled:
-            keys += [agent_key(agent), owns_key(agent, artifact_id)]
+    def _ownership_keys(self, artifact_id: str, agent: str) -> tuple[str, ...]:
+        """The keys a grant-taking transaction locks: the artifact's record and, with crash
+        recovery, the agent's liveness record and its ownership index entry. Remembered per
+        (agent, artifact): an engine that caches per key tuple (the memory engine's stripe
+        locks) then sees the same tuple every time."""
+        if not self.crash_recovery.enabled:
+            return (artifact_key(artifact_id),)
+        keys = self._key_sets.get((agent, artifact_id))
+        if keys is None:
+            keys = (artifact_key(artifact_id), agent_key(agent), owns_key(agent, artifact_id))
+            if len(self._key_sets) >= KEY_SETS_KEPT:
+                self._key_sets.clear()
+            self._key_sets[(agent, artifact_id)] = keys
         return keys
 
-    def _note_owner(self, step: Step, records: dict[str, Any], artifact_id: str, agent: str,
-                    now: float) -> Step:
+    def _note_owner(self, step: Step, records: dict[str, Any], keys: tuple[str, ...],
+                    artifact_id: str, agent: str, now: float) -> Step:
         """Refresh the agent's liveness and list ``artifact_id`` in its ownership index (for the
-        sweep): a constant number of small records, whatever the agent already owns."""
-        if self.crash_recovery.enabled:
+        sweep): a constant number of small records, whatever the agent already owns. ``keys``
+        are the transaction's ``_ownership_keys``."""
+        if len(keys) == 3:  # crash recovery on
             new = step.artifacts.get(artifact_id)
             if new is not None and new.owner is not None and new.owner.agent == agent:
                 noted = liveness.note_grant(
-                    records.get(agent_key(agent)), records.get(owns_key(agent, artifact_id)) is not None,
-                    agent, artifact_id, self.crash_recovery.heartbeat_ttl, now)
-                step.agents.update(noted.agents)
-                step.owns.update(noted.owns)
+                    records[keys[1]], records[keys[2]] is not None, agent, artifact_id,
+                    self.crash_recovery.heartbeat_ttl, now)
+                if noted.agents:
+                    step.agents.update(noted.agents)
+                if noted.owns:
+                    step.owns.update(noted.owns)
         return step
 
     # --- operations ----------------------------------------------------------------------------
@@ -258,14 +277,16 @@ class Coordinator(Inspection):
         now = self._now()
         key = artifact_key(artifact_id)
 
+        keys = self._ownership_keys(artifact_id, agent)
+
         def fn(r: dict[str, Any]) -> Step:
             step = tr.acquire(r[key], artifact_id, agent, known_version, now)
             if not step.artifacts:
                 return step
-            return self._note_owner(step, r, artifact_id, agent, now)
+            return self._note_owner(step, r, keys, artifact_id, agent, now)
 
         for _ in range(FETCH_ATTEMPTS):
-            view = self._run(self._ownership_keys(artifact_id, agent), fn)
+            view = self._run(keys, fn)
             data = self._fetch_view(view, artifact_id)
             if data is not _SUPERSEDED:
                 return view, data
@@ -311,15 +332,16 @@ class Coordinator(Inspection):
         blobs: dict[str, bytes] = {}
         content = self._content(payload, artifact_id, blobs)
         now = self._now()
-        key = artifact_key(artifact_id)
+        keys = self._ownership_keys(artifact_id, agent)
+        key = keys[0]
         retain = self.limits.retain_versions
 
         def fn(r: dict[str, Any]) -> Step:
             step = tr.write(r[key], artifact_id, agent, base_version, base_epoch, content, now,
                             commit_id=commit_id, retain=retain)
-            return self._note_owner(step, r, artifact_id, agent, now)
+            return self._note_owner(step, r, keys, artifact_id, agent, now)
 
-        return self._run_commit(artifact_id, self._ownership_keys(artifact_id, agent), fn, blobs,
+        return self._run_commit(artifact_id, keys, fn, blobs,
                                 commit_id, op="write", agent=agent, bases={artifact_id: base_version},
                                 now=now)
 

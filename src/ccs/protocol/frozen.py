@@ -9,13 +9,14 @@ assignments: ``__new__`` fills a private mutable twin that has the same slots, t
 instance's class to the frozen one, whose ``__setattr__`` refuses every later assignment.
 
 Fields are the class annotations, in order; a class attribute of the same name is the default
-(defaults must be immutable values: they are shared by every instance).
+(defaults must be immutable values: they are shared by every instance). The class carries the
+dataclass field table too, so ``dataclasses.fields``, ``replace`` and ``asdict`` work on it.
 """
 
 from __future__ import annotations
 
 import inspect
-from dataclasses import FrozenInstanceError
+from dataclasses import FrozenInstanceError, field, make_dataclass
 from typing import Any, TypeVar
 
 C = TypeVar("C", bound=type)
@@ -56,7 +57,18 @@ def frozen(cls: C) -> C:
     if "__repr__" not in cls.__dict__:
         new_cls.__repr__ = _repr
     new_cls.__frozen_fields__ = names
+    table = make_dataclass(cls.__name__, [_field_spec(n, defaults) for n in names], frozen=True)
+    new_cls.__dataclass_fields__ = table.__dataclass_fields__
     return new_cls  # type: ignore[return-value]
+
+
+def _field_spec(name: str, defaults: dict[str, Any]) -> tuple[Any, ...]:
+    if name not in defaults:
+        return name, Any
+    default = defaults[name]
+    if default.__class__.__hash__ is None:  # e.g. the empty sharers mapping: shared, never changed
+        return name, Any, field(default_factory=lambda: default)
+    return name, Any, default
 
 
 def _hash(self: Any) -> int:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from ccs.protocol.frozen import frozen
 from ccs.protocol.records import AgentRecord, ArtifactRecord, Content, Mesi
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Event:
     """One change other agents should hear about.
 

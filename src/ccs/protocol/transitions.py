@@ -71,6 +71,8 @@ def _view(rec: ArtifactRecord, agent: str, known_version: int | None) -> View:
 
 def _others(rec: ArtifactRecord, agent: str) -> tuple[str, ...]:
     """Agents other than ``agent`` holding any copy or the grant: who must be invalidated."""
+    if not rec.sharers and (rec.owner is None or rec.owner.agent == agent):
+        return ()  # the steady state of an owner's commits: nobody else holds anything
     targets = [a for a in rec.sharers if a != agent]
     if rec.owner is not None and rec.owner.agent != agent and rec.owner.agent not in targets:
         targets.append(rec.owner.agent)
@@ -191,9 +193,12 @@ def _apply_commit(
     commits = rec.commits
     if commit_id is not None:
         commits = (*rec.commits, (commit_id, version, rec.epoch))[-RECENT_COMMIT_IDS:]
-    keeps_grant = rec.owner is not None and rec.owner.agent == agent
-    if take_ownership or keeps_grant:
-        granted_at = rec.owner.granted_at if keeps_grant else now
+    held = rec.owner
+    keeps_grant = held is not None and held.agent == agent
+    if keeps_grant and held.dirty and held.epoch == rec.epoch:
+        owner, sharers = held, EMPTY  # the grant it already holds, unchanged: no new record
+    elif take_ownership or keeps_grant:
+        granted_at = held.granted_at if keeps_grant else now
         owner, sharers = Grant(agent, rec.epoch, granted_at, dirty=True), EMPTY
     else:
         owner, sharers = None, _sharers({agent: version})
