@@ -8,7 +8,6 @@ content was derived from, and the store refuses it if either moved (``StaleView`
 
 from __future__ import annotations
 
-import functools
 import json
 import random
 import threading
@@ -345,7 +344,7 @@ class Agent:
         commit_id = new_commit_id()
         failpoints.hit("client.before_commit", agent=self, artifact=artifact_id)
         try:
-            c = self.core.call_with_retry(functools.partial(call, commit_id))
+            c = self.core.call_with_retry(call, commit_id)
         except (ConflictError, OutcomeUnknown) as exc:  # unknown: ours may have landed, revalidate
             self.stats.conflicts += isinstance(exc, ConflictError)
             entry = self._lookup(artifact_id)

@@ -35,7 +35,7 @@ from ccs.protocol.errors import (
     PayloadTooLarge,
     UnknownEngine,
 )
-from ccs.protocol.ids import check_agent_id, check_artifact_id
+from ccs.protocol.ids import check_agent_id, check_artifact_id, check_request_ids
 from ccs.protocol.messages import Committed, ReclaimNote, Step, TxnCommitted, View
 from ccs.protocol.records import DELETED, AgentRecord, Content, OwnershipEntry
 
@@ -248,8 +248,7 @@ class Coordinator(Inspection):
         """``invalidated``: the caller's copy was invalidated by an event, so it is no longer a
         sharer at the current version; the read goes straight to the transaction that registers
         it (a networked engine saves the round trip of the snapshot, which would only say so)."""
-        check_agent_id(agent)
-        check_artifact_id(artifact_id)
+        check_request_ids(agent, artifact_id)
         key = artifact_key(artifact_id)
         for _ in range(FETCH_ATTEMPTS):
             now = self._now()
@@ -272,8 +271,7 @@ class Coordinator(Inspection):
     @observed("acquire")
     def acquire(self, agent: str, artifact_id: str, known_version: int | None = None
                 ) -> tuple[View, bytes | None]:
-        check_agent_id(agent)
-        check_artifact_id(artifact_id)
+        check_request_ids(agent, artifact_id)
         now = self._now()
         key = artifact_key(artifact_id)
 
@@ -311,8 +309,7 @@ class Coordinator(Inspection):
     @observed("commit")
     def commit(self, agent: str, artifact_id: str, grant_epoch: int, base_version: int,
                payload: Payload, commit_id: str | None = None) -> Committed:
-        check_agent_id(agent)
-        check_artifact_id(artifact_id)
+        check_request_ids(agent, artifact_id)
         blobs: dict[str, bytes] = {}
         content = self._content(payload, artifact_id, blobs)
         now = self._now()
@@ -327,8 +324,7 @@ class Coordinator(Inspection):
     @observed("write")
     def write(self, agent: str, artifact_id: str, base_version: int | None,
               base_epoch: int | None, payload: Payload, commit_id: str | None = None) -> Committed:
-        check_agent_id(agent)
-        check_artifact_id(artifact_id)
+        check_request_ids(agent, artifact_id)
         blobs: dict[str, bytes] = {}
         content = self._content(payload, artifact_id, blobs)
         now = self._now()
@@ -349,8 +345,7 @@ class Coordinator(Inspection):
     def commit_cas(self, agent: str, artifact_id: str, expected_version: int,
                    read_epoch: int | None, payload: Payload,
                    commit_id: str | None = None) -> Committed:
-        check_agent_id(agent)
-        check_artifact_id(artifact_id)
+        check_request_ids(agent, artifact_id)
         blobs: dict[str, bytes] = {}
         content = self._content(payload, artifact_id, blobs)
         now = self._now()
