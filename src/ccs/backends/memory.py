@@ -57,7 +57,9 @@ class MemoryBackend(Backend):
                 hit("backend.before_write")
                 self._apply(read, changes, blobs, audit)
             return result
-        locks = self._stripe_locks(keys)
+        locks = self._lock_sets.get(keys) if keys.__class__ is tuple else None
+        if locks is None:
+            locks = self._stripe_locks(keys)
         for lock in locks:
             lock.acquire()
         try:
@@ -74,10 +76,6 @@ class MemoryBackend(Backend):
         """The stripe locks of ``keys``, each once, in ascending stripe order (every transaction
         and ``collect_garbage`` take them in that order: no deadlock). Remembered per key tuple:
         a commit names the same keys (artifact, liveness record, ownership entry) every time."""
-        if keys.__class__ is tuple:
-            locks = self._lock_sets.get(keys)
-            if locks is not None:
-                return locks
         stripes = sorted({hash(k) % STRIPES for k in keys})
         locks = tuple(self._locks[s] for s in stripes)
         if keys.__class__ is tuple:

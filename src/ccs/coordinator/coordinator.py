@@ -231,13 +231,8 @@ class Coordinator(Inspection):
         if len(keys) == 3:  # crash recovery on
             new = step.artifacts.get(artifact_id)
             if new is not None and new.owner is not None and new.owner.agent == agent:
-                noted = liveness.note_grant(
-                    records[keys[1]], records[keys[2]] is not None, agent, artifact_id,
-                    self.crash_recovery.heartbeat_ttl, now)
-                if noted.agents:
-                    step.agents.update(noted.agents)
-                if noted.owns:
-                    step.owns.update(noted.owns)
+                liveness.note_grant(records[keys[1]], records[keys[2]] is not None, agent,
+                                    artifact_id, self.crash_recovery.heartbeat_ttl, now, into=step)
         return step
 
     # --- operations ----------------------------------------------------------------------------

@@ -123,7 +123,7 @@ def entries_for(op: str, agent: str | None, before: Mapping[str, ArtifactRecord 
                 out.append(AuditEntry(now, aid, op, DELETED, agent, old_version, old_version,
                                       old_epoch, commit_id=commit_id))
         elif new.version != old_version:
-            out.append(AuditEntry(now, aid, op, DELETED if new.content.deleted else COMMITTED,
+            out.append(AuditEntry(now, aid, op, DELETED if new.content.digest is None else COMMITTED,
                                   agent, old_version, new.version, new.epoch,
                                   commit_id=commit_id, digest=new.content.digest))
         elif new.epoch != old_epoch and new.last_reclaim is not None:

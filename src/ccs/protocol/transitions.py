@@ -71,8 +71,10 @@ def _view(rec: ArtifactRecord, agent: str, known_version: int | None) -> View:
 
 def _others(rec: ArtifactRecord, agent: str) -> tuple[str, ...]:
     """Agents other than ``agent`` holding any copy or the grant: who must be invalidated."""
-    if not rec.sharers and (rec.owner is None or rec.owner.agent == agent):
-        return ()  # the steady state of an owner's commits: nobody else holds anything
+    sharers, owner = rec.sharers, rec.owner
+    if (owner is None or owner.agent == agent) and (
+            not sharers or (len(sharers) == 1 and agent in sharers)):
+        return ()  # the steady state of repeated commits: nobody else holds anything
     targets = [a for a in rec.sharers if a != agent]
     if rec.owner is not None and rec.owner.agent != agent and rec.owner.agent not in targets:
         targets.append(rec.owner.agent)
