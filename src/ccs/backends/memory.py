@@ -53,7 +53,7 @@ class MemoryBackend(Backend):
             key = keys[0]
             with self._locks[hash(key) % STRIPES]:
                 read = {key: records.get(key)}
-                changes, result, audit, _ = unpack(fn(read))
+                changes, result, audit = _unpacked(fn(read))
                 hit("backend.before_write")
                 self._apply(read, changes, blobs, audit)
             return result
@@ -64,7 +64,7 @@ class MemoryBackend(Backend):
             lock.acquire()
         try:
             read = dict(zip(keys, map(records.get, keys), strict=True))
-            changes, result, audit, _ = unpack(fn(read))
+            changes, result, audit = _unpacked(fn(read))
             hit("backend.before_write")
             self._apply(read, changes, blobs, audit)
         finally:
@@ -188,3 +188,13 @@ class MemoryBackend(Backend):
         finally:
             for lock in reversed(self._locks):
                 lock.release()
+
+
+def _unpacked(out: tuple[Any, ...]) -> tuple[Mapping[str, Any], Any, AuditBatch | None]:
+    """``unpack`` (changes, result, audit) without the notice, which this engine has no bus to
+    send; the coordinator's four-tuple is taken apart in place, anything else by ``unpack``."""
+    if len(out) == 4:
+        changes, result, audit, _ = out
+        return changes, result, audit if audit is not None and audit.entries else None
+    changes, result, audit, _ = unpack(out)
+    return changes, result, audit

@@ -301,13 +301,14 @@ def write(rec: ArtifactRecord | None, artifact_id: str, agent: str, base_version
     if rec is None:
         rec = ArtifactRecord(artifact_id, updated_at=now)
     try:
-        if base_epoch is not None:
+        if base_epoch is not None and base_epoch != rec.epoch:  # (the common case skips _fence)
             try:
                 _fence(rec, agent, base_epoch)
             except StaleEpoch:
                 _check_base(rec, agent, base_version)  # a moved version is the clearer message
                 raise
-        _check_base(rec, agent, base_version)
+        if base_version != rec.version:  # a view of the current version passes _check_base
+            _check_base(rec, agent, base_version)
     except ConflictError as err:
         landing = None if base_version is None else base_version + 1
         raise _refusing(err, commit_id, _may_have_forgotten(rec, landing)) from None
@@ -326,14 +327,14 @@ def commit_cas(rec: ArtifactRecord | None, artifact_id: str, agent: str, expecte
     if rec is None:
         rec = ArtifactRecord(artifact_id, updated_at=now)
     try:
-        if not _matches(rec, expected_version):
+        if expected_version != rec.version and not _matches(rec, expected_version):
             raise VersionConflict(
                 f"compare-and-set on {artifact_id!r} expected version {expected_version},"
                 f" found {rec.version} (committed by {_who(rec.updated_by, agent)})",
                 artifact=artifact_id, current_version=rec.version, current_epoch=rec.epoch,
                 expected_version=expected_version, current_digest=rec.content.digest,
             )
-        if read_epoch is not None:
+        if read_epoch is not None and read_epoch != rec.epoch:
             _fence(rec, agent, read_epoch)
     except ConflictError as err:
         raise _refusing(err, commit_id, _may_have_forgotten(rec, expected_version + 1)) from None
