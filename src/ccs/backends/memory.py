@@ -63,7 +63,7 @@ class MemoryBackend(Backend):
         for lock in locks:
             lock.acquire()
         try:
-            read = dict(zip(keys, map(records.get, keys), strict=True))
+            read = {k: records.get(k) for k in keys}
             changes, result, audit = _unpacked(fn(read))
             hit("backend.before_write")
             self._apply(read, changes, blobs, audit)

@@ -123,9 +123,9 @@ def entries_for(op: str, agent: str | None, before: Mapping[str, ArtifactRecord 
                 out.append(AuditEntry(now, aid, op, DELETED, agent, old_version, old_version,
                                       old_epoch, commit_id=commit_id))
         elif new.version != old_version:
-            out.append(AuditEntry(now, aid, op, DELETED if new.content.digest is None else COMMITTED,
-                                  agent, old_version, new.version, new.epoch,
-                                  commit_id=commit_id, digest=new.content.digest))
+            digest = new.content.digest  # every field positional: the hot path of every commit
+            out.append(AuditEntry(now, aid, op, DELETED if digest is None else COMMITTED, agent,
+                                  old_version, new.version, new.epoch, "", commit_id, "", digest))
         elif new.epoch != old_epoch and new.last_reclaim is not None:
             r = new.last_reclaim
             out.append(AuditEntry(now, aid, op, RECLAIMED, r.agent, new.version, new.version,
