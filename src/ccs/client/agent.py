@@ -9,6 +9,7 @@ content was derived from, and the store refuses it if either moved (``StaleView`
 from __future__ import annotations
 
 import json
+import math
 import random
 import threading
 import time
@@ -313,8 +314,10 @@ class Agent:
 
         ``fn`` gets ``None`` for an absent artifact and must be safe to call again. Raises
         ``RetriesExhausted`` (with the current version) when every attempt lost its race."""
-        check_int("retries", retries, minimum=0)
-        check_number("backoff", backoff, minimum=0)
+        if retries.__class__ is not int or retries < 0:  # (an int >= 0 passes check_int)
+            check_int("retries", retries, minimum=0)
+        if backoff.__class__ is not float or not 0.0 <= backoff < math.inf:
+            check_number("backoff", backoff, minimum=0)
         if not callable(fn):
             raise InvalidArgument(f"fn must be callable, got {type(fn).__name__}", parameter="fn")
         entry = self._lookup(artifact_id)

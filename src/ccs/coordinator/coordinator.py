@@ -244,7 +244,7 @@ class Coordinator(Inspection):
         sharer at the current version; the read goes straight to the transaction that registers
         it (a networked engine saves the round trip of the snapshot, which would only say so)."""
         check_request_ids(agent, artifact_id)
-        key = artifact_key(artifact_id)
+        key = ARTIFACT_PREFIX + artifact_id
         for _ in range(FETCH_ATTEMPTS):
             now = self._now()
             snapshot = None if invalidated else self.backend.get(key)
@@ -268,7 +268,7 @@ class Coordinator(Inspection):
                 ) -> tuple[View, bytes | None]:
         check_request_ids(agent, artifact_id)
         now = self._now()
-        key = artifact_key(artifact_id)
+        key = ARTIFACT_PREFIX + artifact_id
 
         keys = self._ownership_keys(artifact_id, agent)
 
@@ -308,7 +308,7 @@ class Coordinator(Inspection):
         blobs: dict[str, bytes] = {}
         content = self._content(payload, artifact_id, blobs)
         now = self._now()
-        key = artifact_key(artifact_id)
+        key = ARTIFACT_PREFIX + artifact_id
         retain = self.limits.retain_versions
         return self._run_commit(artifact_id, [key], lambda r: tr.commit(
             r[key], artifact_id, agent, grant_epoch, base_version, content, now,
@@ -344,7 +344,7 @@ class Coordinator(Inspection):
         blobs: dict[str, bytes] = {}
         content = self._content(payload, artifact_id, blobs)
         now = self._now()
-        key = artifact_key(artifact_id)
+        key = ARTIFACT_PREFIX + artifact_id
         retain = self.limits.retain_versions
         return self._run_commit(artifact_id, [key], lambda r: tr.commit_cas(
             r[key], artifact_id, agent, expected_version, read_epoch, content, now,

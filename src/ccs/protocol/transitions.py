@@ -203,7 +203,7 @@ def _apply_commit(
         granted_at = held.granted_at if keeps_grant else now
         owner, sharers = Grant(agent, rec.epoch, granted_at, dirty=True), EMPTY
     else:
-        owner, sharers = None, _sharers({agent: version})
+        owner, sharers = None, MappingProxyType({agent: version})
     seq = rec.seq + 1 if targets else rec.seq
     # Spelled out rather than _with(): this is the hot path of every commit.
     new = ArtifactRecord(rec.artifact_id, version, rec.epoch, seq, content, owner, sharers, history,
