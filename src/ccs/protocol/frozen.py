@@ -59,6 +59,7 @@ def frozen(cls: C) -> C:
     new_cls.__frozen_fields__ = names
     table = make_dataclass(cls.__name__, [_field_spec(n, defaults) for n in names], frozen=True)
     new_cls.__dataclass_fields__ = table.__dataclass_fields__
+    new_cls.__dataclass_params__ = table.__dataclass_params__
     return new_cls  # type: ignore[return-value]
 
 
