@@ -14,7 +14,7 @@ import sys
 import pytest
 
 from ccs import CoherenceAdapterCore
-from ccs.backends.memory import MemoryBackend
+from ccs.backends.memory import STRIPES, MemoryBackend
 from ccs.protocol import liveness
 from ccs.protocol import transitions as tr
 from ccs.protocol.audit import AuditEntry
@@ -99,6 +99,8 @@ def test_the_memory_engine_remembers_stripe_locks_per_key_tuple(core):
     locks = backend._lock_sets[keys]
     owner.write("doc", "v1")
     assert backend._lock_sets[keys] is locks and len(backend._lock_sets) == 1
+    # the ownership entry shares the artifact's stripe: two locks (one if liveness does too)
+    assert len(locks) == len({hash(keys[0]) % STRIPES, hash(keys[1]) % STRIPES})
 
 
 def test_commits_and_a_read_miss_take_a_bounded_number_of_python_calls(core):

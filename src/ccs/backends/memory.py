@@ -19,6 +19,8 @@ from typing import Any
 
 from ccs.backends.base import (
     ARTIFACT_PREFIX,
+    OWNS_PREFIX,
+    OWNS_SEPARATOR,
     Backend,
     Blobs,
     R,
@@ -51,7 +53,8 @@ class MemoryBackend(Backend):
         records = self._records
         if len(keys) == 1:
             key = keys[0]
-            with self._locks[hash(key) % STRIPES]:
+            # (an artifact or liveness key, the usual single key, hashes as it is)
+            with self._locks[hash(key) % STRIPES if key[:1] != "o" else _stripe(key)]:
                 read = {key: records.get(key)}
                 changes, result, audit = _unpacked(fn(read))
                 hit("backend.before_write")
@@ -76,7 +79,7 @@ class MemoryBackend(Backend):
         """The stripe locks of ``keys``, each once, in ascending stripe order (every transaction
         and ``collect_garbage`` take them in that order: no deadlock). Remembered per key tuple:
         a commit names the same keys (artifact, liveness record, ownership entry) every time."""
-        stripes = sorted({hash(k) % STRIPES for k in keys})
+        stripes = sorted({_stripe(k) for k in keys})
         locks = tuple(self._locks[s] for s in stripes)
         if keys.__class__ is tuple:
             if len(self._lock_sets) >= LOCK_SETS_KEPT:
@@ -124,7 +127,7 @@ class MemoryBackend(Backend):
                 del entries[:n]
 
     def append_audit(self, batch: AuditBatch) -> None:
-        stripes = sorted({hash(artifact_key(e.artifact)) % STRIPES for e in batch.entries})
+        stripes = sorted({_stripe(artifact_key(e.artifact)) for e in batch.entries})
         for s in stripes:
             self._locks[s].acquire()
         try:
@@ -188,6 +191,17 @@ class MemoryBackend(Backend):
         finally:
             for lock in reversed(self._locks):
                 lock.release()
+
+
+def _stripe(key: str) -> int:
+    """The stripe whose lock guards ``key``. An ownership index entry shares its artifact's
+    stripe, so a grant-taking commit (artifact, liveness record, entry) takes two locks, not
+    three; any fixed mapping serializes the same, as every lock taker uses this one."""
+    if key.startswith(OWNS_PREFIX):
+        sep = key.find(OWNS_SEPARATOR)
+        if sep >= 0:
+            return hash(ARTIFACT_PREFIX + key[sep + 1:]) % STRIPES
+    return hash(key) % STRIPES
 
 
 def _unpacked(out: tuple[Any, ...]) -> tuple[Mapping[str, Any], Any, AuditBatch | None]:
