@@ -54,20 +54,25 @@ class MemoryBackend(Backend):
         if len(keys) == 1:
             key = keys[0]
             # (an artifact or liveness key, the usual single key, hashes as it is)
-            with self._locks[hash(key) % STRIPES if key[:1] != "o" else _stripe(key)]:
-                read = {key: records.get(key)}
-                changes, result, audit = _unpacked(fn(read))
-                hit("backend.before_write")
-                self._apply(read, changes, blobs, audit)
-            return result
-        locks = self._lock_sets.get(keys) if keys.__class__ is tuple else None
-        if locks is None:
-            locks = self._stripe_locks(keys)
+            locks: tuple[threading.Lock, ...] = (
+                self._locks[hash(key) % STRIPES if key[:1] != "o" else _stripe(key)],)
+        else:
+            locks = self._lock_sets.get(keys) if keys.__class__ is tuple else None
+            if locks is None:
+                locks = self._stripe_locks(keys)
         for lock in locks:
             lock.acquire()
         try:
-            read = {k: records.get(k) for k in keys}
-            changes, result, audit = _unpacked(fn(read))
+            read = {}
+            for k in keys:
+                read[k] = records.get(k)
+            out = fn(read)
+            if len(out) == 4:  # the coordinator's shape, taken apart in place; others by unpack
+                changes, result, audit, _ = out
+                if audit is not None and not audit.entries:
+                    audit = None
+            else:
+                changes, result, audit, _ = unpack(out)
             hit("backend.before_write")
             self._apply(read, changes, blobs, audit)
         finally:
@@ -202,13 +207,3 @@ def _stripe(key: str) -> int:
         if sep >= 0:
             return hash(ARTIFACT_PREFIX + key[sep + 1:]) % STRIPES
     return hash(key) % STRIPES
-
-
-def _unpacked(out: tuple[Any, ...]) -> tuple[Mapping[str, Any], Any, AuditBatch | None]:
-    """``unpack`` (changes, result, audit) without the notice, which this engine has no bus to
-    send; the coordinator's four-tuple is taken apart in place, anything else by ``unpack``."""
-    if len(out) == 4:
-        changes, result, audit, _ = out
-        return changes, result, audit if audit is not None and audit.entries else None
-    changes, result, audit, _ = unpack(out)
-    return changes, result, audit

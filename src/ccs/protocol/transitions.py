@@ -247,7 +247,7 @@ def read(rec: ArtifactRecord | None, artifact_id: str, agent: str,
                             (owner.agent,), "peer read"))
     # Spelled out rather than _with(): every read miss registers here.
     new = ArtifactRecord(artifact_id, rec.version, rec.epoch, seq, rec.content, None,
-                         _sharers(sharers), rec.history, rec.commits, rec.last_reclaim,
+                         MappingProxyType(sharers), rec.history, rec.commits, rec.last_reclaim,
                          rec.updated_at, rec.updated_by)
     return Step(View(artifact_id, new.version, new.epoch, seq, new.content, Mesi.SHARED,
                      known_version != new.version),
