@@ -104,7 +104,7 @@ def test_the_memory_engine_remembers_stripe_locks_per_key_tuple(core):
 
 
 def test_commits_and_a_read_miss_take_a_bounded_number_of_python_calls(core):
-    """~40% fewer calls than before this path was trimmed (72, 63 and 43; 45, 46 and 34 now)."""
+    """~40% fewer calls than before this path was trimmed (72, 63 and 43; 44, 45 and 34 now)."""
     owner, idle = core.agent("owner"), core.agent("idle")
     owner.write("doc", "v0")
     idle.read("doc")

@@ -94,7 +94,7 @@ class Coordinator(Inspection):
              blobs: dict[str, bytes] | None = None, commit_id: str | None = None, *,
              commits: bool = False, op: str = "", agent: str | None = None,
              bases: Mapping[str, int | None] | None = None, now: float | None = None,
-             audits: bool = True) -> Any:
+             audits: bool = True, artifact: str | None = None) -> Any:
         """Run ``fn`` as one engine transaction, storing ``blobs`` with its records. An operation
         that ``commits`` content and lost its reply is ``OutcomeUnknown`` naming its
         ``commit_id``; any other (a read's registration, acquire, release, heartbeat, sweep) has
@@ -104,7 +104,8 @@ class Coordinator(Inspection):
         transaction (``ccs.protocol.audit``). A conflict refuses the change: the engine rolled
         back, and the refusal of ``op`` (on the artifacts of ``bases``, each with the version the
         caller derived from) is appended on its own afterwards. ``audits=False``: a step that by
-        its transition never logs (a read's registration: no new version, no reclaim)."""
+        its transition never logs (a read's registration: no new version, no reclaim).
+        A commit that landed passes the ``coordinator.committed`` failpoint (``artifact``)."""
         retain = self.limits.audit_retain if audits else 0
         if now is None:  # a caller that already read the clock passes it: one reading per op
             now = self.clock.now() if retain else 0.0
@@ -156,15 +157,18 @@ class Coordinator(Inspection):
             if refused and bases and retain and agent is not None:
                 self._log_refusal(exc, op, agent, refused[0], bases, now, commit_id)
             raise
-        if self.observers:
-            note_events(step.events)
-        if not step.events:
-            return step.reply
-        if carry is not None:
-            if not dropped[0]:
-                self.bus.deliver_local(step.events)
-        elif failpoints.hit("bus.publish", events=step.events) != "drop":
-            self.bus.publish(step.events)
+        events = step.events
+        if events:
+            if self.observers:
+                note_events(events)
+            if carry is not None:
+                if not dropped[0]:
+                    self.bus.deliver_local(events)
+            elif failpoints.hit("bus.publish", events=events) != "drop":
+                self.bus.publish(events)
+        if commits:
+            failpoints.hit("coordinator.committed", coordinator=self, artifact=artifact,
+                           reply=step.reply)
         return step.reply
 
     def _log_refusal(self, exc: ConflictError, op: str, agent: str, records: dict[str, Any],
@@ -180,10 +184,8 @@ class Coordinator(Inspection):
     def _run_commit(self, artifact_id: str, keys: list[str], fn: Callable[[dict[str, Any]], Step],
                     blobs: dict[str, bytes], commit_id: str | None, *, op: str, agent: str,
                     bases: Mapping[str, int | None], now: float | None = None) -> Any:
-        reply = self._run(keys, fn, blobs, commit_id, commits=True, op=op, agent=agent, bases=bases,
-                          now=now)
-        failpoints.hit("coordinator.committed", coordinator=self, artifact=artifact_id, reply=reply)
-        return reply
+        return self._run(keys, fn, blobs, commit_id, commits=True, op=op, agent=agent, bases=bases,
+                         now=now, artifact=artifact_id)
 
     def _content(self, payload: Payload, artifact_id: str, blobs: dict[str, bytes]) -> Content:
         """Hash ``payload``; its bytes go into ``blobs``, which the engine stores in the same
@@ -310,11 +312,11 @@ class Coordinator(Inspection):
         now = self._now()
         key = ARTIFACT_PREFIX + artifact_id
         retain = self.limits.retain_versions
-        return self._run_commit(artifact_id, [key], lambda r: tr.commit(
+        return self._run((key,), lambda r: tr.commit(
             r[key], artifact_id, agent, grant_epoch, base_version, content, now,
-            commit_id=commit_id, retain=retain), blobs, commit_id,
-            op="commit", agent=agent, bases={artifact_id: base_version},
-            now=now)
+            commit_id=commit_id, retain=retain), blobs, commit_id, commits=True,
+            op="commit", agent=agent, bases={artifact_id: base_version}, now=now,
+            artifact=artifact_id)
 
     @observed("write")
     def write(self, agent: str, artifact_id: str, base_version: int | None,
@@ -332,9 +334,8 @@ class Coordinator(Inspection):
                             commit_id=commit_id, retain=retain)
             return self._note_owner(step, r, keys, artifact_id, agent, now)
 
-        return self._run_commit(artifact_id, keys, fn, blobs,
-                                commit_id, op="write", agent=agent, bases={artifact_id: base_version},
-                                now=now)
+        return self._run(keys, fn, blobs, commit_id, commits=True, op="write", agent=agent,
+                         bases={artifact_id: base_version}, now=now, artifact=artifact_id)
 
     @observed("commit_cas")
     def commit_cas(self, agent: str, artifact_id: str, expected_version: int,
@@ -346,11 +347,11 @@ class Coordinator(Inspection):
         now = self._now()
         key = ARTIFACT_PREFIX + artifact_id
         retain = self.limits.retain_versions
-        return self._run_commit(artifact_id, [key], lambda r: tr.commit_cas(
+        return self._run((key,), lambda r: tr.commit_cas(
             r[key], artifact_id, agent, expected_version, read_epoch, content, now,
-            commit_id=commit_id, retain=retain), blobs, commit_id,
-            op="cas", agent=agent, bases={artifact_id: expected_version},
-            now=now)
+            commit_id=commit_id, retain=retain), blobs, commit_id, commits=True,
+            op="cas", agent=agent, bases={artifact_id: expected_version}, now=now,
+            artifact=artifact_id)
 
     @observed("transaction")
     def transaction_commit(self, agent: str, reads: Mapping[str, tuple[int, int | None]],
