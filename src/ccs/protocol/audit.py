@@ -14,16 +14,14 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ccs.protocol.frozen import frozen
 from ccs.protocol.ids import agent_name
-from ccs.protocol.records import ArtifactRecord
+from ccs.protocol.records import ArtifactRecord, Frozen
 
 COMMITTED, DELETED, REFUSED, RECLAIMED = "committed", "deleted", "refused", "reclaimed"
 _RANK = {COMMITTED: 0, DELETED: 0, RECLAIMED: 1}  # the commit, a reclaim, then refusals
 
 
-@frozen
-class AuditEntry:
+class AuditEntry(Frozen):
     """One change (or refused change) of one artifact.
 
     ``op`` is the coordinator operation (``write``, ``commit``, ``cas``, ``transaction``,
@@ -84,8 +82,7 @@ class AuditEntry:
         return AuditEntry.from_dict(json.loads(text))
 
 
-@frozen
-class AuditBatch:
+class AuditBatch(Frozen):
     """Entries for an engine to store, and how many versions of each artifact's log to keep."""
 
     entries: tuple[AuditEntry, ...]

@@ -13,9 +13,24 @@ from operator import itemgetter
 from types import MappingProxyType
 from typing import Any
 
-from ccs.protocol.frozen import frozen
+import msgspec
 
 EMPTY: Mapping[str, int] = MappingProxyType({})
+
+
+class Frozen(msgspec.Struct, frozen=True, gc=False):
+    """Base of the protocol's immutable records (a C implementation: cheap to build).
+
+    Every commit builds a handful of records (the artifact record, its reply, an audit entry,
+    ...), so their construction is on the hot path. ``msgspec.Struct`` with ``frozen=True`` gives
+    what the protocol relies on: assigning or deleting a field raises ``AttributeError``;
+    equality (same class only), hashing (when every field is hashable), ``repr``, pickling and
+    copying by field values; positional and keyword construction in field order;
+    ``__match_args__``. Subclasses inherit the options. ``gc=False``: records hold only strings,
+    numbers, tuples, mappings and other records, never a reference back to themselves, so the
+    cycle collector need not track them. Defaults must be immutable (they are shared).
+    ``msgspec.structs.replace``/``fields`` stand in for the ``dataclasses`` functions.
+    """
 
 
 class Mesi(str, Enum):
@@ -25,8 +40,7 @@ class Mesi(str, Enum):
     INVALID = "I"
 
 
-@frozen
-class Grant:
+class Grant(Frozen):
     """Exclusive ownership of one artifact by one agent, issued at ``epoch``.
 
     ``dirty`` is the M/E distinction: the owner committed under this grant.
@@ -38,8 +52,7 @@ class Grant:
     dirty: bool = False
 
 
-@frozen
-class Reclaim:
+class Reclaim(Frozen):
     """Why crash recovery took a grant away, kept so the fenced agent is told precisely."""
 
     agent: str
@@ -48,8 +61,7 @@ class Reclaim:
     at: float
 
 
-@frozen
-class Content:
+class Content(Frozen):
     """What a commit writes: a hash, a size and a kind (``None`` hash means deleted)."""
 
     digest: str | None
@@ -64,8 +76,7 @@ class Content:
 DELETED = Content(None, 0, "deleted")
 
 
-@frozen
-class ArtifactRecord:
+class ArtifactRecord(Frozen):
     """Directory entry of one artifact.
 
     ``version`` counts commits (0: never written). ``epoch`` is the ownership fence: it advances
@@ -153,8 +164,7 @@ class ArtifactRecord:
         )
 
 
-@frozen
-class AgentRecord:
+class AgentRecord(Frozen):
     """Liveness of one agent: it is alive until ``expires_at`` unless it heartbeats.
 
     The artifacts it may hold grants on are found through the ownership index: one small
@@ -193,8 +203,7 @@ class AgentRecord:
                            frozenset(str(a) for a in d.get("owned", ())), indexed)
 
 
-@frozen
-class OwnershipEntry:
+class OwnershipEntry(Frozen):
     """One entry of the ownership index: ``agent`` may hold the grant on ``artifact_id``.
 
     A superset, like the list it replaces: a grant lost to a peer leaves its entry until the
