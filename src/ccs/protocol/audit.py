@@ -19,6 +19,8 @@ from ccs.protocol.records import ArtifactRecord, Frozen
 
 COMMITTED, DELETED, REFUSED, RECLAIMED = "committed", "deleted", "refused", "reclaimed"
 _RANK = {COMMITTED: 0, DELETED: 0, RECLAIMED: 1}  # the commit, a reclaim, then refusals
+# json.dumps(d, separators=(",", ":")), without building an encoder per call (an entry per commit)
+_encode_json = json.JSONEncoder(separators=(",", ":")).encode
 
 
 class AuditEntry(Frozen):
@@ -59,15 +61,17 @@ class AuditEntry(Frozen):
         return (self.version, rank > 0, self.epoch, rank, self.at)
 
     def to_dict(self) -> dict[str, Any]:
+        agent = self.agent
         return {
             "at": self.at, "artifact": self.artifact, "op": self.op, "outcome": self.outcome,
-            "agent": self.agent, "agent_name": self.agent_name, "base_version": self.base_version,
+            "agent": agent, "agent_name": None if agent is None else agent_name(agent),
+            "base_version": self.base_version,
             "version": self.version, "epoch": self.epoch, "code": self.code,
             "commit_id": self.commit_id, "reason": self.reason, "digest": self.digest,
         }
 
     def encode(self) -> str:
-        return json.dumps(self.to_dict(), separators=(",", ":"))
+        return _encode_json(self.to_dict())
 
     @staticmethod
     def from_dict(d: Mapping[str, Any]) -> AuditEntry:
