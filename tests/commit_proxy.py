@@ -1,8 +1,8 @@
 """A TCP proxy that loses one commit's reply, or the commit itself, on a real connection.
 
 Armed with a mode, it watches the client's bytes for a chunk that holds ``marker`` (the record
-being committed) and then ``trigger`` (Redis ``EVALSHA``, the engine's conditional apply; for PostgreSQL the marker is enough: the
-writes and ``COMMIT`` travel in one pipeline flush). Then:
+being committed) and then ``trigger`` (Redis ``EVALSHA``, the engine's conditional apply; for
+PostgreSQL the marker is enough: the writes and ``COMMIT`` travel in one pipeline flush). Then:
 
 * ``"reply"``: the commit is forwarded; once the server's reply to it has arrived (Redis: the
   script's array; PostgreSQL: the ``COMMIT`` command tag), so the commit has landed, the reply is

@@ -2,7 +2,8 @@
 
 On PRIVATE Redis and PostgreSQL servers behind a real TCP proxy (``commit_proxy.py``) that drops
 the reply to the Redis commit script (``EVALSHA``) or ``COMMIT`` after the commit landed, or drops
-the commit itself, and with a real SIGKILL of redis-server (AOF, ``appendfsync always``) in the middle of a commit:
+the commit itself, and with a real SIGKILL of redis-server (AOF, ``appendfsync always``) in the
+middle of a commit:
 
 * the engine raises ``OutcomeUnknown`` (code ``outcome_unknown``, the commit id, no "nothing was
   applied"); the agent API's own retry resolves it by commit id: every operation (write, commit,

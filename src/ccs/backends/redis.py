@@ -1,10 +1,16 @@
 """Redis engine: many hosts share one Redis server.
 
 ``redis://[:password@]host:6379/0?prefix=ccs`` (``rediss://`` for TLS; other query parameters go
-to redis-py). ``transact(keys, fn)`` is optimistic: ``WATCH`` the keys and ``MGET`` them (one round
-trip), run ``fn`` in Python, then ``MULTI``, the writes and ``EXEC`` (a second round trip). If a
-watched key changed meanwhile ``EXEC`` returns nil and the whole thing is re-run after a short
-randomized backoff, which is why ``fn`` must be pure.
+to redis-py). ``transact(keys, fn)`` is optimistic and speculative: when this process saw every
+key last (the codec remembers the bodies it read or wrote, ``_absent`` the keys it found absent),
+it runs ``fn`` on those records in Python and sends the writes in ONE conditional apply
+(``redis_apply``: a protocol-agnostic Lua script that writes only if every key still holds the
+body ``fn`` saw). One round trip. If a key changed, nothing is written and the script returns what
+the keys hold: ``fn`` runs again on that and the writes go in a second apply (two round trips, the
+same as a read then a write). Keys this process has not seen are read first (``MGET``). A lost race
+repeats after a short randomized backoff, which is why ``fn`` must be pure. A refusal raised by
+``fn``, or an outcome with nothing to write, reached on remembered records is checked with an
+apply of no writes before it is reported; on records just read from the server it stands.
 
 Key layout (``P`` is the prefix)::
 
@@ -16,10 +22,9 @@ Key layout (``P`` is the prefix)::
     {P}:au:<artifact> sorted set: the artifact's audit entries (JSON), scored by version
     {P}:events        pub/sub channel of the Redis bus
 
-Audit entries go into the same ``MULTI/EXEC`` as the records they describe (``ZADD``, and a
+Audit entries go into the same apply as the records they describe (``ZADD``, and a
 ``ZREMRANGEBYSCORE`` that keeps the entries of the latest ``retain`` versions): the same round
-trip, one atomic commit. A transaction with no record changes but entries to store (none that
-the coordinator makes today) commits them in a ``MULTI`` of its own, still watched.
+trip, one atomic commit; so does the bus's ``PUBLISH`` of the commit's events (``notice``).
 
 Every key carries the same hash tag ``{P}``, so on Redis Cluster a whole store lives in one slot:
 any transaction (a read set of several artifacts, the sweep's agent plus its artifacts) is legal
@@ -27,24 +32,26 @@ there. The trade-off: one store is served by one shard and cannot spread over th
 several shards, give independent stores different prefixes.
 
 Content travels with the transaction that first references it (``transact(..., blobs)``): its
-``MULTI`` also writes ``{P}:b:<digest>`` (a plain ``SET``, even when present: see below) and adds
-the digest to ``{P}:bt`` if absent. Record and content land in one ``EXEC``, so a server that
-loses recent writes in a crash loses both or neither, and a refused commit stores nothing.
+apply also writes ``{P}:b:<digest>`` (a plain ``SET``, even when present: see below) and adds the
+digest to ``{P}:bt`` if absent. Record and content land in one script, so a server that loses
+recent writes in a crash loses both or neither, and a refused commit stores nothing.
 
 Garbage collection is optimistic too: it lists old blobs, ``WATCH``es their keys, lists them
 again (keeping those still old) and reads every artifact record, then deletes the unreferenced
 ones in one ``MULTI/EXEC``. A commit that makes a record reference one of them either ran its
-``EXEC`` before the ``WATCH`` (so the scan, which follows, sees its record) or after it, and then
-its ``SET`` of that blob's key aborts the collection's ``EXEC``: it retries, and after
-``GC_RETRIES`` lost races gives up with ``BackendUnavailable(reason="contention")``. Only commits
-of old, unreferenced content conflict with a collection; commits never wait for one, and no
-commit watches anything but its records. Content a record already referenced (its retained
-versions) was there for every scan: the record is watched by the commit that rewrites it.
+apply before the ``WATCH`` (so the scan, which follows, sees its record) or after it, and then
+its ``SET`` of that blob's key (a script's write aborts a ``WATCH`` like any other) aborts the
+collection's ``EXEC``: it retries, and after ``GC_RETRIES`` lost races gives up with
+``BackendUnavailable(reason="contention")``. Only commits of old, unreferenced content conflict
+with a collection; commits never wait for one. Content a record already referenced (its retained
+versions) was there for every scan: the commit that rewrites the record checks it in its script.
 
-A connection failure before ``EXEC`` was sent is retried (nothing was applied); a failure after is
-reported as ``OutcomeUnknown``: callers retry with the same idempotency id, which resolves it.
-redis-py's own retries are off so it never re-sends a transaction itself. A transaction the server
-refuses (``OOM`` at ``maxmemory`` with ``noeviction``: ``StorageFull``) applied nothing.
+A connection failure before a writing apply was sent is retried (nothing was applied); a failure
+after is reported as ``OutcomeUnknown``: callers retry with the same idempotency id, which resolves
+it. redis-py's own retries are off so it never re-sends a transaction itself. A script the server
+lost (``NOSCRIPT`` after a restart or ``SCRIPT FLUSH``) is sent again in full (``EVAL``). A
+transaction the server refuses (``OOM`` at ``maxmemory`` with ``noeviction``: ``StorageFull``)
+applied nothing.
 
 The URL's options are checked, and a connection object built from them, before any I/O.
 """
@@ -194,7 +201,7 @@ class RedisBackend(Backend):
             except _ERRORS as exc:
                 conn.disconnect()
                 failures += 1
-                lost = True
+                lost, fresh = True, False  # what was read before is checked again, not assumed
                 if failures > READ_RETRIES:
                     raise unavailable(self.url, "transaction failed", exc, applied=False) from exc
             finally:
