@@ -167,3 +167,17 @@ def test_concurrent_increments_from_threads_and_processes_lose_no_update(url):
     # every increment saw the value the one before it produced: each result exactly once
     assert sorted(results) == list(range(1, total + 1))
     assert stored(url) == total
+
+
+def test_a_transaction_over_more_keys_than_one_read_of_the_script(url):
+    keys = [f"g/k{i}" for i in range(1200)]  # the script reads its keys 500 at a time
+
+    def bump(records):
+        return {k: _counter(_value(r) + 1) for k, r in records.items()}, None
+
+    with RedisBackend(url) as mine, RedisBackend(url) as peer:
+        mine.transact(keys, bump)  # all absent: read first, then created
+        mine.transact(keys, bump)  # on the belief
+        peer.transact([keys[1100]], lambda r: ({keys[1100]: _counter(10)}, None))
+        mine.transact(keys, bump)  # the belief misses on one key past the first 500
+        assert [_value(peer.get(k)) for k in (keys[0], keys[700], keys[1100])] == [3, 3, 11]

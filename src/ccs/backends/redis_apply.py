@@ -1,7 +1,7 @@
 """A generic "conditional apply" for Redis: run some commands only if some keys hold what the
 caller expects, in one round trip (``EVALSHA``).
 
-The script knows nothing of the protocol. It gets a list of keys, the SHA-1 of the value the
+The script knows nothing of the protocol. It gets a list of keys, the SHA-1 (hex) of the value the
 caller believes each holds ('' for "absent"), and a flat list of commands. If every key matches it
 runs the commands (atomically: a script runs alone) and replies ``[1]``; if any differs it runs
 nothing and replies ``[0, value...]``: the current value of every key, so that the caller can
@@ -14,6 +14,11 @@ Errors follow ``MULTI/EXEC``: a command refused before anything was written (``O
 returned as the script's error and nothing was applied; a command that fails after a write (a key
 of the store holding another type: someone else wrote there) does not stop the others, and the
 reply is ``[2, first error]``: applied in part, as ``EXEC`` would have.
+
+Digests, not the values themselves: measured on a typical commit (three records, one of 1.8 KB,
+and four writes), comparing whole values saved the server 1-2 us of about 25 us per call, within
+the noise, while it doubles the request for a large record. Keys are read with one ``MGET``
+(each call a script makes costs about 2 us).
 
 Every key a command touches is passed in ``KEYS`` too (after the checked ones), as Redis Cluster
 requires; the commands themselves name their keys literally.
@@ -28,14 +33,18 @@ from typing import Any
 APPLY_LUA = b"""
 local n = tonumber(ARGV[1])
 local current, same = {}, true
-for i = 1, n do
-  local v = redis.call('GET', KEYS[i])
-  current[i] = v
-  local want = ARGV[i + 1]
-  if v then
-    if want ~= redis.sha1hex(v) then same = false end
-  elseif want ~= '' then
-    same = false
+for first = 1, n, 500 do
+  local last = math.min(first + 499, n)
+  local got = redis.call('MGET', unpack(KEYS, first, last))
+  for j = 1, last - first + 1 do
+    local i = first + j - 1
+    local v, want = got[j], ARGV[first + j]
+    current[i] = v
+    if v then
+      if want ~= redis.sha1hex(v) then same = false end
+    elseif want ~= '' then
+      same = false
+    end
   end
 end
 if not same then
@@ -43,8 +52,8 @@ if not same then
   for i = 1, n do out[i + 1] = current[i] end
   return out
 end
-local i, wrote, failed = n + 2, false, nil
-while i <= #ARGV do
+local i, total, wrote, failed = n + 2, #ARGV, false, nil
+while i <= total do
   local argc = tonumber(ARGV[i])
   local reply = redis.pcall(unpack(ARGV, i + 1, i + argc))
   if type(reply) == 'table' and reply.err then
