@@ -179,6 +179,8 @@ class RedisBackend(Backend):
             try:
                 if bodies is None:  # a key this process knows nothing of: read them first
                     bodies, fresh = _roundtrip(conn, ("MGET", *rkeys)), True
+                    if isinstance(bodies, redis.ResponseError):
+                        raise bodies
                 lost = fresh  # a speculation that missed is no race: the next try is informed
                 done, result, current = self._attempt(conn, keys, rkeys, bodies, fresh, fn, blobs)
                 if done:
@@ -288,6 +290,8 @@ class RedisBackend(Backend):
             reply = _roundtrip(conn, ("EVALSHA", APPLY_SHA, *args))
             if isinstance(reply, redis.exceptions.NoScriptError):  # restarted or flushed: load it
                 reply = _roundtrip(conn, ("EVAL", APPLY_LUA, *args))
+        except redis.exceptions.BusyLoadingError:  # a reply (LOADING): the script did not run
+            raise
         except _ERRORS as exc:
             if commands:  # sent: it may have been applied
                 raise _SentApply() from exc
