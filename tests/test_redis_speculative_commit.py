@@ -17,7 +17,7 @@ import pytest
 
 from ccs import failpoints
 from ccs.backends.redis import RedisBackend
-from ccs.protocol.errors import ConflictError
+from ccs.protocol.errors import ConflictError, CorruptState
 from ccs.protocol.records import AgentRecord
 from conformance.conftest import drop_store, with_query
 from conftest import load_benchmark, service_url
@@ -181,3 +181,12 @@ def test_a_transaction_over_more_keys_than_one_read_of_the_script(url):
         peer.transact([keys[1100]], lambda r: ({keys[1100]: _counter(10)}, None))
         mine.transact(keys, bump)  # the belief misses on one key past the first 500
         assert [_value(peer.get(k)) for k in (keys[0], keys[700], keys[1100])] == [3, 3, 11]
+
+
+def test_a_script_that_fails_after_writing_reports_corrupt_state(url):
+    with RedisBackend(url) as backend:
+        backend.transact([KEY], increment)
+        backend._r.delete(backend._idx)
+        backend._r.set(backend._idx, "not a sorted set")  # someone else wrote inside the prefix
+        with pytest.raises(CorruptState, match="applied in part"):  # SET landed, ZADD refused
+            backend.transact(["g/new"], lambda r: ({"g/new": _counter(1)}, None))
