@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from ccs.protocol.frozen import frozen
 from ccs.protocol.ids import agent_name
 from ccs.protocol.records import ArtifactRecord
 
@@ -22,7 +22,7 @@ COMMITTED, DELETED, REFUSED, RECLAIMED = "committed", "deleted", "refused", "rec
 _RANK = {COMMITTED: 0, DELETED: 0, RECLAIMED: 1}  # the commit, a reclaim, then refusals
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class AuditEntry:
     """One change (or refused change) of one artifact.
 
@@ -84,7 +84,7 @@ class AuditEntry:
         return AuditEntry.from_dict(json.loads(text))
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class AuditBatch:
     """Entries for an engine to store, and how many versions of each artifact's log to keep."""
 
@@ -123,9 +123,9 @@ def entries_for(op: str, agent: str | None, before: Mapping[str, ArtifactRecord 
                 out.append(AuditEntry(now, aid, op, DELETED, agent, old_version, old_version,
                                       old_epoch, commit_id=commit_id))
         elif new.version != old_version:
-            out.append(AuditEntry(now, aid, op, DELETED if new.content.deleted else COMMITTED,
-                                  agent, old_version, new.version, new.epoch,
-                                  commit_id=commit_id, digest=new.content.digest))
+            digest = new.content.digest  # every field positional: the hot path of every commit
+            out.append(AuditEntry(now, aid, op, DELETED if digest is None else COMMITTED, agent,
+                                  old_version, new.version, new.epoch, "", commit_id, "", digest))
         elif new.epoch != old_epoch and new.last_reclaim is not None:
             r = new.last_reclaim
             out.append(AuditEntry(now, aid, op, RECLAIMED, r.agent, new.version, new.version,

@@ -8,11 +8,12 @@ checks, grants and heartbeats from ever moving content.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from enum import Enum
 from operator import itemgetter
 from types import MappingProxyType
 from typing import Any
+
+from ccs.protocol.frozen import frozen
 
 EMPTY: Mapping[str, int] = MappingProxyType({})
 
@@ -24,7 +25,7 @@ class Mesi(str, Enum):
     INVALID = "I"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Grant:
     """Exclusive ownership of one artifact by one agent, issued at ``epoch``.
 
@@ -37,7 +38,7 @@ class Grant:
     dirty: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Reclaim:
     """Why crash recovery took a grant away, kept so the fenced agent is told precisely."""
 
@@ -47,7 +48,7 @@ class Reclaim:
     at: float
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Content:
     """What a commit writes: a hash, a size and a kind (``None`` hash means deleted)."""
 
@@ -63,7 +64,7 @@ class Content:
 DELETED = Content(None, 0, "deleted")
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class ArtifactRecord:
     """Directory entry of one artifact.
 
@@ -81,7 +82,7 @@ class ArtifactRecord:
     seq: int = 0
     content: Content = DELETED
     owner: Grant | None = None
-    sharers: Mapping[str, int] = field(default_factory=lambda: EMPTY)
+    sharers: Mapping[str, int] = EMPTY
     history: tuple[tuple[int, str], ...] = ()
     commits: tuple[tuple[str, int, int], ...] = ()
     last_reclaim: Reclaim | None = None
@@ -152,7 +153,7 @@ class ArtifactRecord:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class AgentRecord:
     """Liveness of one agent: it is alive until ``expires_at`` unless it heartbeats.
 
@@ -192,7 +193,7 @@ class AgentRecord:
                            frozenset(str(a) for a in d.get("owned", ())), indexed)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class OwnershipEntry:
     """One entry of the ownership index: ``agent`` may hold the grant on ``artifact_id``.
 
