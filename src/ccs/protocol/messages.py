@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from ccs.protocol.records import AgentRecord, ArtifactRecord, Content, Frozen, Mesi
 
 
@@ -81,34 +83,17 @@ class ReclaimNote(Frozen):
     reason: str
 
 
-class Step:
+class Step(msgspec.Struct, gc=False):
     """Result of one pure transition: records to store, the reply, events to publish.
 
     ``artifacts`` maps artifact ids to new records (``None`` removes one), ``agents`` agent ids
     to liveness records, ``owns`` ownership index entries ``(agent, artifact)`` to True (add) or
-    False (remove). A plain class: one is built per transaction, so its ``__init__`` is kept to
-    plain assignments."""
+    False (remove). Mutable (liveness adds to a transition's step), unhashable, equal by fields;
+    built in C, as one is built per transaction. ``gc=False``: a step holds records, events and
+    a reply, never a reference back to itself."""
 
-    __slots__ = ("agents", "artifacts", "events", "owns", "reply")
-
-    def __init__(self, reply: Any, artifacts: dict[str, ArtifactRecord | None] | None = None,
-                 agents: dict[str, AgentRecord | None] | None = None,
-                 owns: dict[tuple[str, str], bool] | None = None,
-                 events: list[Event] | None = None) -> None:
-        self.reply = reply
-        self.artifacts = {} if artifacts is None else artifacts
-        self.agents = {} if agents is None else agents
-        self.owns = {} if owns is None else owns
-        self.events = [] if events is None else events
-
-    def __repr__(self) -> str:
-        return (f"Step(reply={self.reply!r}, artifacts={self.artifacts!r}, agents={self.agents!r}, "
-                f"owns={self.owns!r}, events={self.events!r})")
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not Step:
-            return NotImplemented
-        return (self.reply, self.artifacts, self.agents, self.owns, self.events) == (
-            other.reply, other.artifacts, other.agents, other.owns, other.events)  # type: ignore[attr-defined]
-
-    __hash__ = None  # type: ignore[assignment]  # mutable, as the dataclass it replaces
+    reply: Any
+    artifacts: dict[str, ArtifactRecord | None] = msgspec.field(default_factory=dict)
+    agents: dict[str, AgentRecord | None] = msgspec.field(default_factory=dict)
+    owns: dict[tuple[str, str], bool] = msgspec.field(default_factory=dict)
+    events: list[Event] = msgspec.field(default_factory=list)

@@ -22,6 +22,7 @@ The rules, in MESI terms:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from operator import itemgetter
 from types import MappingProxyType
 
 from ccs.protocol.errors import (
@@ -47,6 +48,12 @@ from ccs.protocol.records import (
 # shorter than this as proof that no id was ever dropped, which a record trimmed to the old
 # length would break.
 RECENT_COMMIT_IDS = 32
+_COMMIT_ID = itemgetter(0)  # of a record's (commit id, version, epoch)
+
+# A retried commit that landed is answered from the ids the record remembers (``_duplicate``).
+# The lookup scans them all (~1 us for 32 ids, on every commit), so a commit's first attempt
+# says so (``new_id``): an id made for this request and never sent before cannot be remembered
+# by any record. Every retry (``new_id`` False, the default) looks it up.
 
 
 def _with(rec: ArtifactRecord, **changes) -> ArtifactRecord:
@@ -181,21 +188,29 @@ def _refusing(err: ConflictError, commit_id: str | None, forgotten: bool) -> Con
     return err
 
 
-def _apply_commit(
+def _committed_step(
     rec: ArtifactRecord, agent: str, content: Content, now: float, commit_id: str | None,
-    retain: int, *, take_ownership: bool,
-) -> tuple[ArtifactRecord, Event | None]:
-    targets = _others(rec, agent)
+    retain: int, take_ownership: bool,
+) -> Step:
+    """The step of a commit that passed its checks: the next version of ``rec``, the reply, and
+    the invalidation of every other copy. Spelled out rather than built with ``_with``: this is
+    the hot path of every commit."""
+    sharers, held = rec.sharers, rec.owner
+    if (held is None or held.agent == agent) and (
+            not sharers or (len(sharers) == 1 and agent in sharers)):
+        targets: tuple[str, ...] = ()  # the steady state (``_others``' own first check, inline)
+    else:
+        targets = _others(rec, agent)
     version = rec.version + 1
     history = rec.history
-    if retain > 0 and rec.content.digest is not None:
-        history = (*rec.history, (rec.version, rec.content.digest))[-retain:]
+    if retain > 0 and rec.content.digest is not None:  # keep the latest ``retain`` hashes
+        latest = (rec.version, rec.content.digest)
+        history = (*history[-(retain - 1):], latest) if retain > 1 else (latest,)
     elif retain <= 0:
         history = ()
     commits = rec.commits
-    if commit_id is not None:
-        commits = (*rec.commits, (commit_id, version, rec.epoch))[-RECENT_COMMIT_IDS:]
-    held = rec.owner
+    if commit_id is not None:  # the latest RECENT_COMMIT_IDS ids
+        commits = (*commits[1 - RECENT_COMMIT_IDS:], (commit_id, version, rec.epoch))
     keeps_grant = held is not None and held.agent == agent
     if keeps_grant and held.dirty and held.epoch == rec.epoch:
         owner, sharers = held, EMPTY  # the grant it already holds, unchanged: no new record
@@ -204,19 +219,15 @@ def _apply_commit(
         owner, sharers = Grant(agent, rec.epoch, granted_at, dirty=True), EMPTY
     else:
         owner, sharers = None, MappingProxyType({agent: version})
-    seq = rec.seq + 1 if targets else rec.seq
-    # Spelled out rather than _with(): this is the hot path of every commit.
-    new = ArtifactRecord(rec.artifact_id, version, rec.epoch, seq, content, owner, sharers, history,
-                         commits, rec.last_reclaim, now, agent)
-    event = None
+    aid = rec.artifact_id
     if targets:
-        event = Event("invalidate", rec.artifact_id, version, rec.epoch, seq, agent, targets, "commit")
-    return new, event
-
-
-def _committed_step(new: ArtifactRecord, event: Event | None) -> Step:
-    reply = Committed(new.artifact_id, new.version, new.epoch, new.seq, new.content)
-    return Step(reply, artifacts={new.artifact_id: new}, events=[event] if event else [])
+        seq = rec.seq + 1
+        events = [Event("invalidate", aid, version, rec.epoch, seq, agent, targets, "commit")]
+    else:
+        seq, events = rec.seq, []
+    new = ArtifactRecord(aid, version, rec.epoch, seq, content, owner, sharers, history, commits,
+                         rec.last_reclaim, now, agent)
+    return Step(Committed(aid, version, rec.epoch, seq, content), {aid: new}, events=events)
 
 
 # --- operations on one artifact ----------------------------------------------------------------
@@ -272,34 +283,33 @@ def acquire(rec: ArtifactRecord | None, artifact_id: str, agent: str,
 
 
 def commit(rec: ArtifactRecord | None, artifact_id: str, agent: str, grant_epoch: int,
-           base_version: int, content: Content, now: float, *,
-           commit_id: str | None = None, retain: int = 0) -> Step:
+           base_version: int, content: Content, now: float,
+           commit_id: str | None = None, retain: int = 0, new_id: bool = False) -> Step:
     """Pessimistic commit: only under a standing grant at the current epoch, from a current view."""
-    dup = _duplicate(rec, agent, commit_id)
-    if dup is not None:
-        return Step(dup)
+    if (commit_id is not None and not new_id and rec is not None
+            and commit_id in map(_COMMIT_ID, rec.commits)):  # (see _COMMIT_ID)
+        return Step(_duplicate(rec, agent, commit_id))
     try:
         rec = _check_grant(rec, artifact_id, agent, grant_epoch)
         _check_base(rec, agent, base_version)
     except ConflictError as err:
         raise _refusing(err, commit_id, _may_have_forgotten(rec, base_version + 1)) from None
-    return _committed_step(*_apply_commit(rec, agent, content, now, commit_id, retain,
-                                          take_ownership=True))
+    return _committed_step(rec, agent, content, now, commit_id, retain, True)
 
 
 def write(rec: ArtifactRecord | None, artifact_id: str, agent: str, base_version: int | None,
-          base_epoch: int | None, content: Content, now: float, *,
-          commit_id: str | None = None, retain: int = 0) -> Step:
+          base_epoch: int | None, content: Content, now: float,
+          commit_id: str | None = None, retain: int = 0, new_id: bool = False) -> Step:
     """Acquire (if needed) and commit in one step; the agent ends as owner (M).
 
     ``base_version``/``base_epoch`` are the view the new content was derived from. ``None`` for
     both is a blind write: no check, last write wins. Only callers that document it pass None.
     """
-    dup = _duplicate(rec, agent, commit_id)
-    if dup is not None:
-        return Step(dup)
     if rec is None:
         rec = ArtifactRecord(artifact_id, updated_at=now)
+    elif (commit_id is not None and not new_id
+          and commit_id in map(_COMMIT_ID, rec.commits)):  # (see _COMMIT_ID)
+        return Step(_duplicate(rec, agent, commit_id))  # a retry of a commit that landed
     try:
         if base_epoch is not None and base_epoch != rec.epoch:  # (the common case skips _fence)
             try:
@@ -312,20 +322,19 @@ def write(rec: ArtifactRecord | None, artifact_id: str, agent: str, base_version
     except ConflictError as err:
         landing = None if base_version is None else base_version + 1
         raise _refusing(err, commit_id, _may_have_forgotten(rec, landing)) from None
-    return _committed_step(*_apply_commit(rec, agent, content, now, commit_id, retain,
-                                          take_ownership=True))
+    return _committed_step(rec, agent, content, now, commit_id, retain, True)
 
 
 def commit_cas(rec: ArtifactRecord | None, artifact_id: str, agent: str, expected_version: int,
-               read_epoch: int | None, content: Content, now: float, *,
-               commit_id: str | None = None, retain: int = 0) -> Step:
+               read_epoch: int | None, content: Content, now: float,
+               commit_id: str | None = None, retain: int = 0, new_id: bool = False) -> Step:
     """Optimistic commit: lands only if the artifact is still at ``expected_version`` and the
     epoch the caller read at. Of racing CAS commits on one artifact exactly one wins."""
-    dup = _duplicate(rec, agent, commit_id)
-    if dup is not None:
-        return Step(dup)
     if rec is None:
         rec = ArtifactRecord(artifact_id, updated_at=now)
+    elif (commit_id is not None and not new_id
+          and commit_id in map(_COMMIT_ID, rec.commits)):  # (see _COMMIT_ID)
+        return Step(_duplicate(rec, agent, commit_id))  # a retry of a commit that landed
     try:
         if expected_version != rec.version and not _matches(rec, expected_version):
             raise VersionConflict(
@@ -338,8 +347,7 @@ def commit_cas(rec: ArtifactRecord | None, artifact_id: str, agent: str, expecte
             _fence(rec, agent, read_epoch)
     except ConflictError as err:
         raise _refusing(err, commit_id, _may_have_forgotten(rec, expected_version + 1)) from None
-    return _committed_step(*_apply_commit(rec, agent, content, now, commit_id, retain,
-                                          take_ownership=False))
+    return _committed_step(rec, agent, content, now, commit_id, retain, False)
 
 
 def release(rec: ArtifactRecord | None, agent: str) -> Step:
@@ -408,10 +416,9 @@ def transaction_commit(
     versions = {}
     for aid, content in sorted(writes.items()):
         rec = recs.get(aid) or ArtifactRecord(aid, updated_at=now)
-        new, event = _apply_commit(rec, agent, content, now, commit_id, retain, take_ownership=False)
-        step.artifacts[aid] = new
-        if event is not None:
-            step.events.append(event)
-        versions[aid] = Committed(aid, new.version, new.epoch, new.seq, new.content)
+        one = _committed_step(rec, agent, content, now, commit_id, retain, False)
+        step.artifacts.update(one.artifacts)
+        step.events.extend(one.events)
+        versions[aid] = one.reply
     step.reply = TxnCommitted(versions)
     return step
