@@ -6,11 +6,10 @@ gets its own coordinator, and the engine's transactions are what serialize them.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
+import math
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from ccs import failpoints
@@ -20,29 +19,19 @@ from ccs.bus import Bus, default_bus_for, open_bus
 from ccs.coordinator.clock import Clock, SystemClock
 from ccs.coordinator.config import CrashRecoveryConfig, Limits
 from ccs.coordinator.inspection import Inspection
+from ccs.coordinator.running import Payload, Running
 from ccs.coordinator.sweep import sweep_one
 from ccs.observe.events import Observer, observer_list
-from ccs.observe.hooks import note_events, observed
+from ccs.observe.hooks import observed
 from ccs.protocol import liveness
 from ccs.protocol import transitions as tr
-from ccs.protocol.audit import AuditBatch, entries_for, refusals
-from ccs.protocol.errors import (
-    BackendUnavailable,
-    CoherenceError,
-    ConflictError,
-    InvalidArgument,
-    OutcomeUnknown,
-    PayloadTooLarge,
-    UnknownEngine,
-)
+from ccs.protocol.errors import InvalidArgument, UnknownEngine
 from ccs.protocol.ids import check_agent_id, check_artifact_id, check_request_ids
 from ccs.protocol.messages import Committed, ReclaimNote, Step, TxnCommitted, View
-from ccs.protocol.records import DELETED, AgentRecord, Content, OwnershipEntry
+from ccs.protocol.records import AgentRecord
 
-Payload = tuple[bytes, str] | None  # (data, kind); None deletes
 RECENT_RECLAIMS = 1000
 FETCH_ATTEMPTS = 8
-KEY_SETS_KEPT = 4096  # (agent, artifact) key tuples remembered (cleared when full)
 _SUPERSEDED = object()
 
 
@@ -52,7 +41,7 @@ def _check_type(name: str, value: object, cls: type) -> None:
                               parameter=name)
 
 
-class Coordinator(Inspection):
+class Coordinator(Inspection, Running):
     def __init__(
         self,
         engine: str | Backend = "memory://",
@@ -83,159 +72,25 @@ class Coordinator(Inspection):
         self.clock = clock or SystemClock()
         self.crash_recovery = crash_recovery or CrashRecoveryConfig()
         self.limits = limits or Limits()
-        self._last_sweep = self.clock.now()
+        cr = self.crash_recovery
+        self._next_sweep = self.clock.now() + cr.sweep_interval if cr.enabled else math.inf
         self.reclaims: deque[ReclaimNote] = deque(maxlen=RECENT_RECLAIMS)  # the latest, for inspection
         self.observers: list[Observer] = observers  # told of every operation (ccs.observe); none: no cost
         self._key_sets: dict[tuple[str, str], tuple[str, ...]] = {}
 
-    # --- plumbing -----------------------------------------------------------------------------
-
-    def _run(self, keys: list[str], fn: Callable[[dict[str, Any]], Step],
-             blobs: dict[str, bytes] | None = None, commit_id: str | None = None, *,
-             commits: bool = False, op: str = "", agent: str | None = None,
-             bases: Mapping[str, int | None] | None = None, now: float | None = None,
-             audits: bool = True, artifact: str | None = None) -> Any:
-        """Run ``fn`` as one engine transaction, storing ``blobs`` with its records. An operation
-        that ``commits`` content and lost its reply is ``OutcomeUnknown`` naming its
-        ``commit_id``; any other (a read's registration, acquire, release, heartbeat, sweep) has
-        the same effect when repeated, so it is a plain ``BackendUnavailable``: retry it.
-
-        The audit entries of the step's new versions and reclaims travel in the same engine
-        transaction (``ccs.protocol.audit``). A conflict refuses the change: the engine rolled
-        back, and the refusal of ``op`` (on the artifacts of ``bases``, each with the version the
-        caller derived from) is appended on its own afterwards. ``audits=False``: a step that by
-        its transition never logs (a read's registration: no new version, no reclaim).
-        A commit that landed passes the ``coordinator.committed`` failpoint (``artifact``)."""
-        retain = self.limits.audit_retain if audits else 0
-        if now is None:  # a caller that already read the clock passes it: one reading per op
-            now = self.clock.now() if retain else 0.0
-        refused: list[dict[str, Any]] = []
-        carry, dropped = self._carry, [False]
-
-        def transaction(records: dict[str, Any]) -> tuple[dict[str, Any], Step, Any, Any]:
-            try:
-                step = fn(records)
-            except ConflictError:
-                refused[:] = [records]
-                raise
-            arts = step.artifacts
-            changes: dict[str, Any] = {}
-            before: dict[str, Any] = {}
-            for a, r in arts.items():
-                key = ARTIFACT_PREFIX + a
-                changes[key] = r
-                before[a] = records.get(key)
-            if step.agents:
-                for name, rec in step.agents.items():
-                    changes[agent_key(name)] = rec
-            if step.owns:
-                for (name, aid), add in step.owns.items():
-                    changes[owns_key(name, aid)] = OwnershipEntry(name, aid) if add else None
-            audit = None
-            if retain and arts:
-                entries = entries_for(op, agent, before, arts, now, commit_id)
-                if entries:
-                    audit = AuditBatch(tuple(entries), retain)
-            notice = None
-            if carry is not None and step.events:  # decided per attempt: the last one commits
-                dropped[0] = failpoints.hit("bus.publish", events=step.events) == "drop"
-                notice = None if dropped[0] else carry(step.events)
-            return changes, step, audit, notice
-
-        failpoints.hit("coordinator.before_transact")
-        try:
-            step = self.backend.transact(keys, transaction, blobs)
-        except OutcomeUnknown as exc:
-            if not commits:
-                raise BackendUnavailable(exc.message, **exc.details, recover=(
-                    "retry: this operation has the same effect when repeated")) from exc.__cause__
-            if commit_id is None:
-                raise
-            raise _with_commit_id(exc, commit_id, [k[2:] for k in keys if k.startswith("a/")]) \
-                from exc.__cause__
-        except ConflictError as exc:
-            if refused and bases and retain and agent is not None:
-                self._log_refusal(exc, op, agent, refused[0], bases, now, commit_id)
-            raise
-        events = step.events
-        if events:
-            if self.observers:
-                note_events(events)
-            if carry is not None:
-                if not dropped[0]:
-                    self.bus.deliver_local(events)
-            elif failpoints.hit("bus.publish", events=events) != "drop":
-                self.bus.publish(events)
-        if commits:
-            failpoints.hit("coordinator.committed", coordinator=self, artifact=artifact,
-                           reply=step.reply)
-        return step.reply
-
-    def _log_refusal(self, exc: ConflictError, op: str, agent: str, records: dict[str, Any],
-                     bases: Mapping[str, int | None], now: float, commit_id: str | None) -> None:
-        """Append the refusal to the audit log in a small write of its own. The refusal is what
-        the caller must hear: an engine that fails to log it does not turn it into another error
-        (the entry is lost; no record changed)."""
-        entries = refusals(op, agent, {a: records.get(artifact_key(a)) for a in bases}, bases,
-                           exc.code, exc.message, now, commit_id)
-        with contextlib.suppress(CoherenceError):
-            self.backend.append_audit(AuditBatch(tuple(entries), self.limits.audit_retain))
-
-    def _run_commit(self, artifact_id: str, keys: list[str], fn: Callable[[dict[str, Any]], Step],
-                    blobs: dict[str, bytes], commit_id: str | None, *, op: str, agent: str,
-                    bases: Mapping[str, int | None], now: float | None = None) -> Any:
-        return self._run(keys, fn, blobs, commit_id, commits=True, op=op, agent=agent, bases=bases,
-                         now=now, artifact=artifact_id)
-
-    def _content(self, payload: Payload, artifact_id: str, blobs: dict[str, bytes]) -> Content:
-        """Hash ``payload``; its bytes go into ``blobs``, which the engine stores in the same
-        transaction as the record that references them (never earlier: see ``gc``)."""
-        if payload is None:
-            return DELETED
-        data, kind = payload
-        if len(data) > self.limits.max_content_bytes:
-            raise PayloadTooLarge(
-                f"content for {artifact_id!r} is {len(data)} bytes; the limit is "
-                f"{self.limits.max_content_bytes}", artifact=artifact_id, size=len(data),
-                limit=self.limits.max_content_bytes)
-        digest = hashlib.sha256(data).hexdigest()
-        blobs[digest] = data
-        return Content(digest, len(data), kind)
+    # --- plumbing (the rest is Running's: running.py) -----------------------------------------
 
     def _now(self) -> float:
         now = self.clock.now()
-        cr = self.crash_recovery
-        if cr.enabled and now - self._last_sweep >= cr.sweep_interval:
-            self._last_sweep = now
-            self.sweep(now)
+        if now >= self._next_sweep:
+            self._sweep_due(now)
         return now
 
-    def _ownership_keys(self, artifact_id: str, agent: str) -> tuple[str, ...]:
-        """The keys a grant-taking transaction locks: the artifact's record and, with crash
-        recovery, the agent's liveness record and its ownership index entry. Remembered per
-        (agent, artifact): an engine that caches per key tuple (the memory engine's stripe
-        locks) then sees the same tuple every time."""
-        if not self.crash_recovery.enabled:
-            return (artifact_key(artifact_id),)
-        keys = self._key_sets.get((agent, artifact_id))
-        if keys is None:
-            keys = (artifact_key(artifact_id), agent_key(agent), owns_key(agent, artifact_id))
-            if len(self._key_sets) >= KEY_SETS_KEPT:
-                self._key_sets.clear()
-            self._key_sets[(agent, artifact_id)] = keys
-        return keys
-
-    def _note_owner(self, step: Step, records: dict[str, Any], keys: tuple[str, ...],
-                    artifact_id: str, agent: str, now: float) -> Step:
-        """Refresh the agent's liveness and list ``artifact_id`` in its ownership index (for the
-        sweep): a constant number of small records, whatever the agent already owns. ``keys``
-        are the transaction's ``_ownership_keys``."""
-        if len(keys) == 3:  # crash recovery on
-            new = step.artifacts.get(artifact_id)
-            if new is not None and new.owner is not None and new.owner.agent == agent:
-                liveness.note_grant(records[keys[1]], records[keys[2]] is not None, agent,
-                                    artifact_id, self.crash_recovery.heartbeat_ttl, now, into=step)
-        return step
+    def _sweep_due(self, now: float) -> None:
+        """The piggybacked sweep, at most every ``sweep_interval`` s (``_next_sweep``: when the
+        next one is due, infinity with crash recovery off). Operations inline ``_now``'s test."""
+        self._next_sweep = now + self.crash_recovery.sweep_interval
+        self.sweep(now)
 
     # --- operations ----------------------------------------------------------------------------
 
@@ -247,9 +102,12 @@ class Coordinator(Inspection):
         it (a networked engine saves the round trip of the snapshot, which would only say so)."""
         check_request_ids(agent, artifact_id)
         key = ARTIFACT_PREFIX + artifact_id
+        backend = self.backend
         for _ in range(FETCH_ATTEMPTS):
-            now = self._now()
-            snapshot = None if invalidated else self.backend.get(key)
+            now = self.clock.now()
+            if now >= self._next_sweep:  # (_now, inline)
+                self._sweep_due(now)
+            snapshot = None if invalidated else backend.get(key)
             if snapshot is not None and (
                     snapshot.owner.agent == agent if snapshot.owner is not None
                     else snapshot.sharers.get(agent) == snapshot.version):
@@ -257,9 +115,15 @@ class Coordinator(Inspection):
                 view = View(artifact_id, snapshot.version, snapshot.epoch, snapshot.seq,
                             snapshot.content, snapshot.view_of(agent), known_version != snapshot.version)
             else:
-                view = self._run([key], lambda r, now=now: tr.read(r[key], artifact_id, agent,
-                                                                   known_version, now),
+                view = self._run((key,), tr.read, args=(artifact_id, agent, known_version, now),
                                  now=now, audits=False)
+            digest = view.content.digest
+            if not view.modified or digest is None:
+                return view, None  # the caller's copy is current, or there is no content
+            if failpoints._armed is None:  # (else _fetch_view, which reaches the failpoint)
+                data = backend.get_blob(digest)
+                if data is not None:
+                    return view, data
             data = self._fetch_view(view, artifact_id)
             if data is not _SUPERSEDED:
                 return view, data
@@ -270,18 +134,10 @@ class Coordinator(Inspection):
                 ) -> tuple[View, bytes | None]:
         check_request_ids(agent, artifact_id)
         now = self._now()
-        key = ARTIFACT_PREFIX + artifact_id
-
         keys = self._ownership_keys(artifact_id, agent)
-
-        def fn(r: dict[str, Any]) -> Step:
-            step = tr.acquire(r[key], artifact_id, agent, known_version, now)
-            if not step.artifacts:
-                return step
-            return self._note_owner(step, r, keys, artifact_id, agent, now)
-
         for _ in range(FETCH_ATTEMPTS):
-            view = self._run(keys, fn)
+            view = self._run(keys, tr.acquire, args=(artifact_id, agent, known_version, now),
+                             agent=agent, artifact=artifact_id, owner=True)
             data = self._fetch_view(view, artifact_id)
             if data is not _SUPERSEDED:
                 return view, data
@@ -303,55 +159,55 @@ class Coordinator(Inspection):
             return _SUPERSEDED
         raise self._missing(view.content, artifact_id)
 
+    # The three commits of one artifact: each runs its transition (tr.commit, tr.write,
+    # tr.commit_cas) directly on the record the engine read, without a closure per call.
+    # ``new_id=True`` says ``commit_id`` was made for this call and was never sent before (the
+    # agent's first attempt): no record can remember it, so the transition skips the lookup that
+    # answers a retried commit (ccs.protocol.transitions). A retry must leave it False.
+
     @observed("commit")
     def commit(self, agent: str, artifact_id: str, grant_epoch: int, base_version: int,
-               payload: Payload, commit_id: str | None = None) -> Committed:
+               payload: Payload, commit_id: str | None = None, *, new_id: bool = False
+               ) -> Committed:
         check_request_ids(agent, artifact_id)
         blobs: dict[str, bytes] = {}
         content = self._content(payload, artifact_id, blobs)
         now = self._now()
-        key = ARTIFACT_PREFIX + artifact_id
-        retain = self.limits.retain_versions
-        return self._run((key,), lambda r: tr.commit(
-            r[key], artifact_id, agent, grant_epoch, base_version, content, now,
-            commit_id=commit_id, retain=retain), blobs, commit_id, commits=True,
-            op="commit", agent=agent, bases={artifact_id: base_version}, now=now,
-            artifact=artifact_id)
+        return self._run((ARTIFACT_PREFIX + artifact_id,), tr.commit, blobs, commit_id, args=(
+            artifact_id, agent, grant_epoch, base_version, content, now, commit_id,
+            self.limits.retain_versions, new_id), commits=True, op="commit", agent=agent,
+            bases={artifact_id: base_version}, now=now, artifact=artifact_id)
 
     @observed("write")
     def write(self, agent: str, artifact_id: str, base_version: int | None,
-              base_epoch: int | None, payload: Payload, commit_id: str | None = None) -> Committed:
+              base_epoch: int | None, payload: Payload, commit_id: str | None = None, *,
+              new_id: bool = False) -> Committed:
         check_request_ids(agent, artifact_id)
         blobs: dict[str, bytes] = {}
         content = self._content(payload, artifact_id, blobs)
-        now = self._now()
-        keys = self._ownership_keys(artifact_id, agent)
-        key = keys[0]
-        retain = self.limits.retain_versions
-
-        def fn(r: dict[str, Any]) -> Step:
-            step = tr.write(r[key], artifact_id, agent, base_version, base_epoch, content, now,
-                            commit_id=commit_id, retain=retain)
-            return self._note_owner(step, r, keys, artifact_id, agent, now)
-
-        return self._run(keys, fn, blobs, commit_id, commits=True, op="write", agent=agent,
-                         bases={artifact_id: base_version}, now=now, artifact=artifact_id)
+        now = self.clock.now()
+        if now >= self._next_sweep:  # (_now, inline)
+            self._sweep_due(now)
+        keys = self._key_sets.get((agent, artifact_id)) or self._ownership_keys(artifact_id, agent)
+        return self._run(keys, tr.write, blobs, commit_id, args=(
+            artifact_id, agent, base_version, base_epoch, content, now, commit_id,
+            self.limits.retain_versions, new_id), commits=True, op="write", agent=agent,
+            bases={artifact_id: base_version}, now=now, artifact=artifact_id, owner=True)
 
     @observed("commit_cas")
     def commit_cas(self, agent: str, artifact_id: str, expected_version: int,
                    read_epoch: int | None, payload: Payload,
-                   commit_id: str | None = None) -> Committed:
+                   commit_id: str | None = None, *, new_id: bool = False) -> Committed:
         check_request_ids(agent, artifact_id)
         blobs: dict[str, bytes] = {}
         content = self._content(payload, artifact_id, blobs)
-        now = self._now()
-        key = ARTIFACT_PREFIX + artifact_id
-        retain = self.limits.retain_versions
-        return self._run((key,), lambda r: tr.commit_cas(
-            r[key], artifact_id, agent, expected_version, read_epoch, content, now,
-            commit_id=commit_id, retain=retain), blobs, commit_id, commits=True,
-            op="cas", agent=agent, bases={artifact_id: expected_version}, now=now,
-            artifact=artifact_id)
+        now = self.clock.now()
+        if now >= self._next_sweep:  # (_now, inline)
+            self._sweep_due(now)
+        return self._run((ARTIFACT_PREFIX + artifact_id,), tr.commit_cas, blobs, commit_id, args=(
+            artifact_id, agent, expected_version, read_epoch, content, now, commit_id,
+            self.limits.retain_versions, new_id), commits=True, op="cas", agent=agent,
+            bases={artifact_id: expected_version}, now=now, artifact=artifact_id)
 
     @observed("transaction")
     def transaction_commit(self, agent: str, reads: Mapping[str, tuple[int, int | None]],
@@ -428,13 +284,3 @@ class Coordinator(Inspection):
         self.bus.close()
         self.backend.close()
 
-
-def _with_commit_id(exc: OutcomeUnknown, commit_id: str, artifacts: list[str]) -> OutcomeUnknown:
-    """``exc`` naming the commit whose outcome is unknown, so the caller can look it up."""
-    details = {k: v for k, v in exc.details.items() if k not in ("commit_id", "artifacts")}
-    return OutcomeUnknown(
-        f"{exc.message} [commit id {commit_id!r}]", artifact=artifacts[0] if artifacts else None,
-        commit_id=commit_id, artifacts=artifacts, **details,
-        recover=f"the commit may or may not have landed: read the artifact before retrying "
-                f"(Coordinator.artifact(id).committed({commit_id!r}) is the version it landed at, "
-                f"if it did), or retry with the same commit id")

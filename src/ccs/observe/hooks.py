@@ -1,10 +1,12 @@
 """How the coordinator reports its operations: ``@observed("commit")`` on each public operation.
 
 With no observer registered the wrapper does one truthiness check of ``coordinator.observers``
-and calls the operation. With observers it times the operation, collects the events its
-transactions published (``note_events``, called by ``Coordinator._run``), and dispatches one
-``ObservedOp`` whether the operation succeeded, was refused or failed; the operation's result or
-exception is passed through unchanged.
+and calls the operation; a caller on the hot path (the agent's reads and commits) makes that
+check itself and calls the operation undecorated (``unobserved``), saving the wrapper's frame.
+With observers it times the operation, collects the events its transactions published
+(``note_events``, called by ``Coordinator._run``), and dispatches one ``ObservedOp`` whether the
+operation succeeded, was refused or failed; the operation's result or exception is passed
+through unchanged.
 """
 
 from __future__ import annotations
@@ -41,9 +43,22 @@ def observed(operation: str) -> Callable[[F], F]:
                 return method(self, *args, **kwargs)
             return _run_observed(self, operation, request, method, args, kwargs)
 
+        wrapper.unobserved = method  # type: ignore[attr-defined]
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def unobserved(obj: Any, name: str) -> Callable[..., Any]:
+    """``obj.<name>`` without its ``@observed`` wrapper, for a caller that calls it only while
+    ``obj.observers`` is empty (and ``obj.<name>`` otherwise): what the wrapper would do then.
+    An operation that is not an observed one (a subclass's own, or one set on the instance) is
+    returned as it is, so the caller still goes through it."""
+    bound = getattr(obj, name)
+    method = getattr(getattr(type(obj), name, None), "unobserved", None)
+    if method is None or name in getattr(obj, "__dict__", {}):
+        return bound
+    return method.__get__(obj, type(obj))
 
 
 def _run_observed(coordinator: Any, operation: str, request: Callable[..., dict[str, Any]],
@@ -125,17 +140,18 @@ def _read(agent, artifact_id, known_version=None, invalidated=False):
     return {"agent": agent, "artifacts": (artifact_id,), "base_version": known_version}
 
 
-def _commit(agent, artifact_id, grant_epoch, base_version, payload, commit_id=None):
+def _commit(agent, artifact_id, grant_epoch, base_version, payload, commit_id=None, new_id=False):
     return {"agent": agent, "artifacts": (artifact_id,), "base_version": base_version,
             "bytes_out": _size(payload), "extra": {"commit_id": commit_id}}
 
 
-def _write(agent, artifact_id, base_version, base_epoch, payload, commit_id=None):
+def _write(agent, artifact_id, base_version, base_epoch, payload, commit_id=None, new_id=False):
     return {"agent": agent, "artifacts": (artifact_id,), "base_version": base_version,
             "bytes_out": _size(payload), "extra": {"commit_id": commit_id, "blind": base_version is None}}
 
 
-def _commit_cas(agent, artifact_id, expected_version, read_epoch, payload, commit_id=None):
+def _commit_cas(agent, artifact_id, expected_version, read_epoch, payload, commit_id=None,
+                new_id=False):
     return {"agent": agent, "artifacts": (artifact_id,), "base_version": expected_version,
             "bytes_out": _size(payload), "extra": {"commit_id": commit_id}}
 
