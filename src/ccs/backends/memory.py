@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
 
+from ccs import failpoints
 from ccs.backends.base import (
     ARTIFACT_PREFIX,
     OWNS_PREFIX,
@@ -31,7 +31,6 @@ from ccs.backends.base import (
     record_digests,
     unpack,
 )
-from ccs.failpoints import hit
 from ccs.protocol.audit import AuditBatch, AuditEntry, select
 
 STRIPES = 64
@@ -73,8 +72,23 @@ class MemoryBackend(Backend):
                     audit = None
             else:
                 changes, result, audit, _ = unpack(out)
-            hit("backend.before_write")
-            self._apply(read, changes, blobs, audit)
+            if failpoints._armed is not None:  # (hit's own first check, without the call)
+                failpoints.hit("backend.before_write")
+            if changes:
+                content = new_content(read, changes, blobs)
+                if content:  # before the records: a lock-free get() must never see a record without it
+                    stored = self._blobs
+                    for digest, data in content.items():
+                        if digest not in stored:
+                            self._blob_times[digest] = time.time()
+                            stored[digest] = bytes(data)
+                for key, rec in changes.items():
+                    if rec is None:
+                        records.pop(key, None)
+                    else:
+                        records[key] = rec
+            if audit is not None:
+                self._log(audit)
         finally:
             for lock in reversed(locks):
                 lock.release()
@@ -91,28 +105,6 @@ class MemoryBackend(Backend):
                 self._lock_sets.clear()
             self._lock_sets[keys] = locks
         return locks
-
-    def _apply(self, read: Mapping[str, Any], changes: Mapping[str, Any], blobs: Blobs | None,
-               audit: AuditBatch | None = None) -> None:
-        if not changes:
-            if audit is not None:
-                self._log(audit)
-            return
-        content = new_content(read, changes, blobs)
-        if content:  # before the records: a lock-free get() must never see a record without it
-            stored = self._blobs
-            for digest, data in content.items():
-                if digest not in stored:
-                    self._blob_times[digest] = time.time()
-                    stored[digest] = bytes(data)
-        records = self._records
-        for key, rec in changes.items():
-            if rec is None:
-                records.pop(key, None)
-            else:
-                records[key] = rec
-        if audit is not None:
-            self._log(audit)
 
     def _log(self, audit: AuditBatch) -> None:
         """Append and trim; the caller holds the stripe locks of the entries' artifacts."""
@@ -191,7 +183,7 @@ class MemoryBackend(Backend):
                 for key, rec in self._records.items():
                     if doomed and key.startswith(ARTIFACT_PREFIX):
                         doomed.difference_update(record_digests(rec))
-                hit("backend.gc.before_delete")
+                failpoints.hit("backend.gc.before_delete")
                 return self._delete(doomed)
         finally:
             for lock in reversed(self._locks):
