@@ -21,8 +21,10 @@ from ccs.client import merge as merging
 from ccs.client.codec import decode, encode
 from ccs.client.entries import MISSING, AgentStats, Entry, Versioned, new_commit_id
 from ccs.observe.events import HIT, ObservedOp, dispatch
+from ccs.observe.hooks import unobserved
 from ccs.protocol.arguments import check_int, check_number
 from ccs.protocol.errors import (
+    CoherenceError,
     ConflictError,
     GrantReclaimed,
     InvalidArgument,
@@ -69,6 +71,12 @@ class Agent:
         self._invalid_after: dict[str, int] = {}
         self.stats = AgentStats()
         self._observers = core.coordinator.observers  # the same list: cache hits are reported too
+        # The operations of the hot paths without their @observed wrapper, called while no
+        # observer is registered (with one, through the wrapper: see _observed_or)
+        self._read_direct = unobserved(self.coordinator, "read")
+        self._write_direct = unobserved(self.coordinator, "write")
+        self._cas_direct = unobserved(self.coordinator, "commit_cas")
+        self._now = core.clock.now
         # Held by adapters around each call on this agent when several tasks share it, so an older
         # fetch never overwrites a newer commit in the cache (re-entrant: a held call may nest).
         self.lock = threading.RLock()
@@ -166,8 +174,12 @@ class Agent:
             return self._install(artifact_id, view, data, old, counted=True)
         else:
             invalidated = old is not None and self._invalid_after.get(artifact_id, -1) > old.seq
-            view, data = self.core.call_with_retry(self.coordinator.read, self.id, artifact_id,
-                                                   known, invalidated)
+            args = (self.id, artifact_id, known, invalidated)
+            try:  # call_with_retry's first attempt, inline
+                view, data = (self.coordinator.read if self._observers
+                              else self._read_direct)(*args)
+            except CoherenceError as exc:
+                view, data = self.core._retry(self.coordinator.read, args, exc)
         return self._install(artifact_id, view, data, old)
 
     def _install(self, artifact_id: str, view: View, data: bytes | None, old: Entry | None,
@@ -176,14 +188,18 @@ class Agent:
             if not counted:
                 self.stats.misses += 1
                 self.stats.bytes_fetched += 0 if data is None else len(data)
-            value = decode(data, view.content.kind) if view.content.kind != "json" else None
+            kind = view.content.kind
+            if kind == "str" and data is not None:
+                value = data.decode("utf-8")  # (decode's common case)
+            else:
+                value = decode(data, kind) if kind != "json" else None
         else:
             self.stats.not_modified += 1
             data, value = old.data, old.value
         valid = self._invalid_after.get(artifact_id, -1) <= view.seq
         state = view.state if view.state is not Mesi.INVALID else Mesi.SHARED
         entry = Entry(view.version, view.epoch, view.seq, view.content, data, value, valid, state,
-                      self.core.clock.now())
+                      self._now())
         self._cache[artifact_id] = entry
         return entry
 
@@ -198,7 +214,7 @@ class Agent:
         valid = self._invalid_after.get(artifact_id, -1) <= c.seq
         state = Mesi.MODIFIED if owner else Mesi.SHARED
         self._cache[artifact_id] = Entry(c.version, c.epoch, c.seq, c.content, data, value, valid,
-                                         state, self.core.clock.now())
+                                         state, self._now())
 
     # --- writes --------------------------------------------------------------------------------
 
@@ -222,20 +238,36 @@ class Agent:
                 raise InvalidArgument("blind=True skips the check a merge answers: pass one or the "
                                       "other", parameter="merge", artifact=artifact_id)
             return merging.write(self, artifact_id, value, merge, merge_retries)
-        data, kind = encode(value, artifact_id)
-        entry = self._lookup(artifact_id)
+        if value.__class__ is str:  # (encode's common case, inline)
+            try:
+                data, kind = value.encode("utf-8"), "str"
+            except UnicodeEncodeError:
+                data, kind = encode(value, artifact_id)  # raises InvalidValue
+        else:
+            data, kind = encode(value, artifact_id)
+        try:
+            entry = self._cache.get(artifact_id)
+        except TypeError:
+            raise _bad_id(artifact_id) from None
         if blind:
             base_version = base_epoch = None
         elif entry is None:
             base_version, base_epoch = 0, None
         else:
             base_version, base_epoch = entry.version, entry.epoch
+        args = (self.id, artifact_id, base_version, base_epoch, (data, kind), new_commit_id())
+        if failpoints._armed is not None:
+            failpoints.hit("client.before_commit", agent=self, artifact=artifact_id)
         try:
-            c = self._commit(artifact_id, self.coordinator.write, self.id, artifact_id,
-                             base_version, base_epoch, (data, kind))
+            try:  # call_with_retry's first attempt, inline; the id was never sent before
+                c = (self.coordinator.write if self._observers else self._write_direct)(
+                    *args, new_id=True)
+            except CoherenceError as exc:
+                c = self._settle(artifact_id, self.coordinator.write, args, exc)
         except ConflictError as exc:
             merging.attach(exc, self, artifact_id, base_version, entry, (data, kind))
             raise
+        self.stats.commits += 1
         self._install_commit(artifact_id, c, data, kind, value, owner=True)
         self.holds_grants = True
         return c.version
@@ -297,12 +329,19 @@ class Agent:
         """``commit_payload`` with ``expected_version`` already checked (or taken from a view)."""
         entry = self._lookup(artifact_id)
         epoch = entry.epoch if entry is not None and entry.version == expected_version else None
+        args = (self.id, artifact_id, expected_version, epoch, payload, new_commit_id())
+        if failpoints._armed is not None:
+            failpoints.hit("client.before_commit", agent=self, artifact=artifact_id)
         try:
-            c = self._commit(artifact_id, self.coordinator.commit_cas, self.id, artifact_id,
-                             expected_version, epoch, payload)
+            try:  # call_with_retry's first attempt, inline; the id was never sent before
+                c = (self.coordinator.commit_cas if self._observers else self._cas_direct)(
+                    *args, new_id=True)
+            except CoherenceError as exc:
+                c = self._settle(artifact_id, self.coordinator.commit_cas, args, exc)
         except ConflictError as exc:
             merging.attach(exc, self, artifact_id, expected_version, entry, payload)
             raise
+        self.stats.commits += 1
         data, kind = (b"", "deleted") if payload is None else payload
         self._install_commit(artifact_id, c, data, kind, data if value is None else value,
                              owner=entry is not None and entry.state is not Mesi.SHARED)
@@ -325,11 +364,19 @@ class Agent:
             entry = self._fetch(artifact_id, acquire=False)
         last: Exception | None = None
         for attempt in range(retries + 1):
-            old = self._value(entry, artifact_id, None)
-            new = fn(old)
+            if entry.content.kind == "str" and entry.value is not None:
+                new = fn(entry.value)  # (_value's common case)
+            else:
+                new = fn(self._value(entry, artifact_id, None))
+            if new.__class__ is str:  # (encode's common case)
+                try:
+                    payload = new.encode("utf-8"), "str"
+                except UnicodeEncodeError:
+                    payload = encode(new, artifact_id)  # raises InvalidValue
+            else:
+                payload = encode(new, artifact_id)
             try:
-                return self._commit_payload(artifact_id, entry.version,
-                                            encode(new, artifact_id), new).version
+                return self._commit_payload(artifact_id, entry.version, payload, new).version
             except (VersionConflict, StaleEpoch, GrantReclaimed) as exc:
                 last = exc
                 if attempt < retries and backoff:
@@ -345,19 +392,30 @@ class Agent:
 
     def _commit(self, artifact_id: str, call: Callable[..., Committed], *args: Any) -> Committed:
         """``call(*args, commit_id)`` with a new idempotency id, retried (``call_with_retry``)."""
-        commit_id = new_commit_id()
-        failpoints.hit("client.before_commit", agent=self, artifact=artifact_id)
+        args = (*args, new_commit_id())
+        if failpoints._armed is not None:
+            failpoints.hit("client.before_commit", agent=self, artifact=artifact_id)
         try:
-            c = self.core.call_with_retry(call, *args, commit_id)
-        except (ConflictError, OutcomeUnknown) as exc:  # unknown: ours may have landed, revalidate
+            c = call(*args)
+        except CoherenceError as exc:
+            c = self._settle(artifact_id, call, args, exc)
+        self.stats.commits += 1
+        return c
+
+    def _settle(self, artifact_id: str, call: Callable[..., Committed], args: tuple[Any, ...],
+                failed: CoherenceError) -> Committed:
+        """A commit whose first attempt failed with ``failed``: retried (``call_with_retry``);
+        a refusal, or an outcome still unknown, invalidates the cached copy (ours may have
+        landed: revalidate) and is raised."""
+        try:
+            return self.core._retry(call, args, failed)
+        except (ConflictError, OutcomeUnknown) as exc:
             self.stats.conflicts += isinstance(exc, ConflictError)
             entry = self._lookup(artifact_id)
             if entry is not None:
                 entry.valid = False
                 entry.prefetched = None  # fetched before the conflict: maybe older than it reported
             raise
-        self.stats.commits += 1
-        return c
 
     # --- grants, liveness, cache ----------------------------------------------------------------
 

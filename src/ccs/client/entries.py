@@ -8,6 +8,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from ccs.protocol.messages import View
 from ccs.protocol.records import Content, Mesi
 
@@ -31,8 +33,11 @@ def new_commit_id() -> str:
     return f"{_ID_PREFIX}-{next(_ID_COUNTER)}"
 
 
-@dataclass(slots=True)
-class Entry:
+class Entry(msgspec.Struct):
+    """One artifact in an agent's cache. Mutable (an invalidation, a hit or a downgrade changes
+    it in place); a msgspec struct so that installing one after every commit and fetch is a C
+    call, not a Python ``__init__``."""
+
     version: int
     epoch: int
     seq: int

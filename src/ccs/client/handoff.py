@@ -11,8 +11,9 @@ is refused (``NotOwner``/``StaleView``) instead of building on a version it was 
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING
+
+from msgspec.structs import replace
 
 from ccs.client.agent import new_commit_id
 from ccs.coordinator import effects as coordinated
