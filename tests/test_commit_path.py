@@ -13,11 +13,12 @@ import sys
 import msgspec.structs
 import pytest
 
-from ccs import CoherenceAdapterCore
+from ccs import CoherenceAdapterCore, failpoints
 from ccs.backends.memory import STRIPES, MemoryBackend
 from ccs.protocol import liveness
 from ccs.protocol import transitions as tr
 from ccs.protocol.audit import AuditEntry
+from ccs.protocol.errors import OutcomeUnknown
 from ccs.protocol.messages import Committed, Event, Step
 from ccs.protocol.records import AgentRecord, ArtifactRecord, Content, Grant
 
@@ -79,6 +80,67 @@ def test_a_commit_by_the_only_sharer_invalidates_nobody():
     assert step.events == [] and step.artifacts["n"].seq == rec.seq
     shared = msgspec.structs.replace(rec, sharers={"a@1": 1, "b@1": 1})
     assert tr.commit_cas(shared, "n", "a@1", 1, 0, CONTENT, 2.0).events[0].targets == ("b@1",)
+
+
+class _CountedCommits(tuple):
+    """A record's remembered commit ids that count how often they are scanned."""
+
+    scans = 0
+
+    def __iter__(self):
+        type(self).scans += 1
+        return super().__iter__()
+
+
+def test_only_a_retry_looks_up_its_commit_id():
+    """A first attempt (``new_id``) cannot be remembered by any record: it skips the scan of the
+    remembered ids. A retry (the default) scans them, and a landed one is answered duplicate."""
+    rec = tr.write(None, "doc", "a@1", 0, None, CONTENT, 1.0, commit_id="c1").artifacts["doc"]
+    rec = msgspec.structs.replace(rec, commits=_CountedCommits(rec.commits))
+    for transition, base in ((tr.write, 1), (tr.commit, 1), (tr.commit_cas, 1)):
+        args = (rec, "doc", "a@1", 0 if transition is tr.commit else base,
+                base if transition is tr.commit else 0, CONTENT, 2.0, "c2")
+        _CountedCommits.scans = 0
+        assert transition(*args, 8, True).reply.version == 2 and _CountedCommits.scans == 0
+        assert transition(*args, 8).reply.version == 2 and _CountedCommits.scans == 1
+    retried = tr.write(rec, "doc", "a@1", 0, None, CONTENT, 2.0, "c1", 8)
+    assert retried.reply.duplicate and retried.artifacts == {}
+
+
+def test_a_lost_reply_is_settled_by_the_retry_under_the_same_id(core):
+    """The agent's first attempt says its id is new; the retry after a lost reply does not, so
+    it finds the commit that landed: one version, one audit entry, reported once."""
+    agent = core.agent("a")
+    agent.write("doc", "v0")
+    calls = []
+
+    def lose(**ctx):
+        calls.append(ctx["reply"])
+        if len(calls) == 1:
+            raise OutcomeUnknown("reply lost")
+
+    with failpoints.arm("coordinator.committed", lose):
+        assert agent.write("doc", "v1") == 2
+    assert [c.duplicate for c in calls] == [False, True]
+    assert [e.version for e in core.coordinator.audit("doc")] == [1, 2]
+    assert agent.read("doc") == "v1"
+
+
+def test_with_no_observer_the_agent_calls_the_operations_undecorated(core):
+    coordinator = core.coordinator
+    agent = core.agent("a")
+    assert agent._write_direct.__func__ is type(coordinator).write.unobserved
+    seen = []
+
+    class Recorder:
+        def on_event(self, event):
+            seen.append(event.operation)
+
+    coordinator.observers.append(Recorder())
+    agent.write("doc", "v0")
+    agent.write_cas("doc", lambda s: s + "!")
+    core.agent("b").read("doc")
+    assert seen == ["write", "commit_cas", "read"]
 
 
 def test_note_grant_adds_to_the_step_it_is_given():
