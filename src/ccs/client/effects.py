@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ccs import failpoints
-from ccs.client.agent import new_commit_id
+from ccs.client.entries import new_commit_id
 from ccs.coordinator import effects as outbox
 from ccs.protocol.arguments import check_number
 from ccs.protocol.effects import DONE

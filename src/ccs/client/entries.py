@@ -10,6 +10,8 @@ from typing import Any
 
 import msgspec
 
+from ccs.protocol.errors import InvalidIdentifier
+from ccs.protocol.ids import check_artifact_id
 from ccs.protocol.messages import View
 from ccs.protocol.records import Content, Mesi
 
@@ -26,6 +28,15 @@ def _new_id_prefix() -> None:
 
 
 os.register_at_fork(after_in_child=_new_id_prefix)
+
+
+def bad_id(artifact_id: object) -> Exception:
+    """The error for an artifact id a cache lookup could not even hash (a list, ...)."""
+    try:
+        check_artifact_id(artifact_id)
+    except InvalidIdentifier as err:
+        return err
+    return InvalidIdentifier(f"invalid artifact id {artifact_id!r}")
 
 
 def new_commit_id() -> str:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from msgspec.structs import replace
 
-from ccs.client.agent import new_commit_id
+from ccs.client.entries import new_commit_id
 from ccs.coordinator import effects as coordinated
 from ccs.protocol.errors import ConflictError, InvalidArgument, NotOwner, OutcomeUnknown
 from ccs.protocol.ids import agent_name

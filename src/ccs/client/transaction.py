@@ -11,8 +11,8 @@ import copy
 from typing import TYPE_CHECKING, Any
 
 from ccs import failpoints
-from ccs.client.agent import MISSING, new_commit_id
 from ccs.client.codec import encode
+from ccs.client.entries import MISSING, new_commit_id
 from ccs.protocol.errors import ConflictError, InvalidRequest, OutcomeUnknown, UnknownArtifact
 from ccs.protocol.ids import check_artifact_id
 from ccs.protocol.messages import TxnCommitted
