@@ -146,7 +146,7 @@ class Running:
             if carry is not None:
                 if not dropped[0]:
                     self.bus.deliver_local(events)
-            elif failpoints.hit("bus.publish", events=events) != "drop":
+            elif failpoints._armed is None or failpoints.hit("bus.publish", events=events) != "drop":
                 self.bus.publish(events)
         if commits and failpoints._armed is not None:
             failpoints.hit("coordinator.committed", coordinator=self, artifact=artifact,
