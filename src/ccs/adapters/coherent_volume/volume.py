@@ -258,23 +258,53 @@ class CoherentVolume(DiskSync):
                   retries: int = 16, backoff: float = 0.002) -> int:
         """Read -> ``fn(content)`` -> compare-and-set, retried on conflict. ``fn`` gets ``None``
         for an absent file and must be safe to call again. ``RetriesExhausted`` when every
-        attempt lost its race."""
+        attempt lost its race.
+
+        Each attempt reads, calls ``fn`` and commits under the file's lock, so volumes (in any
+        process) queue for the file instead of racing and retrying. The lock is lent to ``fn``'s
+        thread while it runs: ``fn`` may use the volume, even on this file (such a change makes
+        this attempt's compare-and-set fail and retry, as when a peer wins the race); other
+        threads that ``fn`` waits for must not touch this file."""
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
             raise InvalidRequest(f"retries must be an int >= 0, got {retries!r:.40}")
         last: ConflictError | None = None
-        v = None
         for attempt in range(retries + 1):
-            v = self.read_with_version(path)
             try:
-                return self.write_cas_at(path, v.version, fn(v.value))
-            except (VersionConflict, StaleEpoch, GrantReclaimed) as exc:
-                last = exc
-                if backoff:
-                    time.sleep(random.uniform(0, backoff * 2 ** min(attempt, 6)))
+                version = self._cas_attempt(path, fn)
+            except _CallerError as failed:
+                raise failed.args[0] from None
+            if not isinstance(version, ConflictError):
+                return version
+            last = version
+            if backoff:
+                time.sleep(random.uniform(0, backoff * 2 ** min(attempt, 6)))
         raise RetriesExhausted(
             f"write_cas on {os.fspath(path)!r} lost {retries + 1} races in a row",
             artifact=self._id(path), current_version=None if last is None else last.current_version,
             attempts=retries + 1, last_error=None if last is None else last.to_dict())
+
+    @typed
+    def _cas_attempt(self, path: str | os.PathLike[str],
+                     fn: Callable[[Any], bytes | str]) -> int | ConflictError:
+        """One ``write_cas`` attempt under the lock: the new version, or the conflict it lost."""
+        aid = self._id(path)
+        with self._lock(aid) as lk:
+            v = self.agent.read_with_version(aid, None)
+            if self.fs.read(aid) != v.value:  # disk and record disagree: repair, adopt or raise
+                v = self._reconcile(lk, aid, acquire=False, adopt=self.on_stale_read == "adopt")
+            # the disk now holds the record's content, so ``_guard`` has nothing left to refuse
+            try:
+                with lk.lent():
+                    data = fn(self._decode(v.value, aid))
+            except Exception as exc:
+                raise _CallerError(exc) from exc
+            payload = self._encode(data, aid)
+            try:
+                version = self.agent.commit_cas(aid, v.version, payload)
+            except (VersionConflict, StaleEpoch, GrantReclaimed) as exc:
+                return exc
+            self._land(lk, aid, version, payload)
+        return version
 
     @typed
     def commit_disk(self, path: str | os.PathLike[str], expected_version: int,
@@ -355,6 +385,10 @@ class CoherentVolume(DiskSync):
 
     def __repr__(self) -> str:
         return f"CoherentVolume({self.root!r}, managed={self.managed!r}, agent={self.agent_name!r})"
+
+
+class _CallerError(Exception):
+    """Carries an exception raised by ``write_cas``'s ``fn`` past the typed-error boundary."""
 
 
 def _pass_through() -> type[CoherentVolume]:
