@@ -35,6 +35,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from ccs.adapters.coherent_volume.dirsync import fsync_directory
+from ccs.adapters.coherent_volume.early_sync import PreparedFile, start_fdatasync
 from ccs.adapters.coherent_volume.paths import STATE_DIR, TEMP_MARK
 from ccs.protocol.errors import (
     CoherenceError,
@@ -44,6 +45,8 @@ from ccs.protocol.errors import (
     PathOutsideWorkspace,
 )
 
+# Unnamed files (O_TMPFILE), named later through /proc/self/fd: see early_sync.
+_UNNAMED_FILES = hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd")
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -180,25 +183,37 @@ class Root:
             with os.fdopen(fd, "rb") as f:
                 return f.read()
 
+    def _existing(self, dfd: int, name: str, aid: str) -> os.stat_result | None:
+        """The file a write replaces (None if there is none); refuses anything but a regular file."""
+        try:
+            st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            raise self.refusal(dfd, name, aid, aid, None, want_dir=False)
+        return st
+
+    def _rename_over(self, dfd: int, tmp: str, name: str, aid: str, durable: bool) -> None:
+        try:
+            os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+        except OSError as exc:
+            os.unlink(tmp, dir_fd=dfd)
+            raise self.refusal(dfd, name, aid, aid, exc, want_dir=False) from exc
+        if durable:
+            fsync_directory(dfd)
+
     @_typed("write")
     def write_atomic(self, aid: str, data: bytes, *, durable: bool = True) -> None:
         """Replace the file with ``data`` so that no reader or crash ever sees a partial file."""
         name = aid.rsplit("/", 1)[-1]
         with self.parent(aid, create=True) as dfd:
             assert dfd is not None
-            try:
-                st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
-            except FileNotFoundError:
-                st = None
-            if st is not None and not stat.S_ISREG(st.st_mode):
-                raise self.refusal(dfd, name, aid, aid, None, want_dir=False)
-            tmp = f".{name}{TEMP_MARK}{os.getpid()}-{secrets.token_hex(4)}"
+            st = self._existing(dfd, name, aid)
+            tmp = _temp_name(name)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
                          0o644 if st is None else st.st_mode & 0o7777, dir_fd=dfd)
             try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
+                _write_all(fd, data)
                 if durable:  # the data and the size it is read back with; not timestamps
                     os.fdatasync(fd)
             except BaseException:
@@ -206,13 +221,55 @@ class Root:
                 os.unlink(tmp, dir_fd=dfd)
                 raise
             os.close(fd)
-            try:
-                os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
-            except OSError as exc:
-                os.unlink(tmp, dir_fd=dfd)
-                raise self.refusal(dfd, name, aid, aid, exc, want_dir=False) from exc
-            if durable:
-                fsync_directory(dfd)
+            self._rename_over(dfd, tmp, name, aid, durable)
+
+    def prepare(self, aid: str, data: bytes) -> PreparedFile | None:
+        """A durable write's content, in an unnamed file of the file's directory with its
+        fdatasync started (``early_sync``), ready for ``finish``. None when that cannot be done
+        here (no ``O_TMPFILE``, the directory does not exist yet, any error): the write then
+        takes ``write_atomic`` after the commit, which reports whatever is wrong."""
+        if not _UNNAMED_FILES:
+            return None
+        name = aid.rsplit("/", 1)[-1]
+        try:
+            with self.parent(aid) as dfd:
+                if dfd is None:
+                    return None
+                st = self._existing(dfd, name, aid)
+                mode = 0o644 if st is None else st.st_mode & 0o7777
+                fd = os.open(".", os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, mode, dir_fd=dfd)
+                try:
+                    _write_all(fd, data)
+                    held = os.dup(dfd)
+                except BaseException:
+                    os.close(fd)
+                    raise
+        except (OSError, CoherenceError):
+            return None
+        return PreparedFile(held, fd, mode, start_fdatasync(fd))
+
+    @_typed("write")
+    def finish(self, aid: str, prepared: PreparedFile, data: bytes) -> None:
+        """``write_atomic(aid, data)`` for content ``prepare`` wrote and is syncing: wait for the
+        sync, name the file, rename it over the file, fsync the directory. The path is walked
+        again, as ``write_atomic`` would; if it no longer leads to the directory the content was
+        prepared in, or the file's permissions changed, the content is written anew."""
+        try:
+            name = aid.rsplit("/", 1)[-1]
+            with self.parent(aid, create=True) as dfd:
+                assert dfd is not None
+                st = self._existing(dfd, name, aid)
+                here, there = os.fstat(dfd), os.fstat(prepared.dfd)
+                if ((here.st_dev, here.st_ino) != (there.st_dev, there.st_ino)
+                        or (0o644 if st is None else st.st_mode & 0o7777) != prepared.mode):
+                    prepared.discard()
+                    return self.write_atomic(aid, data)
+                prepared.synced.result()  # an fdatasync error is this write's error
+                tmp = _temp_name(name)
+                os.link(f"/proc/self/fd/{prepared.fd}", tmp, dst_dir_fd=dfd)
+                self._rename_over(dfd, tmp, name, aid, True)
+        finally:
+            prepared.discard()
 
     @_typed("remove")
     def remove(self, aid: str, *, durable: bool = True) -> None:
@@ -316,6 +373,16 @@ def write_atomic(path: str, data: bytes, *, durable: bool = True) -> None:
         root.write_atomic(name, data, durable=durable)
     finally:
         root.close()
+
+
+def _temp_name(name: str) -> str:
+    return f".{name}{TEMP_MARK}{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def _pid_alive(pid: int) -> bool:

@@ -10,6 +10,8 @@ another state (``materialize.py``), so they are adopted on read and never overwr
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from ccs.adapters.coherent_volume import materialize as mat
@@ -19,6 +21,7 @@ from ccs.protocol.errors import CoherenceError, ConflictError, ForeignEdit, Retr
 
 if TYPE_CHECKING:
     from ccs.adapters.coherent_volume.confined import Root
+    from ccs.adapters.coherent_volume.early_sync import PreparedFile
     from ccs.client.agent import Agent
     from ccs.coordinator import Coordinator
 
@@ -78,9 +81,22 @@ class DiskSync:
                                 "read() the file to adopt the bytes on disk as a new version, "
                                 "re-derive your change from them, and write again")
 
+    @contextmanager
+    def _early_content(self, aid: str, payload: bytes) -> Iterator[PreparedFile | None]:
+        """A durable write's content written and syncing while its commit runs (``early_sync``);
+        discarded unless ``_land`` put it in place."""
+        prepared = self.fs.prepare(aid, payload) if self.durable else None
+        try:
+            yield prepared
+        finally:
+            if prepared is not None:
+                prepared.discard()
+
     def _materialize(self, lk: mat.PathLock, aid: str,
-                     known: tuple[int, bytes | None] | None = None) -> int:
-        """Put the *current* record on disk (never an older one) and advance the mark."""
+                     known: tuple[int, bytes | None] | None = None,
+                     prepared: PreparedFile | None = None) -> int:
+        """Put the *current* record on disk (never an older one) and advance the mark.
+        ``prepared``: ``known``'s content, written early (``_early_content``)."""
         rec = self.coordinator.artifact(aid)
         if rec is None or rec.version == 0:
             return 0
@@ -91,16 +107,19 @@ class DiskSync:
             data = self.coordinator.fetch(rec.content, aid)
         if data is None:
             self.fs.remove(aid, durable=self.durable)
+        elif prepared is not None and known is not None and known[0] == rec.version:
+            self.fs.finish(aid, prepared, data)
         else:
             self.fs.write_atomic(aid, data, durable=self.durable)
         lk.set_mark(rec.version, rd)
         return rec.version
 
-    def _land(self, lk: mat.PathLock, aid: str, version: int, data: bytes | None) -> None:
+    def _land(self, lk: mat.PathLock, aid: str, version: int, data: bytes | None,
+              prepared: PreparedFile | None = None) -> None:
         """Materialize a commit just made. If the file cannot be written the commit stands (the
         next access repairs the file from the state); the error says so."""
         try:
-            self._materialize(lk, aid, (version, data))
+            self._materialize(lk, aid, (version, data), prepared)
         except (CoherenceError, OSError) as exc:
             err = exc if isinstance(exc, CoherenceError) else fs_error(aid, exc, "write")
             err.details["committed_version"] = version

@@ -219,11 +219,12 @@ class CoherentVolume(DiskSync):
         with self._lock(aid) as lk:
             self._guard(lk, aid)
             if merge is None:
-                version = self.agent.write(aid, payload)
-            else:
-                version = self.agent.write(aid, payload, merge=merge)
-                payload = version.value
-            self._land(lk, aid, version, payload)
+                with self._early_content(aid, payload) as early:
+                    version = self.agent.write(aid, payload)
+                    self._land(lk, aid, version, payload, early)
+                return version
+            version = self.agent.write(aid, payload, merge=merge)
+            self._land(lk, aid, version, version.value)
         return version
 
     @typed
@@ -247,11 +248,12 @@ class CoherentVolume(DiskSync):
         with self._lock(aid) as lk:
             self._guard(lk, aid)
             if merge is None:
-                version = self.agent.commit_cas(aid, expected_version, payload)
-            else:
-                version = self.agent.commit_cas(aid, expected_version, payload, merge=merge)
-                payload = version.value
-            self._land(lk, aid, version, payload)
+                with self._early_content(aid, payload) as early:
+                    version = self.agent.commit_cas(aid, expected_version, payload)
+                    self._land(lk, aid, version, payload, early)
+                return version
+            version = self.agent.commit_cas(aid, expected_version, payload, merge=merge)
+            self._land(lk, aid, version, version.value)
         return version
 
     def write_cas(self, path: str | os.PathLike[str], fn: Callable[[Any], bytes | str],
@@ -299,11 +301,12 @@ class CoherentVolume(DiskSync):
             except Exception as exc:
                 raise _CallerError(exc) from exc
             payload = self._encode(data, aid)
-            try:
-                version = self.agent.commit_cas(aid, v.version, payload)
-            except (VersionConflict, StaleEpoch, GrantReclaimed) as exc:
-                return exc
-            self._land(lk, aid, version, payload)
+            with self._early_content(aid, payload) as early:
+                try:
+                    version = self.agent.commit_cas(aid, v.version, payload)
+                except (VersionConflict, StaleEpoch, GrantReclaimed) as exc:
+                    return exc
+                self._land(lk, aid, version, payload, early)
         return version
 
     @typed
