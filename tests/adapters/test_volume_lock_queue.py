@@ -1,9 +1,11 @@
 """Volumes queue for a file's lock instead of racing: ``write_cas`` reads, calls ``fn`` and commits
 under the lock (no attempt lost to another volume), waiters block in the kernel's queue, and an
-abandoned wait gives the lock back."""
+abandoned wait gives the lock back. A write's directory fsync runs after it let go of the lock."""
 
 from __future__ import annotations
 
+import errno
+import os
 import threading
 import time
 
@@ -11,7 +13,7 @@ import pytest
 
 from ccs.adapters.coherent_volume import CoherentVolume
 from ccs.adapters.coherent_volume.materialize import PathLock
-from ccs.protocol.errors import BackendUnavailable
+from ccs.protocol.errors import BackendUnavailable, FileSystemError
 
 P = "plans/plan.md"
 
@@ -78,3 +80,42 @@ def test_an_abandoned_wait_gives_the_lock_back(pair):
     # the timed-out waiter's thread took the lock as it was released and let go of it at once
     with PathLock(a.lock_dir, P, timeout=5):
         pass
+
+
+def lock_is_free(volume) -> bool:
+    try:
+        with PathLock(volume.lock_dir, P, timeout=0.05):
+            return True
+    except BackendUnavailable:
+        return False
+
+
+def test_directory_fsync_runs_after_the_lock_is_let_go(pair, monkeypatch):
+    a, _ = pair
+    a.write(P, "1")
+    real, seen = os.fsync, []
+
+    def probe(fd):
+        seen.append(lock_is_free(a))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", probe)
+    a.write(P, "2")
+    a.write_cas(P, lambda s: str(int(s) + 1))
+    a.delete(P)
+    assert seen == [True, True, True]  # the next writer need not wait for this one's fsync
+
+
+def test_a_failed_deferred_fsync_is_the_writes_typed_error(pair, monkeypatch):
+    a, _ = pair
+    a.write(P, "1")
+
+    def eio(fd):
+        raise OSError(errno.EIO, "injected")
+
+    monkeypatch.setattr(os, "fsync", eio)
+    with pytest.raises(FileSystemError) as info:
+        a.write(P, "2")
+    monkeypatch.undo()
+    assert info.value.details["committed_version"] == 2 and "WAS committed" in info.value.recover
+    assert a.read_with_version(P).version == 2

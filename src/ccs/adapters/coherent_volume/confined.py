@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from ccs.adapters.coherent_volume.dirsync import fsync_directory
+from ccs.adapters.coherent_volume.dirsync import AfterUnlock, fsync_directory
 from ccs.adapters.coherent_volume.early_sync import PreparedFile, start_fdatasync
 from ccs.adapters.coherent_volume.paths import STATE_DIR, TEMP_MARK
 from ccs.protocol.errors import (
@@ -193,18 +193,20 @@ class Root:
             raise self.refusal(dfd, name, aid, aid, None, want_dir=False)
         return st
 
-    def _rename_over(self, dfd: int, tmp: str, name: str, aid: str, durable: bool) -> None:
+    def _rename_over(self, dfd: int, tmp: str, name: str, aid: str, durable: bool,
+                     later: AfterUnlock | None) -> None:
         try:
             os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
         except OSError as exc:
             os.unlink(tmp, dir_fd=dfd)
             raise self.refusal(dfd, name, aid, aid, exc, want_dir=False) from exc
-        if durable:
-            fsync_directory(dfd)
+        _sync_directory(dfd, durable, later)
 
     @_typed("write")
-    def write_atomic(self, aid: str, data: bytes, *, durable: bool = True) -> None:
-        """Replace the file with ``data`` so that no reader or crash ever sees a partial file."""
+    def write_atomic(self, aid: str, data: bytes, *, durable: bool = True,
+                     later: AfterUnlock | None = None) -> None:
+        """Replace the file with ``data`` so that no reader or crash ever sees a partial file.
+        ``later``: the directory fsync is left to it (run after the file's lock is let go)."""
         name = aid.rsplit("/", 1)[-1]
         with self.parent(aid, create=True) as dfd:
             assert dfd is not None
@@ -221,7 +223,7 @@ class Root:
                 os.unlink(tmp, dir_fd=dfd)
                 raise
             os.close(fd)
-            self._rename_over(dfd, tmp, name, aid, durable)
+            self._rename_over(dfd, tmp, name, aid, durable, later)
 
     def prepare(self, aid: str, data: bytes) -> PreparedFile | None:
         """A durable write's content, in an unnamed file of the file's directory with its
@@ -249,7 +251,8 @@ class Root:
         return PreparedFile(held, fd, mode, start_fdatasync(fd))
 
     @_typed("write")
-    def finish(self, aid: str, prepared: PreparedFile, data: bytes) -> None:
+    def finish(self, aid: str, prepared: PreparedFile, data: bytes,
+               later: AfterUnlock | None = None) -> None:
         """``write_atomic(aid, data)`` for content ``prepare`` wrote and is syncing: wait for the
         sync, name the file, rename it over the file, fsync the directory. The path is walked
         again, as ``write_atomic`` would; if it no longer leads to the directory the content was
@@ -263,16 +266,16 @@ class Root:
                 if ((here.st_dev, here.st_ino) != (there.st_dev, there.st_ino)
                         or (0o644 if st is None else st.st_mode & 0o7777) != prepared.mode):
                     prepared.discard()
-                    return self.write_atomic(aid, data)
+                    return self.write_atomic(aid, data, later=later)
                 prepared.synced.result()  # an fdatasync error is this write's error
                 tmp = _temp_name(name)
                 os.link(f"/proc/self/fd/{prepared.fd}", tmp, dst_dir_fd=dfd)
-                self._rename_over(dfd, tmp, name, aid, True)
+                self._rename_over(dfd, tmp, name, aid, True, later)
         finally:
             prepared.discard()
 
     @_typed("remove")
-    def remove(self, aid: str, *, durable: bool = True) -> None:
+    def remove(self, aid: str, *, durable: bool = True, later: AfterUnlock | None = None) -> None:
         name = aid.rsplit("/", 1)[-1]
         with self.parent(aid) as dfd:
             if dfd is None:
@@ -283,8 +286,7 @@ class Root:
                 return
             except OSError as exc:
                 raise self.refusal(dfd, name, aid, aid, exc, want_dir=False) from exc
-            if durable:
-                fsync_directory(dfd)
+            _sync_directory(dfd, durable, later)
 
     @_typed("clean temp files")
     def clean_temps(self, aid: str) -> int:
@@ -373,6 +375,15 @@ def write_atomic(path: str, data: bytes, *, durable: bool = True) -> None:
         root.write_atomic(name, data, durable=durable)
     finally:
         root.close()
+
+
+def _sync_directory(dfd: int, durable: bool, later: AfterUnlock | None) -> None:
+    if not durable:
+        return
+    if later is None:
+        fsync_directory(dfd)
+    else:
+        later.add(dfd)
 
 
 def _temp_name(name: str) -> str:

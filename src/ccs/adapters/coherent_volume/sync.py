@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from ccs.adapters.coherent_volume import materialize as mat
 from ccs.adapters.coherent_volume.confined import fs_error
+from ccs.adapters.coherent_volume.dirsync import AfterUnlock
 from ccs.client.agent import Versioned
 from ccs.protocol.errors import CoherenceError, ConflictError, ForeignEdit, RetriesExhausted
 
@@ -94,7 +95,8 @@ class DiskSync:
 
     def _materialize(self, lk: mat.PathLock, aid: str,
                      known: tuple[int, bytes | None] | None = None,
-                     prepared: PreparedFile | None = None) -> int:
+                     prepared: PreparedFile | None = None,
+                     later: AfterUnlock | None = None) -> int:
         """Put the *current* record on disk (never an older one) and advance the mark.
         ``prepared``: ``known``'s content, written early (``_early_content``)."""
         rec = self.coordinator.artifact(aid)
@@ -106,28 +108,38 @@ class DiskSync:
         else:
             data = self.coordinator.fetch(rec.content, aid)
         if data is None:
-            self.fs.remove(aid, durable=self.durable)
+            self.fs.remove(aid, durable=self.durable, later=later)
         elif prepared is not None and known is not None and known[0] == rec.version:
-            self.fs.finish(aid, prepared, data)
+            self.fs.finish(aid, prepared, data, later)
         else:
-            self.fs.write_atomic(aid, data, durable=self.durable)
+            self.fs.write_atomic(aid, data, durable=self.durable, later=later)
         lk.set_mark(rec.version, rd)
         return rec.version
 
     def _land(self, lk: mat.PathLock, aid: str, version: int, data: bytes | None,
-              prepared: PreparedFile | None = None) -> None:
+              prepared: PreparedFile | None = None, later: AfterUnlock | None = None) -> None:
         """Materialize a commit just made. If the file cannot be written the commit stands (the
         next access repairs the file from the state); the error says so."""
         try:
-            self._materialize(lk, aid, (version, data), prepared)
+            self._materialize(lk, aid, (version, data), prepared, later)
         except (CoherenceError, OSError) as exc:
-            err = exc if isinstance(exc, CoherenceError) else fs_error(aid, exc, "write")
-            err.details["committed_version"] = version
-            err.recover = (f"the change WAS committed as version {version}, only the file could not "
-                           f"be written; do not write it again. {err.recover}")
+            err = _committed_error(aid, version, exc)
             if err is exc:
                 raise
             raise err from exc
+        if later is not None:
+            later.committed = (aid, version)
+
+    @contextmanager
+    def _after_unlock(self) -> Iterator[AfterUnlock]:
+        """Collects the directory fsyncs of the writes in the block, to run after the locks the
+        block takes are let go (``dirsync.AfterUnlock``); raises what they fail with."""
+        later = AfterUnlock()
+        with later:
+            yield later
+        if later.failure is not None:
+            aid, version = later.committed or ("?", -1)
+            raise _committed_error(aid, version, later.failure) from later.failure
 
     def _reconcile(self, lk: mat.PathLock, aid: str, *, acquire: bool, adopt: bool) -> Versioned:
         """Under the lock: make disk, record and this agent's view agree, and return the view."""
@@ -165,3 +177,12 @@ class DiskSync:
         with self._lock(aid) as lk:
             return self._reconcile(lk, aid, acquire=acquire,
                                    adopt=self.on_stale_read == "adopt" if adopt is None else adopt)
+
+
+def _committed_error(aid: str, version: int, exc: CoherenceError | OSError) -> CoherenceError:
+    """The error of a commit that stands although its file could not be written (or synced)."""
+    err = exc if isinstance(exc, CoherenceError) else fs_error(aid, exc, "write")
+    err.details["committed_version"] = version
+    err.recover = (f"the change WAS committed as version {version}, only the file could not "
+                   f"be written; do not write it again. {err.recover}")
+    return err

@@ -216,24 +216,24 @@ class CoherentVolume(DiskSync):
         says whether it merged (``.merged``), ``MergeConflict`` when the edits overlap."""
         aid = self._id(path)
         payload = self._encode(data, aid)
-        with self._lock(aid) as lk:
+        with self._after_unlock() as later, self._lock(aid) as lk:
             self._guard(lk, aid)
             if merge is None:
                 with self._early_content(aid, payload) as early:
                     version = self.agent.write(aid, payload)
-                    self._land(lk, aid, version, payload, early)
+                    self._land(lk, aid, version, payload, early, later)
                 return version
             version = self.agent.write(aid, payload, merge=merge)
-            self._land(lk, aid, version, version.value)
+            self._land(lk, aid, version, version.value, None, later)
         return version
 
     @typed
     def delete(self, path: str | os.PathLike[str]) -> int:
         aid = self._id(path)
-        with self._lock(aid) as lk:
+        with self._after_unlock() as later, self._lock(aid) as lk:
             self._guard(lk, aid)
             version = self.agent.delete(aid)
-            self._land(lk, aid, version, None)
+            self._land(lk, aid, version, None, None, later)
         return version
 
     @typed
@@ -245,15 +245,15 @@ class CoherentVolume(DiskSync):
         aid = self._id(path)
         expected_version = _version_arg(expected_version, aid)
         payload = self._encode(data, aid)
-        with self._lock(aid) as lk:
+        with self._after_unlock() as later, self._lock(aid) as lk:
             self._guard(lk, aid)
             if merge is None:
                 with self._early_content(aid, payload) as early:
                     version = self.agent.commit_cas(aid, expected_version, payload)
-                    self._land(lk, aid, version, payload, early)
+                    self._land(lk, aid, version, payload, early, later)
                 return version
             version = self.agent.commit_cas(aid, expected_version, payload, merge=merge)
-            self._land(lk, aid, version, version.value)
+            self._land(lk, aid, version, version.value, None, later)
         return version
 
     def write_cas(self, path: str | os.PathLike[str], fn: Callable[[Any], bytes | str],
@@ -290,7 +290,7 @@ class CoherentVolume(DiskSync):
                      fn: Callable[[Any], bytes | str]) -> int | ConflictError:
         """One ``write_cas`` attempt under the lock: the new version, or the conflict it lost."""
         aid = self._id(path)
-        with self._lock(aid) as lk:
+        with self._after_unlock() as later, self._lock(aid) as lk:
             v = self.agent.read_with_version(aid, None)
             if self.fs.read(aid) != v.value:  # disk and record disagree: repair, adopt or raise
                 v = self._reconcile(lk, aid, acquire=False, adopt=self.on_stale_read == "adopt")
@@ -306,7 +306,7 @@ class CoherentVolume(DiskSync):
                     version = self.agent.commit_cas(aid, v.version, payload)
                 except (VersionConflict, StaleEpoch, GrantReclaimed) as exc:
                     return exc
-                self._land(lk, aid, version, payload, early)
+                self._land(lk, aid, version, payload, early, later)
         return version
 
     @typed
@@ -344,7 +344,7 @@ class CoherentVolume(DiskSync):
         for path, v in (expected or {}).items():
             aid = self._id(path)
             pins[aid] = _version_arg(v, aid)
-        with ExitStack() as stack:
+        with self._after_unlock() as later, ExitStack() as stack:
             locks = {aid: stack.enter_context(self._lock(aid)) for aid in sorted(by_id)}
             for aid, lk in locks.items():
                 self._guard(lk, aid)
@@ -355,7 +355,7 @@ class CoherentVolume(DiskSync):
                 txn.write(aid, payload)
             result = txn.commit()
             for aid, lk in locks.items():
-                self._land(lk, aid, result.versions[aid].version, by_id[aid][1])
+                self._land(lk, aid, result.versions[aid].version, by_id[aid][1], None, later)
         return {by_id[aid][0]: c.version for aid, c in result.versions.items()}
 
     # --- maintenance and inspection -----------------------------------------------------------
