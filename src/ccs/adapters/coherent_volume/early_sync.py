@@ -15,28 +15,14 @@ takes the plain path (``Root.write_atomic``) after the commit.
 from __future__ import annotations
 
 import os
-import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 
-_pool: tuple[int, ThreadPoolExecutor] | None = None
-_pool_lock = threading.Lock()
-
-
-def _executor() -> ThreadPoolExecutor:
-    """The process's sync workers (a forked child makes its own: threads do not survive fork)."""
-    global _pool
-    pool = _pool
-    if pool is None or pool[0] != os.getpid():
-        with _pool_lock:
-            if _pool is None or _pool[0] != os.getpid():
-                _pool = (os.getpid(), ThreadPoolExecutor(4, thread_name_prefix="ccs-volume-sync"))
-            pool = _pool
-    return pool[1]
+from ccs.adapters.coherent_volume.workers import pool
 
 
 def start_fdatasync(fd: int) -> Future[None]:
-    return _executor().submit(os.fdatasync, fd)
+    return pool("sync", 4).submit(os.fdatasync, fd)
 
 
 @dataclass(slots=True)

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ccs.adapters.coherent_volume.confined import fs_error
+from ccs.adapters.coherent_volume.workers import pool
 from ccs.protocol.errors import BackendUnavailable
 
 ABSENT = "-"  # the digest of "no file"
@@ -147,7 +148,7 @@ class PathLock:
 
 class _LockWaiter:
     """A blocking ``flock`` on a duplicate of ``fd`` (same open file description, so the lock it
-    takes is ``fd``'s), in a daemon thread. If the caller stops waiting first, the thread lets go
+    takes is ``fd``'s), on a worker thread. If the caller stops waiting first, the thread lets go
     of the lock as soon as it gets it."""
 
     def __init__(self, fd: int) -> None:
@@ -156,7 +157,8 @@ class _LockWaiter:
         self.finished = False
         self.abandoned = False
         self.error: OSError | None = None
-        threading.Thread(target=self._run, name="ccs-volume-lock-wait", daemon=True).start()
+        # Up to 32 waits at once per process; beyond that a wait may queue (its deadline runs).
+        pool("lock-wait", 32).submit(self._run)
 
     def _run(self) -> None:
         try:
