@@ -96,32 +96,42 @@ class DiskSync:
     def _materialize(self, lk: mat.PathLock, aid: str,
                      known: tuple[int, bytes | None] | None = None,
                      prepared: PreparedFile | None = None,
-                     later: AfterUnlock | None = None) -> int:
+                     later: AfterUnlock | None = None, *, just_committed: bool = False) -> int:
         """Put the *current* record on disk (never an older one) and advance the mark.
-        ``prepared``: ``known``'s content, written early (``_early_content``)."""
-        rec = self.coordinator.artifact(aid)
-        if rec is None or rec.version == 0:
-            return 0
-        rd = rec.content.digest or mat.ABSENT
-        if known is not None and known[0] == rec.version:
-            data = known[1]
+        ``prepared``: ``known``'s content, written early (``_early_content``).
+
+        ``just_committed``: ``known`` is the commit this caller made under ``lk`` a moment ago, so
+        the record is not read back. Volumes commit a file only under its lock, so the record is
+        that commit; only a writer outside any volume could have moved it since, and then the
+        disk holds ``known`` with its mark, i.e. a repair still to do, which the next access
+        does (as after a crash between commit and materialization)."""
+        if just_committed and known is not None:
+            version, data = int(known[0]), known[1]
+            rd = mat.digest(data)
         else:
-            data = self.coordinator.fetch(rec.content, aid)
+            rec = self.coordinator.artifact(aid)
+            if rec is None or rec.version == 0:
+                return 0
+            version, rd = rec.version, rec.content.digest or mat.ABSENT
+            if known is not None and known[0] == rec.version:
+                data = known[1]
+            else:
+                data, prepared = self.coordinator.fetch(rec.content, aid), None
         if data is None:
             self.fs.remove(aid, durable=self.durable, later=later)
-        elif prepared is not None and known is not None and known[0] == rec.version:
+        elif prepared is not None:
             self.fs.finish(aid, prepared, data, later)
         else:
             self.fs.write_atomic(aid, data, durable=self.durable, later=later)
-        lk.set_mark(rec.version, rd)
-        return rec.version
+        lk.set_mark(version, rd)
+        return version
 
     def _land(self, lk: mat.PathLock, aid: str, version: int, data: bytes | None,
               prepared: PreparedFile | None = None, later: AfterUnlock | None = None) -> None:
         """Materialize a commit just made. If the file cannot be written the commit stands (the
         next access repairs the file from the state); the error says so."""
         try:
-            self._materialize(lk, aid, (version, data), prepared, later)
+            self._materialize(lk, aid, (version, data), prepared, later, just_committed=True)
         except (CoherenceError, OSError) as exc:
             err = _committed_error(aid, version, exc)
             if err is exc:
