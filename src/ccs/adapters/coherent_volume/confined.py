@@ -175,13 +175,12 @@ class Root:
             except OSError as exc:
                 raise self.refusal(dfd, name, aid, aid, exc, want_dir=False) from exc
             try:
-                if not stat.S_ISREG(os.fstat(fd).st_mode):  # a directory opens too, a FIFO too
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode):  # a directory opens too, a FIFO too
                     raise self.refusal(dfd, name, aid, aid, None, want_dir=False)
-            except BaseException:
+                return _read_all(fd, st.st_size)
+            finally:
                 os.close(fd)
-                raise
-            with os.fdopen(fd, "rb") as f:
-                return f.read()
 
     def _existing(self, dfd: int, name: str, aid: str) -> os.stat_result | None:
         """The file a write replaces (None if there is none); refuses anything but a regular file."""
@@ -388,6 +387,18 @@ def _sync_directory(dfd: int, durable: bool, later: AfterUnlock | None) -> None:
 
 def _temp_name(name: str) -> str:
     return f".{name}{TEMP_MARK}{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def _read_all(fd: int, size: int) -> bytes:
+    """The file's bytes, ``size`` (its fstat size) in one read when it did not change meanwhile
+    (one byte more is asked for, to see a file that grew); else read until end of file."""
+    data = os.read(fd, size + 1)
+    if len(data) == size:
+        return data
+    parts = [data]
+    while chunk := os.read(fd, max(size, 1 << 16)):
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 def _write_all(fd: int, data: bytes) -> None:
