@@ -52,7 +52,10 @@ class GraphTask(NamedTuple):
 
 def graph_task() -> GraphTask | None:
     """The graph task running in this context; None outside a graph (or without a checkpoint_ns)."""
-    config: Any = var_child_runnable_config.get()
+    return _task_of(var_child_runnable_config.get())
+
+
+def _task_of(config: Any) -> GraphTask | None:
     if not config:
         return None
     metadata = config.get("metadata")
@@ -69,7 +72,10 @@ def graph_task() -> GraphTask | None:
 
 def graph_node() -> str | None:
     """``langgraph_node`` of the running graph task, for a task without a checkpoint_ns."""
-    config: Any = var_child_runnable_config.get()
+    return _node_of(var_child_runnable_config.get())
+
+
+def _node_of(config: Any) -> str | None:
     metadata = config.get("metadata") if config else None
     node = metadata.get("langgraph_node") if metadata else None
     return None if node is None else str(node)
@@ -99,7 +105,8 @@ def task_birth(configurable: Any) -> int | None:
 def resolve(mode: str, bound: str | None, default_agent: str,
             namespace: tuple[str, ...] | None) -> tuple[str, GraphTask | None]:
     """``(agent, graph task or None)`` for one store call."""
-    task = graph_task()
+    config: Any = var_child_runnable_config.get()  # read once: every store call asks
+    task = _task_of(config) if config else None
     if bound is not None:
         agent = bound
     elif mode == NAMESPACE and namespace:
@@ -107,5 +114,5 @@ def resolve(mode: str, bound: str | None, default_agent: str,
     elif task is not None:
         agent = task.node or default_agent
     else:
-        agent = graph_node() or default_agent
+        agent = (_node_of(config) if config else None) or default_agent
     return agent, task

@@ -15,12 +15,20 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from langgraph.store.base import Item, ListNamespacesOp, SearchItem, SearchOp
 
 from ccs.adapters.langgraph import bridge, merging
-from ccs.adapters.langgraph.docs import Doc, copy_value, decode_ttl, encode_doc, encode_ttl
+from ccs.adapters.langgraph.docs import (
+    Doc,
+    copy_doc_value,
+    copy_value,
+    decode_ttl,
+    encode_doc,
+    encode_ttl,
+)
 from ccs.adapters.langgraph.ids import NamespaceError, ttl_id
 from ccs.adapters.langgraph.query import matches_filter, page_namespaces, rank
 from ccs.adapters.langgraph.views import Seen
@@ -39,6 +47,27 @@ if TYPE_CHECKING:
     from ccs.adapters.langgraph.store import CCSStore
 
 BLIND_RETRIES = 64
+
+
+def _item_fast(value: dict[str, Any], key: str, namespace: tuple[str, ...], created_at: datetime,
+               updated_at: datetime) -> Item:
+    """``Item(...)`` without the constructor's conversions (``tuple(namespace)``, ISO strings to
+    datetimes): here the namespace is already a tuple and the stamps are datetimes."""
+    item = _new_item(Item)
+    item.value, item.key, item.namespace = value, key, namespace
+    item.created_at, item.updated_at = created_at, updated_at
+    return item
+
+
+def _item_constructed(value: dict[str, Any], key: str, namespace: tuple[str, ...],
+                      created_at: datetime, updated_at: datetime) -> Item:
+    return Item(value=value, key=key, namespace=namespace, created_at=created_at, updated_at=updated_at)
+
+
+_new_item = Item.__new__
+# Only while Item is the five-slot class this was written against; else its own constructor.
+make_item = _item_fast if getattr(Item, "__slots__", None) == (
+    "value", "key", "namespace", "created_at", "updated_at") else _item_constructed
 
 
 @dataclass(slots=True, weakref_slot=True, eq=False)
@@ -133,8 +162,10 @@ class Ops:
         s = self.s
         aid = s._ids.encode(ns, key)
         agent = call.agent
-        hits = agent.stats.hits
-        entry = bridge.view(agent, aid, lock=call.lock)
+        recorder = s._recorder
+        hits = agent.stats.hits if recorder is not None else 0
+        with call.lock:  # bridge.view, inlined: the hottest call of the store
+            entry = agent.view(aid)
         digest = entry.content.digest
         if entry.version == 0 and s._inner is not None:
             entry = s._inner_link.adopt(call, aid, ns, key) or entry
@@ -151,15 +182,14 @@ class Ops:
         old = call.views.get(aid)
         if old is None or old[0] != entry.version or old[1] != created:
             call.views[aid] = Seen(entry.version, created, digest is not None)
-        if s._recorder is not None:
+        if recorder is not None:
             _log(s, call, "get", aid, ns, key, seen=entry.version, version=entry.version,
                  outcome=("absent" if doc is None else "hit" if agent.stats.hits != hits else "miss"))
         if doc is None:
             return None
         if refresh and until is not None:
             self.refresh_ttl(call, aid, entry.version, doc, until)
-        return Item(value=copy_value(doc.value), key=key, namespace=ns,
-                    created_at=doc.created_at, updated_at=doc.updated_at)
+        return make_item(copy_doc_value(doc), key, ns, doc.created_at, doc.updated_at)
 
     # --- put / delete -----------------------------------------------------------------------
 
@@ -171,9 +201,10 @@ class Ops:
         aid = s._ids.encode(ns, key)
         if value is None:
             return self.delete(call, ns, key, aid)
-        if not isinstance(value, Mapping):
-            raise InvalidValue(f"store values are dicts, got {type(value).__name__}", artifact=aid)
-        value = dict(value)
+        if type(value) is not dict:  # a dict is encoded now and not kept: no copy needed
+            if not isinstance(value, Mapping):
+                raise InvalidValue(f"store values are dicts, got {type(value).__name__}", artifact=aid)
+            value = dict(value)
         seen = call.views.get(aid)
         if seen is not None:
             payload, created = self._payload(aid, value, seen.created_ns, ttl, vectors, index)
@@ -194,8 +225,9 @@ class Ops:
         else:
             c, created = self._blind(call, aid, ns, key, value, ttl, vectors, index)
         call.views[aid] = Seen(c.version, created, True)
-        _log(s, call, "put", aid, ns, key, seen=None if seen is None else seen.version,
-             version=c.version, outcome="ok")
+        if s._recorder is not None:
+            _log(s, call, "put", aid, ns, key, seen=None if seen is None else seen.version,
+                 version=c.version, outcome="ok")
         if s._inner is not None:
             s._inner_link.materialize(aid, ns, key)
 
@@ -301,7 +333,7 @@ class Ops:
             if op.refresh_ttl and doc.ttl is not None:
                 _, until = self.live_doc(call, rec.artifact_id, rec.content.digest, None, rec.version)
                 self.refresh_ttl(call, rec.artifact_id, rec.version, doc, until)
-            out.append(SearchItem(ns, key, copy_value(doc.value), doc.created_at, doc.updated_at, score))
+            out.append(SearchItem(ns, key, copy_doc_value(doc), doc.created_at, doc.updated_at, score))
         _log(s, call, "search", None, prefix, None, outcome="ok", count=len(out),
              items=[[r.artifact_id, r.version] for (r, _, _), _ in page])
         return out
@@ -340,7 +372,7 @@ class Ops:
             if entry.version == 0 and s._inner is not None:
                 entry = s._inner_link.adopt(call, aid, ns, key) or entry
             doc, _ = self.live_doc(call, aid, entry.content.digest, entry.data, entry.version)
-            new = fn(None if doc is None else copy_value(doc.value))
+            new = fn(None if doc is None else copy_doc_value(doc))
             try:
                 if new is None:
                     if entry.content.digest is None:

@@ -162,7 +162,7 @@ class _Handle(BaseStore):
     def get(self, namespace: tuple[str, ...], key: str, *, refresh_ttl: bool | None = None) -> Item | None:
         root = self._root
         if refresh_ttl is None:
-            refresh_ttl = True if root._ttl_config is None else root._ttl_config.get("refresh_on_read", True)
+            refresh_ttl = root._refresh_on_read
         call = root._call(self._bound, self._session, namespace)
         return root._ops.get(call, tuple(namespace), str(key), refresh_ttl)
 
@@ -173,7 +173,7 @@ class _Handle(BaseStore):
         if namespace and namespace[0] == "langgraph":
             raise NamespaceError(f'Root label for namespace cannot be "langgraph". Got: {namespace}')
         if ttl is NOT_PROVIDED:
-            ttl = root._default_ttl()
+            ttl = root._ttl_default
         else:
             check_ttl(ttl)
         vectors = None
@@ -294,6 +294,9 @@ class CCSStore(_Handle):
         self._ops = Ops(self)
         self._recorder: Recorder | None = None
         self._ttl_config = ttl
+        # what get() and put() use when the call does not say (the config never changes)
+        self._ttl_default = None if ttl is None else ttl.get("default_ttl")
+        self._refresh_on_read = True if ttl is None else ttl.get("refresh_on_read", True)
         self._inner = inner
         self._inner_link = None if inner is None else InnerLink(self, inner)
         self._inline = inner is None and isinstance(self.core.coordinator.backend, MemoryBackend)
@@ -306,7 +309,8 @@ class CCSStore(_Handle):
     def _call(self, bound: str | None, session: Session, namespace: tuple[str, ...] | None) -> Call:
         agent_name, task = resolve(self._identity, bound, self._default, namespace)
         if task is None:
-            return session.call(agent_name, self._make_call)
+            call = session.calls.get(agent_name)  # Session.call's own first step, inlined
+            return call if call is not None else session.call(agent_name, self._make_call)
         return self._scopes.call(agent_name, task, self._make_call)
 
     def _make_call(self, agent_name: str, scope: str | None) -> Call:

@@ -170,14 +170,14 @@ class Session:
     """Caller records outside any graph, per agent name."""
 
     def __init__(self) -> None:
-        self._calls: dict[str, Any] = {}
+        self.calls: dict[str, Any] = {}  # read without the lock; written under it
         self._lock = threading.Lock()
 
     def call(self, agent: str, make: Callable[[str, str | None], Any]) -> Any:
-        call = self._calls.get(agent)
+        call = self.calls.get(agent)
         if call is None:
             with self._lock:
-                call = self._calls.get(agent)
+                call = self.calls.get(agent)
                 if call is None:
-                    call = self._calls[agent] = make(agent, None)
+                    call = self.calls[agent] = make(agent, None)
         return call
