@@ -35,7 +35,6 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from ccs.adapters.coherent_volume.dirsync import AfterUnlock, fsync_directory
-from ccs.adapters.coherent_volume.early_sync import PreparedFile, start_fdatasync
 from ccs.adapters.coherent_volume.paths import STATE_DIR, TEMP_MARK
 from ccs.protocol.errors import (
     CoherenceError,
@@ -45,8 +44,6 @@ from ccs.protocol.errors import (
     PathOutsideWorkspace,
 )
 
-# Unnamed files (O_TMPFILE), named later through /proc/self/fd: see early_sync.
-_UNNAMED_FILES = hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd")
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -223,55 +220,6 @@ class Root:
                 raise
             os.close(fd)
             self._rename_over(dfd, tmp, name, aid, durable, later)
-
-    def prepare(self, aid: str, data: bytes) -> PreparedFile | None:
-        """A durable write's content, in an unnamed file of the file's directory with its
-        fdatasync started (``early_sync``), ready for ``finish``. None when that cannot be done
-        here (no ``O_TMPFILE``, the directory does not exist yet, any error): the write then
-        takes ``write_atomic`` after the commit, which reports whatever is wrong."""
-        if not _UNNAMED_FILES:
-            return None
-        name = aid.rsplit("/", 1)[-1]
-        try:
-            with self.parent(aid) as dfd:
-                if dfd is None:
-                    return None
-                st = self._existing(dfd, name, aid)
-                mode = 0o644 if st is None else st.st_mode & 0o7777
-                fd = os.open(".", os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, mode, dir_fd=dfd)
-                try:
-                    _write_all(fd, data)
-                    held = os.dup(dfd)
-                except BaseException:
-                    os.close(fd)
-                    raise
-        except (OSError, CoherenceError):
-            return None
-        return PreparedFile(held, fd, mode, start_fdatasync(fd))
-
-    @_typed("write")
-    def finish(self, aid: str, prepared: PreparedFile, data: bytes,
-               later: AfterUnlock | None = None) -> None:
-        """``write_atomic(aid, data)`` for content ``prepare`` wrote and is syncing: wait for the
-        sync, name the file, rename it over the file, fsync the directory. The path is walked
-        again, as ``write_atomic`` would; if it no longer leads to the directory the content was
-        prepared in, or the file's permissions changed, the content is written anew."""
-        try:
-            name = aid.rsplit("/", 1)[-1]
-            with self.parent(aid, create=True) as dfd:
-                assert dfd is not None
-                st = self._existing(dfd, name, aid)
-                here, there = os.fstat(dfd), os.fstat(prepared.dfd)
-                if ((here.st_dev, here.st_ino) != (there.st_dev, there.st_ino)
-                        or (0o644 if st is None else st.st_mode & 0o7777) != prepared.mode):
-                    prepared.discard()
-                    return self.write_atomic(aid, data, later=later)
-                prepared.synced.result()  # an fdatasync error is this write's error
-                tmp = _temp_name(name)
-                os.link(f"/proc/self/fd/{prepared.fd}", tmp, dst_dir_fd=dfd)
-                self._rename_over(dfd, tmp, name, aid, True, later)
-        finally:
-            prepared.discard()
 
     @_typed("remove")
     def remove(self, aid: str, *, durable: bool = True, later: AfterUnlock | None = None) -> None:

@@ -22,7 +22,6 @@ from ccs.protocol.errors import CoherenceError, ConflictError, ForeignEdit, Retr
 
 if TYPE_CHECKING:
     from ccs.adapters.coherent_volume.confined import Root
-    from ccs.adapters.coherent_volume.early_sync import PreparedFile
     from ccs.client.agent import Agent
     from ccs.coordinator import Coordinator
 
@@ -82,23 +81,11 @@ class DiskSync:
                                 "read() the file to adopt the bytes on disk as a new version, "
                                 "re-derive your change from them, and write again")
 
-    @contextmanager
-    def _early_content(self, aid: str, payload: bytes) -> Iterator[PreparedFile | None]:
-        """A durable write's content written and syncing while its commit runs (``early_sync``);
-        discarded unless ``_land`` put it in place."""
-        prepared = self.fs.prepare(aid, payload) if self.durable else None
-        try:
-            yield prepared
-        finally:
-            if prepared is not None:
-                prepared.discard()
-
     def _materialize(self, lk: mat.PathLock, aid: str,
                      known: tuple[int, bytes | None] | None = None,
-                     prepared: PreparedFile | None = None,
                      later: AfterUnlock | None = None, *, just_committed: bool = False) -> int:
         """Put the *current* record on disk (never an older one) and advance the mark.
-        ``prepared``: ``known``'s content, written early (``_early_content``).
+        ``later``: collects the directory fsync (``dirsync.AfterUnlock``).
 
         ``just_committed``: ``known`` is the commit this caller made under ``lk`` a moment ago, so
         the record is not read back. Volumes commit a file only under its lock, so the record is
@@ -116,22 +103,20 @@ class DiskSync:
             if known is not None and known[0] == rec.version:
                 data = known[1]
             else:
-                data, prepared = self.coordinator.fetch(rec.content, aid), None
+                data = self.coordinator.fetch(rec.content, aid)
         if data is None:
             self.fs.remove(aid, durable=self.durable, later=later)
-        elif prepared is not None:
-            self.fs.finish(aid, prepared, data, later)
         else:
             self.fs.write_atomic(aid, data, durable=self.durable, later=later)
         lk.set_mark(version, rd)
         return version
 
     def _land(self, lk: mat.PathLock, aid: str, version: int, data: bytes | None,
-              prepared: PreparedFile | None = None, later: AfterUnlock | None = None) -> None:
+              later: AfterUnlock | None = None) -> None:
         """Materialize a commit just made. If the file cannot be written the commit stands (the
         next access repairs the file from the state); the error says so."""
         try:
-            self._materialize(lk, aid, (version, data), prepared, later, just_committed=True)
+            self._materialize(lk, aid, (version, data), later, just_committed=True)
         except (CoherenceError, OSError) as exc:
             err = _committed_error(aid, version, exc)
             if err is exc:

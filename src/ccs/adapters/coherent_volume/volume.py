@@ -219,12 +219,11 @@ class CoherentVolume(DiskSync):
         with self._after_unlock() as later, self._lock(aid) as lk:
             self._guard(lk, aid)
             if merge is None:
-                with self._early_content(aid, payload) as early:
-                    version = self.agent.write(aid, payload)
-                    self._land(lk, aid, version, payload, early, later)
+                version = self.agent.write(aid, payload)
+                self._land(lk, aid, version, payload, later)
                 return version
             version = self.agent.write(aid, payload, merge=merge)
-            self._land(lk, aid, version, version.value, None, later)
+            self._land(lk, aid, version, version.value, later)
         return version
 
     @typed
@@ -233,7 +232,7 @@ class CoherentVolume(DiskSync):
         with self._after_unlock() as later, self._lock(aid) as lk:
             self._guard(lk, aid)
             version = self.agent.delete(aid)
-            self._land(lk, aid, version, None, None, later)
+            self._land(lk, aid, version, None, later)
         return version
 
     @typed
@@ -248,12 +247,11 @@ class CoherentVolume(DiskSync):
         with self._after_unlock() as later, self._lock(aid) as lk:
             self._guard(lk, aid)
             if merge is None:
-                with self._early_content(aid, payload) as early:
-                    version = self.agent.commit_cas(aid, expected_version, payload)
-                    self._land(lk, aid, version, payload, early, later)
+                version = self.agent.commit_cas(aid, expected_version, payload)
+                self._land(lk, aid, version, payload, later)
                 return version
             version = self.agent.commit_cas(aid, expected_version, payload, merge=merge)
-            self._land(lk, aid, version, version.value, None, later)
+            self._land(lk, aid, version, version.value, later)
         return version
 
     def write_cas(self, path: str | os.PathLike[str], fn: Callable[[Any], bytes | str],
@@ -301,12 +299,11 @@ class CoherentVolume(DiskSync):
             except Exception as exc:
                 raise _CallerError(exc) from exc
             payload = self._encode(data, aid)
-            with self._early_content(aid, payload) as early:
-                try:
-                    version = self.agent.commit_cas(aid, v.version, payload)
-                except (VersionConflict, StaleEpoch, GrantReclaimed) as exc:
-                    return exc
-                self._land(lk, aid, version, payload, early, later)
+            try:
+                version = self.agent.commit_cas(aid, v.version, payload)
+            except (VersionConflict, StaleEpoch, GrantReclaimed) as exc:
+                return exc
+            self._land(lk, aid, version, payload, later)
         return version
 
     @typed
@@ -355,7 +352,7 @@ class CoherentVolume(DiskSync):
                 txn.write(aid, payload)
             result = txn.commit()
             for aid, lk in locks.items():
-                self._land(lk, aid, result.versions[aid].version, by_id[aid][1], None, later)
+                self._land(lk, aid, result.versions[aid].version, by_id[aid][1], later)
         return {by_id[aid][0]: c.version for aid, c in result.versions.items()}
 
     # --- maintenance and inspection -----------------------------------------------------------
