@@ -1,6 +1,6 @@
 """Volumes queue for a file's lock instead of racing: ``write_cas`` reads, calls ``fn`` and commits
 under the lock (no attempt lost to another volume), waiters block in the kernel's queue, and an
-abandoned wait gives the lock back. A write's directory fsync runs after it let go of the lock."""
+abandoned wait gives the lock back."""
 
 from __future__ import annotations
 
@@ -82,31 +82,7 @@ def test_an_abandoned_wait_gives_the_lock_back(pair):
         pass
 
 
-def lock_is_free(volume) -> bool:
-    try:
-        with PathLock(volume.lock_dir, P, timeout=0.05):
-            return True
-    except BackendUnavailable:
-        return False
-
-
-def test_directory_fsync_runs_after_the_lock_is_let_go(pair, monkeypatch):
-    a, _ = pair
-    a.write(P, "1")
-    real, seen = os.fsync, []
-
-    def probe(fd):
-        seen.append(lock_is_free(a))
-        real(fd)
-
-    monkeypatch.setattr(os, "fsync", probe)
-    a.write(P, "2")
-    a.write_cas(P, lambda s: str(int(s) + 1))
-    a.delete(P)
-    assert seen == [True, True, True]  # the next writer need not wait for this one's fsync
-
-
-def test_a_failed_deferred_fsync_is_the_writes_typed_error(pair, monkeypatch):
+def test_a_failed_directory_fsync_is_the_writes_typed_error(pair, monkeypatch):
     a, _ = pair
     a.write(P, "1")
 

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from ccs.adapters.coherent_volume.dirsync import AfterUnlock, fsync_directory
+from ccs.adapters.coherent_volume.dirsync import fsync_directory
 from ccs.adapters.coherent_volume.paths import STATE_DIR, TEMP_MARK
 from ccs.protocol.errors import (
     CoherenceError,
@@ -189,20 +189,18 @@ class Root:
             raise self.refusal(dfd, name, aid, aid, None, want_dir=False)
         return st
 
-    def _rename_over(self, dfd: int, tmp: str, name: str, aid: str, durable: bool,
-                     later: AfterUnlock | None) -> None:
+    def _rename_over(self, dfd: int, tmp: str, name: str, aid: str, durable: bool) -> None:
         try:
             os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
         except OSError as exc:
             os.unlink(tmp, dir_fd=dfd)
             raise self.refusal(dfd, name, aid, aid, exc, want_dir=False) from exc
-        _sync_directory(dfd, durable, later)
+        if durable:
+            fsync_directory(dfd)
 
     @_typed("write")
-    def write_atomic(self, aid: str, data: bytes, *, durable: bool = True,
-                     later: AfterUnlock | None = None) -> None:
-        """Replace the file with ``data`` so that no reader or crash ever sees a partial file.
-        ``later``: the directory fsync is left to it (run after the file's lock is let go)."""
+    def write_atomic(self, aid: str, data: bytes, *, durable: bool = True) -> None:
+        """Replace the file with ``data`` so that no reader or crash ever sees a partial file."""
         name = aid.rsplit("/", 1)[-1]
         with self.parent(aid, create=True) as dfd:
             assert dfd is not None
@@ -219,10 +217,10 @@ class Root:
                 os.unlink(tmp, dir_fd=dfd)
                 raise
             os.close(fd)
-            self._rename_over(dfd, tmp, name, aid, durable, later)
+            self._rename_over(dfd, tmp, name, aid, durable)
 
     @_typed("remove")
-    def remove(self, aid: str, *, durable: bool = True, later: AfterUnlock | None = None) -> None:
+    def remove(self, aid: str, *, durable: bool = True) -> None:
         name = aid.rsplit("/", 1)[-1]
         with self.parent(aid) as dfd:
             if dfd is None:
@@ -233,7 +231,8 @@ class Root:
                 return
             except OSError as exc:
                 raise self.refusal(dfd, name, aid, aid, exc, want_dir=False) from exc
-            _sync_directory(dfd, durable, later)
+            if durable:
+                fsync_directory(dfd)
 
     @_typed("clean temp files")
     def clean_temps(self, aid: str) -> int:
@@ -322,15 +321,6 @@ def write_atomic(path: str, data: bytes, *, durable: bool = True) -> None:
         root.write_atomic(name, data, durable=durable)
     finally:
         root.close()
-
-
-def _sync_directory(dfd: int, durable: bool, later: AfterUnlock | None) -> None:
-    if not durable:
-        return
-    if later is None:
-        fsync_directory(dfd)
-    else:
-        later.add(dfd)
 
 
 def _temp_name(name: str) -> str:

@@ -56,39 +56,3 @@ def fsync_directory(dfd: int) -> None:
                 d.done = max(d.done, covers)
             d.cond.notify_all()
 
-
-class AfterUnlock:
-    """Directory fsyncs a write defers until it has let go of the file's lock.
-
-    The lock orders renames (materializations happen in commit order); it need not be held while
-    a rename is made durable. So a writer renames under the lock, lets the next writer in, then
-    fsyncs the directory before it returns: its own durability is unchanged, and the next writer's
-    work, even its fsync (the journal commits them together), overlaps this one's. Use as ``with
-    AfterUnlock() as later, lock:``. A failed fsync is kept in ``failure`` (with ``committed``, the
-    commit it was of) for the caller to raise, unless the block raised already.
-    """
-
-    def __init__(self) -> None:
-        self.fds: list[int] = []
-        self.committed: tuple[str, int] | None = None
-        self.failure: OSError | None = None
-
-    def add(self, dfd: int) -> None:
-        self.fds.append(os.dup(dfd))
-
-    def __enter__(self) -> AfterUnlock:
-        return self
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        fds, self.fds = self.fds, []
-        failure: OSError | None = None
-        for fd in fds:
-            try:
-                if failure is None:
-                    fsync_directory(fd)
-            except OSError as err:
-                failure = err
-            finally:
-                os.close(fd)
-        if exc is None:
-            self.failure = failure

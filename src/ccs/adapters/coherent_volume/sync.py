@@ -10,13 +10,10 @@ another state (``materialize.py``), so they are adopted on read and never overwr
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from ccs.adapters.coherent_volume import materialize as mat
 from ccs.adapters.coherent_volume.confined import fs_error
-from ccs.adapters.coherent_volume.dirsync import AfterUnlock
 from ccs.client.agent import Versioned
 from ccs.protocol.errors import CoherenceError, ConflictError, ForeignEdit, RetriesExhausted
 
@@ -82,10 +79,9 @@ class DiskSync:
                                 "re-derive your change from them, and write again")
 
     def _materialize(self, lk: mat.PathLock, aid: str,
-                     known: tuple[int, bytes | None] | None = None,
-                     later: AfterUnlock | None = None, *, just_committed: bool = False) -> int:
+                     known: tuple[int, bytes | None] | None = None, *,
+                     just_committed: bool = False) -> int:
         """Put the *current* record on disk (never an older one) and advance the mark.
-        ``later``: collects the directory fsync (``dirsync.AfterUnlock``).
 
         ``just_committed``: ``known`` is the commit this caller made under ``lk`` a moment ago, so
         the record is not read back. Volumes commit a file only under its lock, so the record is
@@ -105,36 +101,22 @@ class DiskSync:
             else:
                 data = self.coordinator.fetch(rec.content, aid)
         if data is None:
-            self.fs.remove(aid, durable=self.durable, later=later)
+            self.fs.remove(aid, durable=self.durable)
         else:
-            self.fs.write_atomic(aid, data, durable=self.durable, later=later)
+            self.fs.write_atomic(aid, data, durable=self.durable)
         lk.set_mark(version, rd)
         return version
 
-    def _land(self, lk: mat.PathLock, aid: str, version: int, data: bytes | None,
-              later: AfterUnlock | None = None) -> None:
+    def _land(self, lk: mat.PathLock, aid: str, version: int, data: bytes | None) -> None:
         """Materialize a commit just made. If the file cannot be written the commit stands (the
         next access repairs the file from the state); the error says so."""
         try:
-            self._materialize(lk, aid, (version, data), later, just_committed=True)
+            self._materialize(lk, aid, (version, data), just_committed=True)
         except (CoherenceError, OSError) as exc:
             err = _committed_error(aid, version, exc)
             if err is exc:
                 raise
             raise err from exc
-        if later is not None:
-            later.committed = (aid, version)
-
-    @contextmanager
-    def _after_unlock(self) -> Iterator[AfterUnlock]:
-        """Collects the directory fsyncs of the writes in the block, to run after the locks the
-        block takes are let go (``dirsync.AfterUnlock``); raises what they fail with."""
-        later = AfterUnlock()
-        with later:
-            yield later
-        if later.failure is not None:
-            aid, version = later.committed or ("?", -1)
-            raise _committed_error(aid, version, later.failure) from later.failure
 
     def _reconcile(self, lk: mat.PathLock, aid: str, *, acquire: bool, adopt: bool) -> Versioned:
         """Under the lock: make disk, record and this agent's view agree, and return the view."""

@@ -8,7 +8,7 @@ A change of a managed file by a volume happens under that file's ``PathLock``:
 1. the file on disk is checked against the volume's mark (a foreign edit refuses the write);
 2. the commit stores the bytes (a blob, by hash) and then bumps the version in one engine
    transaction; a stale view is refused here and the file is not touched;
-3. the file is materialized from the current record (temp file, fdatasync, ``os.replace``,
+3. the file is materialized from the commit just made (temp file, fdatasync, ``os.replace``,
    directory fsync) and the mark advanced.
 
 So materializations happen in commit order, and a crash between 2 and 3 leaves the old file and
@@ -216,23 +216,23 @@ class CoherentVolume(DiskSync):
         says whether it merged (``.merged``), ``MergeConflict`` when the edits overlap."""
         aid = self._id(path)
         payload = self._encode(data, aid)
-        with self._after_unlock() as later, self._lock(aid) as lk:
+        with self._lock(aid) as lk:
             self._guard(lk, aid)
             if merge is None:
                 version = self.agent.write(aid, payload)
-                self._land(lk, aid, version, payload, later)
+                self._land(lk, aid, version, payload)
                 return version
             version = self.agent.write(aid, payload, merge=merge)
-            self._land(lk, aid, version, version.value, later)
+            self._land(lk, aid, version, version.value)
         return version
 
     @typed
     def delete(self, path: str | os.PathLike[str]) -> int:
         aid = self._id(path)
-        with self._after_unlock() as later, self._lock(aid) as lk:
+        with self._lock(aid) as lk:
             self._guard(lk, aid)
             version = self.agent.delete(aid)
-            self._land(lk, aid, version, None, later)
+            self._land(lk, aid, version, None)
         return version
 
     @typed
@@ -244,14 +244,14 @@ class CoherentVolume(DiskSync):
         aid = self._id(path)
         expected_version = _version_arg(expected_version, aid)
         payload = self._encode(data, aid)
-        with self._after_unlock() as later, self._lock(aid) as lk:
+        with self._lock(aid) as lk:
             self._guard(lk, aid)
             if merge is None:
                 version = self.agent.commit_cas(aid, expected_version, payload)
-                self._land(lk, aid, version, payload, later)
+                self._land(lk, aid, version, payload)
                 return version
             version = self.agent.commit_cas(aid, expected_version, payload, merge=merge)
-            self._land(lk, aid, version, version.value, later)
+            self._land(lk, aid, version, version.value)
         return version
 
     def write_cas(self, path: str | os.PathLike[str], fn: Callable[[Any], bytes | str],
@@ -288,7 +288,7 @@ class CoherentVolume(DiskSync):
                      fn: Callable[[Any], bytes | str]) -> int | ConflictError:
         """One ``write_cas`` attempt under the lock: the new version, or the conflict it lost."""
         aid = self._id(path)
-        with self._after_unlock() as later, self._lock(aid) as lk:
+        with self._lock(aid) as lk:
             v = self.agent.read_with_version(aid, None)
             if self.fs.read(aid) != v.value:  # disk and record disagree: repair, adopt or raise
                 v = self._reconcile(lk, aid, acquire=False, adopt=self.on_stale_read == "adopt")
@@ -303,7 +303,7 @@ class CoherentVolume(DiskSync):
                 version = self.agent.commit_cas(aid, v.version, payload)
             except (VersionConflict, StaleEpoch, GrantReclaimed) as exc:
                 return exc
-            self._land(lk, aid, version, payload, later)
+            self._land(lk, aid, version, payload)
         return version
 
     @typed
@@ -341,7 +341,7 @@ class CoherentVolume(DiskSync):
         for path, v in (expected or {}).items():
             aid = self._id(path)
             pins[aid] = _version_arg(v, aid)
-        with self._after_unlock() as later, ExitStack() as stack:
+        with ExitStack() as stack:
             locks = {aid: stack.enter_context(self._lock(aid)) for aid in sorted(by_id)}
             for aid, lk in locks.items():
                 self._guard(lk, aid)
@@ -352,7 +352,7 @@ class CoherentVolume(DiskSync):
                 txn.write(aid, payload)
             result = txn.commit()
             for aid, lk in locks.items():
-                self._land(lk, aid, result.versions[aid].version, by_id[aid][1], later)
+                self._land(lk, aid, result.versions[aid].version, by_id[aid][1])
         return {by_id[aid][0]: c.version for aid, c in result.versions.items()}
 
     # --- maintenance and inspection -----------------------------------------------------------
