@@ -1,11 +1,11 @@
 """A TCP proxy that loses one commit's reply, or the commit itself, on a real connection.
 
 Armed with a mode, it watches the client's bytes for a chunk that holds ``marker`` (the record
-being committed) and then ``trigger`` (Redis ``EXEC``; for PostgreSQL the marker is enough: the
-writes and ``COMMIT`` travel in one pipeline flush). Then:
+being committed) and then ``trigger`` (Redis ``EVALSHA``, the engine's conditional apply; for
+PostgreSQL the marker is enough: the writes and ``COMMIT`` travel in one pipeline flush). Then:
 
 * ``"reply"``: the commit is forwarded; once the server's reply to it has arrived (Redis: the
-  ``EXEC`` array; PostgreSQL: the ``COMMIT`` command tag), so the commit has landed, the reply is
+  script's array; PostgreSQL: the ``COMMIT`` command tag), so the commit has landed, the reply is
   dropped and the connection cut;
 * ``"request"``: the commit is never forwarded and the connection is cut: the server rolls back.
 
@@ -22,7 +22,8 @@ import socket
 import threading
 from collections.abc import Callable
 
-REPLY_DONE = {b"EXEC": lambda buf: buf.startswith(b"*") or b"\r\n*" in buf,
+REDIS_COMMIT = b"EVAL"  # the engine's conditional apply: EVALSHA, or EVAL when the script was lost
+REPLY_DONE = {REDIS_COMMIT: lambda buf: buf.startswith(b"*") or b"\r\n*" in buf,
               b"": lambda buf: b"COMMIT\x00" in buf}
 
 
@@ -66,7 +67,7 @@ class CommitProxy:
         seen = False
         try:
             while data := src.recv(65536):
-                if self.trigger:  # Redis: the marker, then EXEC (maybe in a later chunk)
+                if self.trigger:  # Redis: the marker, then EVALSHA (maybe in a later chunk)
                     seen = seen or self.marker in data
                     hit = seen and self.trigger in data
                     seen = seen and self.trigger not in data

@@ -263,7 +263,7 @@ class ReplyDroppingProxy:
 def test_lost_reply_is_resolved_by_commit_id(server):
     """The commit lands but its reply never arrives: the client cannot know, says so with
     ``BackendUnavailable``, and the retry with the same idempotency id reports the commit once."""
-    trigger = b"EXEC" if isinstance(server, PrivateRedis) else b"COMMIT"
+    trigger = b"EVAL" if isinstance(server, PrivateRedis) else b"COMMIT"
     proxy = ReplyDroppingProxy(server.port, marker=b'"id":"doc"', trigger=trigger)
     proxied = server.url.replace(f":{server.port}/", f":{proxy.port}/")
     direct, coord = Coordinator(server.url, bus="memory://"), Coordinator(proxied, bus="memory://")

@@ -53,7 +53,7 @@ def test_redis_at_maxmemory_is_storage_full_and_applies_nothing(tmp_path):
                 size //= 4
         backend = core.coordinator.backend
         for attempt in (lambda: agent.write("doc", "v2"),  # its content is refused
-                        lambda: core.coordinator.acquire("b", "doc"),  # MULTI/EXEC refused
+                        lambda: core.coordinator.acquire("b", "doc"),  # the engine's apply refused
                         lambda: backend.transact(["a/new"], lambda r: (big_record("a/new"), 0))):
             with pytest.raises(StorageFull) as err:
                 attempt()

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from ccs.client.http import HttpClient
 from ccs.coordinator import Coordinator
 from ccs.protocol.errors import OutcomeUnknown
-from commit_proxy import CommitProxy
+from commit_proxy import REDIS_COMMIT, CommitProxy
 from conformance.conftest import drop_store, with_query
 from conftest import service_url
 from http_server import serve
@@ -26,7 +26,7 @@ from http_server import serve
 def test_outcome_unknown_reaches_the_client_with_its_commit_id(tmp_path):
     url = with_query(service_url("CCS_TEST_REDIS_URL"), prefix=f"ou{uuid.uuid4().hex[:10]}")
     port = urlsplit(url).port
-    proxy = CommitProxy(port, marker=b'"id":"doc"', trigger=b"EXEC")
+    proxy = CommitProxy(port, marker=b'"id":"doc"', trigger=REDIS_COMMIT)
     proxied = url.replace(f":{port}/", f":{proxy.port}/")
     try:
         with serve(proxied, tmp_path) as srv:

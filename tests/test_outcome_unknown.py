@@ -1,8 +1,9 @@
 """A commit whose reply is lost has an unknown outcome, and the library says so.
 
 On PRIVATE Redis and PostgreSQL servers behind a real TCP proxy (``commit_proxy.py``) that drops
-the reply to ``EXEC``/``COMMIT`` after the commit landed, or drops the commit itself, and with a
-real SIGKILL of redis-server (AOF, ``appendfsync always``) in the middle of a commit:
+the reply to the Redis commit script (``EVALSHA``) or ``COMMIT`` after the commit landed, or drops
+the commit itself, and with a real SIGKILL of redis-server (AOF, ``appendfsync always``) in the
+middle of a commit:
 
 * the engine raises ``OutcomeUnknown`` (code ``outcome_unknown``, the commit id, no "nothing was
   applied"); the agent API's own retry resolves it by commit id: every operation (write, commit,
@@ -21,7 +22,7 @@ import pytest
 
 from ccs import CoherenceAdapterCore, Coordinator, StaleView
 from ccs.protocol.errors import BackendUnavailable, OutcomeUnknown
-from commit_proxy import CommitProxy
+from commit_proxy import REDIS_COMMIT, CommitProxy
 from conformance.conftest import with_query
 from test_distributed_faults import PrivatePostgres, PrivateRedis
 
@@ -47,7 +48,7 @@ class Rig:
         name = "s" + uuid.uuid4().hex[:10]
         redis = isinstance(server, PrivateRedis)
         url = with_query(server.url, **({"prefix": name} if redis else {"schema": name}))
-        self.proxy = CommitProxy(server.port, marker=b'"id":"doc"', trigger=b"EXEC" if redis else b"")
+        self.proxy = CommitProxy(server.port, marker=b'"id":"doc"', trigger=REDIS_COMMIT if redis else b"")
         self.direct = Coordinator(url, bus="memory://")
         self.proxied = url.replace(f":{server.port}/", f":{self.proxy.port}/")
         self.core = CoherenceAdapterCore(engine=self.proxied, bus="memory://", unavailable_retries=retries)

@@ -66,6 +66,8 @@ class FaultPlan:
             return self._rng.choice(ACTIONS[point])
 
     def _fire(self, point: str, **context: Any) -> Any:
+        if point == "coordinator.committed":  # this thread's commit got through
+            self._busy.streak = 0
         if getattr(self._busy, "on", False):
             return None
         action = self._pick(point)
@@ -75,8 +77,10 @@ class FaultPlan:
             return None  # the retry that resolves a lost reply gets through
         if action == "fail_before_commit":
             streak = getattr(self._busy, "streak", 0)
-            if streak >= MAX_FAILURE_STREAK:  # the client's retries are bounded: let one through
-                self._busy.streak = 0
+            # The client's retries are bounded: after a streak, none until a commit gets through.
+            # (An engine may pass this point more than once per client attempt: a speculative
+            # commit that finds the record changed decides and writes again.)
+            if streak >= MAX_FAILURE_STREAK:
                 return None
             self._busy.streak = streak + 1
         with self._lock:

@@ -50,11 +50,11 @@ from __future__ import annotations
 import functools
 import inspect
 import itertools
-import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
+from ccs.backends import record_json
 from ccs.protocol.audit import AuditBatch, AuditEntry
 from ccs.protocol.errors import CoherenceError, CorruptState, EngineError, InvalidRequest
 from ccs.protocol.records import AgentRecord, ArtifactRecord, OwnershipEntry
@@ -106,7 +106,8 @@ def prefix_upper_bound(prefix: str) -> str | None:
 
 
 def encode_record(rec: Record) -> str:
-    return json.dumps(rec.to_dict(), separators=(",", ":"))
+    """The record's JSON text (``ccs.backends.record_json``: the text ``json.dumps`` writes)."""
+    return record_json.dumps(rec, rec.to_dict()).decode()
 
 
 def record_digests(rec: Record | None) -> list[str]:
@@ -157,7 +158,7 @@ def unpack(out: tuple[Any, ...]) -> tuple[Mapping[str, Any], Any, AuditBatch | N
 
 def decode_record(key: str, text: str | bytes) -> Record:
     try:
-        data = json.loads(text)
+        data = record_json.loads(text)
         if key.startswith(ARTIFACT_PREFIX):
             return ArtifactRecord.from_dict(data)
         if key.startswith(OWNS_PREFIX):
@@ -189,9 +190,9 @@ class RecordCodec:
         self._as_bytes = as_bytes  # the engine returns bytes (Redis): remember bytes
 
     def encode(self, key: str, rec: Record) -> str | bytes:
-        body: str | bytes = encode_record(rec)
-        if self._as_bytes:
-            body = body.encode()
+        body: str | bytes = record_json.dumps(rec, rec.to_dict())
+        if not self._as_bytes:
+            body = body.decode()
         self._remember(key, body, rec)
         return body
 

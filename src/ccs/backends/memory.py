@@ -19,6 +19,8 @@ from typing import Any
 
 from ccs.backends.base import (
     ARTIFACT_PREFIX,
+    OWNS_PREFIX,
+    OWNS_SEPARATOR,
     Backend,
     Blobs,
     R,
@@ -33,6 +35,7 @@ from ccs.failpoints import hit
 from ccs.protocol.audit import AuditBatch, AuditEntry, select
 
 STRIPES = 64
+LOCK_SETS_KEPT = 4096  # key tuples whose stripe locks are remembered (cleared when full)
 
 
 class MemoryBackend(Backend):
@@ -44,34 +47,50 @@ class MemoryBackend(Backend):
         self._locks = [threading.Lock() for _ in range(STRIPES)]
         self._blob_lock = threading.Lock()  # put_blob, delete_blobs and GC, against each other
         self._audit: dict[str, list[AuditEntry]] = {}
+        self._lock_sets: dict[tuple[str, ...], tuple[threading.Lock, ...]] = {}
 
     def transact(self, keys: Sequence[str], fn: TransactFn[R], blobs: Blobs | None = None) -> R:
         records = self._records
         if len(keys) == 1:
             key = keys[0]
-            with self._locks[hash(key) % STRIPES]:
-                read = {key: records.get(key)}
-                changes, result, audit, _ = unpack(fn(read))
-                hit("backend.before_write")
-                self._apply(read, changes, blobs, audit)
-            return result
-        if len(keys) == 2:  # a common pair (a handoff or grant without crash recovery has more)
-            a, b = hash(keys[0]) % STRIPES, hash(keys[1]) % STRIPES
-            stripes = [a] if a == b else [min(a, b), max(a, b)]
+            # (an artifact or liveness key, the usual single key, hashes as it is)
+            locks: tuple[threading.Lock, ...] = (
+                self._locks[hash(key) % STRIPES if key[:1] != "o" else _stripe(key)],)
         else:
-            stripes = sorted({hash(k) % STRIPES for k in keys})
-        locks = [self._locks[s] for s in stripes]
+            locks = self._lock_sets.get(keys) if keys.__class__ is tuple else None
+            if locks is None:
+                locks = self._stripe_locks(keys)
         for lock in locks:
             lock.acquire()
         try:
-            read = {k: records.get(k) for k in keys}
-            changes, result, audit, _ = unpack(fn(read))
+            read = {}
+            for k in keys:
+                read[k] = records.get(k)
+            out = fn(read)
+            if len(out) == 4:  # the coordinator's shape, taken apart in place; others by unpack
+                changes, result, audit, _ = out
+                if audit is not None and not audit.entries:
+                    audit = None
+            else:
+                changes, result, audit, _ = unpack(out)
             hit("backend.before_write")
             self._apply(read, changes, blobs, audit)
         finally:
             for lock in reversed(locks):
                 lock.release()
         return result
+
+    def _stripe_locks(self, keys: Sequence[str]) -> tuple[threading.Lock, ...]:
+        """The stripe locks of ``keys``, each once, in ascending stripe order (every transaction
+        and ``collect_garbage`` take them in that order: no deadlock). Remembered per key tuple:
+        a commit names the same keys (artifact, liveness record, ownership entry) every time."""
+        stripes = sorted({_stripe(k) for k in keys})
+        locks = tuple(self._locks[s] for s in stripes)
+        if keys.__class__ is tuple:
+            if len(self._lock_sets) >= LOCK_SETS_KEPT:
+                self._lock_sets.clear()
+            self._lock_sets[keys] = locks
+        return locks
 
     def _apply(self, read: Mapping[str, Any], changes: Mapping[str, Any], blobs: Blobs | None,
                audit: AuditBatch | None = None) -> None:
@@ -81,10 +100,11 @@ class MemoryBackend(Backend):
             return
         content = new_content(read, changes, blobs)
         if content:  # before the records: a lock-free get() must never see a record without it
+            stored = self._blobs
             for digest, data in content.items():
-                if digest not in self._blobs:
+                if digest not in stored:
                     self._blob_times[digest] = time.time()
-                    self._blobs[digest] = bytes(data)
+                    stored[digest] = bytes(data)
         records = self._records
         for key, rec in changes.items():
             if rec is None:
@@ -98,7 +118,11 @@ class MemoryBackend(Backend):
         """Append and trim; the caller holds the stripe locks of the entries' artifacts."""
         log = self._audit
         for e in audit.entries:
-            log.setdefault(e.artifact, []).append(e)
+            entries = log.get(e.artifact)
+            if entries is None:
+                log[e.artifact] = [e]
+            else:
+                entries.append(e)
         for aid, bound in audit.trims().items():
             entries = log[aid]  # in version order but for a refusal appended late: drop a prefix
             n = 0
@@ -108,7 +132,7 @@ class MemoryBackend(Backend):
                 del entries[:n]
 
     def append_audit(self, batch: AuditBatch) -> None:
-        stripes = sorted({hash(artifact_key(e.artifact)) % STRIPES for e in batch.entries})
+        stripes = sorted({_stripe(artifact_key(e.artifact)) for e in batch.entries})
         for s in stripes:
             self._locks[s].acquire()
         try:
@@ -172,3 +196,14 @@ class MemoryBackend(Backend):
         finally:
             for lock in reversed(self._locks):
                 lock.release()
+
+
+def _stripe(key: str) -> int:
+    """The stripe whose lock guards ``key``. An ownership index entry shares its artifact's
+    stripe, so a grant-taking commit (artifact, liveness record, entry) takes two locks, not
+    three; any fixed mapping serializes the same, as every lock taker uses this one."""
+    if key.startswith(OWNS_PREFIX):
+        sep = key.find(OWNS_SEPARATOR)
+        if sep >= 0:
+            return hash(ARTIFACT_PREFIX + key[sep + 1:]) % STRIPES
+    return hash(key) % STRIPES

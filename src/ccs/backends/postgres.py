@@ -14,10 +14,19 @@ schema (default ``ccs``), so several independent stores can share one database.
 3. ``fn(records)`` in Python; its changes are upserted or deleted; ``COMMIT``.
 
 Steps 1-2 travel in one round trip and step 3's writes plus ``COMMIT`` in another (psycopg
-pipeline mode). A connection failure before the writes were sent is retried on a fresh connection
-(nothing was applied); a failure after that is reported as ``OutcomeUnknown``: callers retry with
-the same idempotency id, which resolves it. An error the server reports for the transaction (with
-an SQLSTATE, the connection alive) means it was rolled back: nothing was applied.
+pipeline mode). That is the *locking path*. In a steady state a commit takes one round trip
+instead: when the engine remembers every key's stored body (``RecordCodec``), it runs ``fn`` on
+those records first and sends steps 1-3 in one flush, with ``ccs_expect_v1`` checking under the
+same locks that the bodies are the ones assumed; if one is not, the transaction rolls back and
+the locking path runs ``fn`` again on the real records (postgres_apply.py has the details).
+
+A connection failure before the writes were sent is retried on a fresh connection (nothing was
+applied); a failure after that is reported as ``OutcomeUnknown``: callers retry with the same
+idempotency id, which resolves it. A speculation sends its writes at once, so it is not tried on
+a pooled connection the server has sent something to while it was idle (a termination notice,
+its end of the connection closed: a restart): the locking path finds such a connection dead
+before it writes, and retries. An error the server reports for the transaction (with an
+SQLSTATE, the connection alive) means it was rolled back: nothing was applied.
 
 Audit entries (table ``audit``, schema version 3) are inserted in step 3 with the records they
 describe, and each artifact's log trimmed there (an indexed range delete): the same round trip,
@@ -68,6 +77,15 @@ from ccs.backends.base import (
     prefix_upper_bound,
     record_digests,
     unpack,
+)
+from ccs.backends.postgres_apply import (
+    MISMATCH,
+    Speculation,
+    Speculator,
+    Writes,
+    ensure_expect_function,
+    forget_prepared,
+    spoken_to,
 )
 from ccs.backends.postgres_url import parse_postgres_url
 from ccs.failpoints import hit
@@ -146,12 +164,7 @@ class PostgresBackend(Backend):
         self._codec = RecordCodec()
         s = f'"{self.schema}"'
         self._q_select = f"SELECT key, body FROM {s}.records WHERE key = ANY(%s) ORDER BY key FOR UPDATE"
-        self._q_upsert = (f"INSERT INTO {s}.records (key, body) VALUES (%s, %s) "
-                          "ON CONFLICT (key) DO UPDATE SET body = EXCLUDED.body")
-        self._q_delete = f"DELETE FROM {s}.records WHERE key = %s"
         self._q_get = f"SELECT body FROM {s}.records WHERE key = %s"
-        self._q_store_blob = (f"INSERT INTO {s}.blobs (digest, data, stored_at) VALUES (%s, %s, %s) "
-                              "ON CONFLICT (digest) DO NOTHING")
         self._q_put_blob = (f"INSERT INTO {s}.blobs (digest, data, stored_at) VALUES (%s, %s, %s) "
                             "ON CONFLICT (digest) DO UPDATE SET stored_at = EXCLUDED.stored_at")
         self._q_get_blob = f"SELECT data FROM {s}.blobs WHERE digest = %s"
@@ -160,12 +173,12 @@ class PostgresBackend(Backend):
         # Every artifact record: keys from 'a/' up to 'a0' ('0' follows '/'; the column is "C").
         self._q_artifacts = f"SELECT key, body FROM {s}.records WHERE key >= 'a/' AND key < 'a0'"
         self._q_collect = f"DELETE FROM {s}.blobs WHERE digest = ANY(%s) AND stored_at < %s"
-        self._q_audit_insert = f"INSERT INTO {s}.audit (artifact, version, at, body) VALUES (%s, %s, %s, %s)"
-        self._q_audit_trim = f"DELETE FROM {s}.audit WHERE artifact = %s AND version <= %s"
         self._q_audit_all = f"SELECT body FROM {s}.audit WHERE at >= %s ORDER BY id"
         self._q_audit_one = (f"SELECT body FROM {s}.audit WHERE at >= %s AND artifact = %s "
                              "ORDER BY id")
         self._gc_lock = self._lock_id("\0gc")
+        self._writes = Writes(self.schema, self._codec, self._gc_lock)
+        self.speculator = Speculator(self._codec)
         try:
             with psycopg.connect(self.conninfo, autocommit=True) as conn:
                 self._prepare_schema(conn)
@@ -217,6 +230,7 @@ class PostgresBackend(Backend):
                     conn.execute(stmt)
                 version += 1
             conn.execute(f"UPDATE {s}.meta SET value = %s WHERE key = 'schema_version'", (str(version),))
+            ensure_expect_function(conn, self.schema)
 
     def _typed_error(self, exc: BaseException, operation: str) -> CoherenceError:
         if _trouble(exc) or getattr(exc, "sqlstate", "") in ("53100", "53200"):
@@ -234,10 +248,20 @@ class PostgresBackend(Backend):
     def transact(self, keys: Sequence[str], fn: TransactFn[R], blobs: Blobs | None = None) -> R:
         keys = list(dict.fromkeys(keys))
         locks = sorted({self._lock_id(k) for k in keys})
+        guess = self.speculator.guess(keys, fn, blobs)
         for attempt in range(READ_RETRIES + 1):
             state = {"sent_writes": False}
             try:
                 with self._pool.connection() as conn:
+                    if guess is not None:
+                        tried, guess = guess, None  # once: a retry takes the locking path
+                        if spoken_to(conn):  # dead, most likely: find out on the locking path
+                            return self._transact_once(conn, keys, locks, fn, state, blobs)
+                        if self._commit_speculation(conn, keys, locks, tried, state):
+                            return tried.result
+                        state["sent_writes"] = False  # it rolled back: nothing was applied
+                        if conn.closed:
+                            continue  # forget_prepared closed it: the locking path on a fresh one
                     return self._transact_once(conn, keys, locks, fn, state, blobs)
             except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as exc:
                 if attempt == READ_RETRIES:
@@ -258,6 +282,38 @@ class PostgresBackend(Backend):
             time.sleep(random.uniform(0, 0.002 * 2 ** attempt))
         raise AssertionError("unreachable")
 
+    def _commit_speculation(self, conn: psycopg.Connection, keys: list[str], locks: list[int],
+                            guess: Speculation, state: dict[str, bool]) -> bool:
+        """BEGIN, the check, the writes and COMMIT in one flush; ``False``: the check failed, the
+        transaction rolled back, and the connection is left in its failed transaction block."""
+        hit("backend.before_write")
+        early: psycopg.Error | None = None  # psycopg may read the error while statements queue
+        try:
+            with conn.pipeline(), conn.cursor() as cur:
+                try:
+                    cur.execute("BEGIN")
+                    cur.execute(self._writes.q_expect,
+                                (keys, locks, guess.digests, self._gc_lock if guess.content else None))
+                    state["sent_writes"] = True
+                    self._writes.queue(cur, guess.changes, guess.content, guess.audit, guess.notice,
+                                       gc_locked=True)
+                    cur.execute("COMMIT")  # leaving the pipeline sends the one Sync, reads the reply
+                except psycopg.Error as exc:
+                    early = exc  # the pipeline's exit raises it (or "pipeline aborted") again
+            if early is not None:
+                raise early
+        except psycopg.Error as exc:
+            failure = early or exc
+            if getattr(failure, "sqlstate", None) != MISMATCH:
+                if not conn.closed:  # its prepared statements are in doubt (postgres_apply)
+                    conn.close()
+                raise failure from (None if failure is exc else exc)
+            forget_prepared(conn)
+            self.speculator.missed(keys)
+            return False
+        self.speculator.counts["committed"] += 1
+        return True
+
     def _transact_once(self, conn: psycopg.Connection, keys: list[str], locks: list[int],
                        fn: TransactFn[R], state: dict[str, bool], blobs: Blobs | None) -> R:
         # BEGIN/COMMIT are sent by hand in pipeline mode: two round trips in all, one for the
@@ -265,6 +321,8 @@ class PostgresBackend(Backend):
         # their own: with hundreds of lock statements queued on one cursor, its fetchall() once
         # returned a lock statement's result in place of the SELECT's (under load, in CI).
         with conn.pipeline(), conn.cursor() as cur, conn.cursor() as reader:
+            if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                cur.execute("ROLLBACK")  # a missed speculation's failed block, in the same flush
             cur.execute("BEGIN")
             try:
                 for lock in locks:
@@ -283,34 +341,15 @@ class PostgresBackend(Backend):
                 cur.execute("ROLLBACK")
                 return result
             hit("backend.before_write")
-            if content:  # excluded from a collection's scan and delete (see the module docstring)
-                cur.execute("SELECT pg_advisory_xact_lock_shared(%s)", (self._gc_lock,))
-                now = time.time()
-                for digest in sorted(content):  # one order: two commits never wait on each other
-                    cur.execute(self._q_store_blob, (digest, content[digest], now))
-            for key, rec in changes.items():
-                if rec is None:
-                    cur.execute(self._q_delete, (key,))
-                else:
-                    cur.execute(self._q_upsert, (key, self._codec.encode(key, rec)))
-            if audit is not None:
-                self._log(cur, audit)
-            for channel, payload in notice or ():  # delivered by PostgreSQL at COMMIT, if it commits
-                cur.execute("SELECT pg_notify(%s, %s)", (channel, payload))
+            self._writes.queue(cur, changes, content, audit, notice, gc_locked=False)
             state["sent_writes"] = True
             cur.execute("COMMIT")  # leaving the pipeline sends the one Sync and reads its reply
         return result
 
-    def _log(self, cur: psycopg.Cursor, audit: AuditBatch) -> None:
-        for e in audit.entries:
-            cur.execute(self._q_audit_insert, (e.artifact, e.version, e.at, e.encode()))
-        for aid, bound in sorted(audit.trims().items()):
-            cur.execute(self._q_audit_trim, (aid, bound))
-
     def append_audit(self, batch: AuditBatch) -> None:
         try:
             with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-                self._log(cur, batch)
+                self._writes.log(cur, batch)
         except (psycopg.Error, PoolTimeout) as exc:
             raise self._typed_error(exc, "appending to the audit log failed") from exc
 

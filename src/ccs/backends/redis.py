@@ -1,10 +1,16 @@
 """Redis engine: many hosts share one Redis server.
 
 ``redis://[:password@]host:6379/0?prefix=ccs`` (``rediss://`` for TLS; other query parameters go
-to redis-py). ``transact(keys, fn)`` is optimistic: ``WATCH`` the keys and ``MGET`` them (one round
-trip), run ``fn`` in Python, then ``MULTI``, the writes and ``EXEC`` (a second round trip). If a
-watched key changed meanwhile ``EXEC`` returns nil and the whole thing is re-run after a short
-randomized backoff, which is why ``fn`` must be pure.
+to redis-py). ``transact(keys, fn)`` is optimistic and speculative: when this process saw every
+key last (the codec remembers the bodies it read or wrote, ``_absent`` the keys it found absent),
+it runs ``fn`` on those records in Python and sends the writes in ONE conditional apply
+(``redis_apply``: a protocol-agnostic Lua script that writes only if every key still holds the
+body ``fn`` saw). One round trip. If a key changed, nothing is written and the script returns what
+the keys hold: ``fn`` runs again on that and the writes go in a second apply (two round trips, the
+same as a read then a write). Keys this process has not seen are read first (``MGET``). A lost race
+repeats after a short randomized backoff, which is why ``fn`` must be pure. A refusal raised by
+``fn``, or an outcome with nothing to write, reached on remembered records is checked with an
+apply of no writes before it is reported; on records just read from the server it stands.
 
 Key layout (``P`` is the prefix)::
 
@@ -16,10 +22,9 @@ Key layout (``P`` is the prefix)::
     {P}:au:<artifact> sorted set: the artifact's audit entries (JSON), scored by version
     {P}:events        pub/sub channel of the Redis bus
 
-Audit entries go into the same ``MULTI/EXEC`` as the records they describe (``ZADD``, and a
+Audit entries go into the same apply as the records they describe (``ZADD``, and a
 ``ZREMRANGEBYSCORE`` that keeps the entries of the latest ``retain`` versions): the same round
-trip, one atomic commit. A transaction with no record changes but entries to store (none that
-the coordinator makes today) commits them in a ``MULTI`` of its own, still watched.
+trip, one atomic commit; so does the bus's ``PUBLISH`` of the commit's events (``notice``).
 
 Every key carries the same hash tag ``{P}``, so on Redis Cluster a whole store lives in one slot:
 any transaction (a read set of several artifacts, the sweep's agent plus its artifacts) is legal
@@ -27,24 +32,26 @@ there. The trade-off: one store is served by one shard and cannot spread over th
 several shards, give independent stores different prefixes.
 
 Content travels with the transaction that first references it (``transact(..., blobs)``): its
-``MULTI`` also writes ``{P}:b:<digest>`` (a plain ``SET``, even when present: see below) and adds
-the digest to ``{P}:bt`` if absent. Record and content land in one ``EXEC``, so a server that
-loses recent writes in a crash loses both or neither, and a refused commit stores nothing.
+apply also writes ``{P}:b:<digest>`` (a plain ``SET``, even when present: see below) and adds the
+digest to ``{P}:bt`` if absent. Record and content land in one script, so a server that loses
+recent writes in a crash loses both or neither, and a refused commit stores nothing.
 
 Garbage collection is optimistic too: it lists old blobs, ``WATCH``es their keys, lists them
 again (keeping those still old) and reads every artifact record, then deletes the unreferenced
 ones in one ``MULTI/EXEC``. A commit that makes a record reference one of them either ran its
-``EXEC`` before the ``WATCH`` (so the scan, which follows, sees its record) or after it, and then
-its ``SET`` of that blob's key aborts the collection's ``EXEC``: it retries, and after
-``GC_RETRIES`` lost races gives up with ``BackendUnavailable(reason="contention")``. Only commits
-of old, unreferenced content conflict with a collection; commits never wait for one, and no
-commit watches anything but its records. Content a record already referenced (its retained
-versions) was there for every scan: the record is watched by the commit that rewrites it.
+apply before the ``WATCH`` (so the scan, which follows, sees its record) or after it, and then
+its ``SET`` of that blob's key (a script's write aborts a ``WATCH`` like any other) aborts the
+collection's ``EXEC``: it retries, and after ``GC_RETRIES`` lost races gives up with
+``BackendUnavailable(reason="contention")``. Only commits of old, unreferenced content conflict
+with a collection; commits never wait for one. Content a record already referenced (its retained
+versions) was there for every scan: the commit that rewrites the record checks it in its script.
 
-A connection failure before ``EXEC`` was sent is retried (nothing was applied); a failure after is
-reported as ``OutcomeUnknown``: callers retry with the same idempotency id, which resolves it.
-redis-py's own retries are off so it never re-sends a transaction itself. A transaction the server
-refuses (``OOM`` at ``maxmemory`` with ``noeviction``: ``StorageFull``) applied nothing.
+A connection failure before a writing apply was sent is retried (nothing was applied); a failure
+after is reported as ``OutcomeUnknown``: callers retry with the same idempotency id, which resolves
+it. redis-py's own retries are off so it never re-sends a transaction itself. A script the server
+lost (``NOSCRIPT`` after a restart or ``SCRIPT FLUSH``) is sent again in full (``EVAL``). A
+transaction the server refuses (``OOM`` at ``maxmemory`` with ``noeviction``: ``StorageFull``)
+applied nothing.
 
 The URL's options are checked, and a connection object built from them, before any I/O.
 """
@@ -71,6 +78,7 @@ from ccs.backends.base import (
     record_digests,
     unpack,
 )
+from ccs.backends.redis_apply import APPLIED, APPLY_LUA, APPLY_SHA, CHANGED, apply_args
 from ccs.backends.redis_url import connect, redacted, unavailable
 from ccs.failpoints import hit
 from ccs.protocol.audit import AuditBatch, AuditEntry, select
@@ -89,7 +97,8 @@ APPLICATION = "agent-coherence"
 READ_RETRIES = 4
 GC_RETRIES = 8  # lost races before a collection gives up (only commits of unreferenced content race it)
 CHUNK = 1000  # keys per WATCH, MGET or DEL command of a collection
-CONTENTION_BUDGET = 30.0  # seconds of lost WATCH races before giving up
+CONTENTION_BUDGET = 30.0  # seconds of lost races before giving up
+ABSENT_MEMORY = 4096  # keys remembered absent (a belief for the speculative commit, like the codec)
 _ERRORS = (redis.ConnectionError, redis.TimeoutError)
 
 
@@ -99,6 +108,7 @@ class RedisBackend(Backend):
     def __init__(self, url: str) -> None:
         self.url = url
         self._codec = RecordCodec(as_bytes=True)
+        self._absent: dict[str, None] = {}  # keys last seen absent (the codec remembers bodies)
         self._r, self.prefix = connect(url)
         tag = "{" + self.prefix + "}"
         self._meta, self._idx, self._bt = f"{tag}:meta", f"{tag}:idx", f"{tag}:bt"
@@ -152,6 +162,7 @@ class RedisBackend(Backend):
     def transact(self, keys: Sequence[str], fn: TransactFn[R], blobs: Blobs | None = None) -> R:
         keys = list(dict.fromkeys(keys))
         rkeys = [self._rec + k for k in keys]
+        bodies, fresh = self._believed(keys), False  # speculative: what this process saw last
         deadline = time.monotonic() + CONTENTION_BUDGET
         failures = races = 0
         pool = self._r.connection_pool
@@ -164,17 +175,25 @@ class RedisBackend(Backend):
                     raise unavailable(self.url, "cannot connect", exc, applied=False) from exc
                 time.sleep(random.uniform(0, 0.002 * 2 ** failures))
                 continue
+            lost = False
             try:
-                done, result = self._attempt(conn, keys, rkeys, fn, blobs)
+                if bodies is None:  # a key this process knows nothing of: read them first
+                    bodies, fresh = _roundtrip(conn, ("MGET", *rkeys)), True
+                    if isinstance(bodies, redis.ResponseError):
+                        raise bodies
+                lost = fresh  # a speculation that missed is no race: the next try is informed
+                done, result, current = self._attempt(conn, keys, rkeys, bodies, fresh, fn, blobs)
                 if done:
                     return result
-                races += 1
-                if time.monotonic() > deadline:
-                    raise BackendUnavailable(
-                        f"{redact_url(self.url)}: gave up after {races} lost WATCH races in "
-                        f"{CONTENTION_BUDGET:.0f}s", url=redact_url(self.url), reason="contention",
-                        recover="contention is high: back off and retry; nothing was applied")
-            except _SentExec as exc:
+                bodies, fresh = current, True
+                if lost:
+                    races += 1
+                    if time.monotonic() > deadline:
+                        raise BackendUnavailable(
+                            f"{redact_url(self.url)}: gave up after {races} lost races in "
+                            f"{CONTENTION_BUDGET:.0f}s", url=redact_url(self.url), reason="contention",
+                            recover="contention is high: back off and retry; nothing was applied")
+            except _SentApply as exc:
                 conn.disconnect()
                 cause = exc.__cause__ or exc
                 raise OutcomeUnknown(
@@ -184,29 +203,69 @@ class RedisBackend(Backend):
             except _ERRORS as exc:
                 conn.disconnect()
                 failures += 1
+                lost, fresh = True, False  # what was read before is checked again, not assumed
                 if failures > READ_RETRIES:
                     raise unavailable(self.url, "transaction failed", exc, applied=False) from exc
-            except BaseException:
-                self._unwatch(conn)
-                raise
             finally:
                 pool.release(conn)
-            time.sleep(random.uniform(0, 0.0005 * 2 ** min(races + failures, 8)))
+            if lost:
+                time.sleep(random.uniform(0, 0.0002 * 2 ** min(races + failures, 10)))
 
-    def _attempt(self, conn: Any, keys: list[str], rkeys: list[str], fn: TransactFn[R],
-                 blobs: Blobs | None) -> tuple[bool, R | None]:
-        conn.send_packed_command(conn.pack_commands([("WATCH", *rkeys), ("MGET", *rkeys)]))
-        conn.read_response()
-        values = conn.read_response()
-        decode = self._codec.decode
-        records = {k: None if v is None else decode(k, v) for k, v in zip(keys, values, strict=True)}
-        changes, result, audit, notice = unpack(fn(records))
-        if not changes and audit is None:
-            self._unwatch(conn)
-            return True, result
-        content = new_content(records, changes, blobs)
+    def _believed(self, keys: list[str]) -> list[bytes | None] | None:
+        """The bodies this process last saw for ``keys`` (``None``: absent), if it saw them all.
+        Only a belief: the conditional apply checks it against the server before writing."""
+        remembered, absent = self._codec.remembered, self._absent
+        bodies: list[bytes | None] = []
+        for key in keys:
+            seen = remembered(key)
+            if seen is not None:
+                bodies.append(seen[0])  # type: ignore[arg-type]
+            elif key in absent:
+                bodies.append(None)
+            else:
+                return None
+        return bodies
+
+    def _attempt(self, conn: Any, keys: list[str], rkeys: list[str], bodies: list[bytes | None],
+                 fresh: bool, fn: TransactFn[R], blobs: Blobs | None
+                 ) -> tuple[bool, R | None, list[bytes | None] | None]:
+        """Run ``fn`` on ``bodies`` and apply its writes if the keys still hold them: (done,
+        result, the current bodies if they did not). ``fresh``: ``bodies`` were just read from
+        the server (an atomic snapshot), so a refusal or a read-only outcome stands without a
+        check; otherwise they are a belief, and nothing is concluded until the server confirms."""
+        decode, records = self._codec.decode, {}
+        for key, body in zip(keys, bodies, strict=True):
+            if body is not None:
+                records[key] = decode(key, body)
+            else:
+                records[key] = None
+                if fresh:
+                    self._note_absent(key)
+        try:
+            changes, result, audit, notice = unpack(fn(records))
+            content = new_content(records, changes, blobs) if changes else {}
+        except CoherenceError:  # a refusal stands only if made on what is stored
+            current = None if fresh else self._apply(conn, rkeys, bodies, [])
+            if current is None:
+                raise
+            return False, None, current
+        if not changes and audit is None:  # writes nothing; a belief is checked all the same
+            current = None if fresh else self._apply(conn, rkeys, bodies, [])
+            return current is None, result, current
         hit("backend.before_write")
-        commands: list[tuple[Any, ...]] = [("MULTI",)]
+        current = self._apply(conn, rkeys, bodies, self._writes(records, changes, content, audit, notice))
+        if current is not None:
+            return False, None, current
+        for key, rec in changes.items():
+            if rec is None:
+                self._note_absent(key)
+            else:
+                self._absent.pop(key, None)
+        return True, result, None
+
+    def _writes(self, records: dict[str, Any], changes: Any, content: dict[str, bytes],
+                audit: AuditBatch | None, notice: Any) -> list[tuple[Any, ...]]:
+        commands: list[tuple[Any, ...]] = []
         for d, data in content.items():  # SET, not SET NX: it must abort a collection watching it
             commands += [("SET", self._blob + d, data), ("ZADD", self._bt, "NX", time.time(), d)]
         for key, rec in changes.items():
@@ -218,36 +277,44 @@ class RedisBackend(Backend):
                     commands.append(("ZADD", self._idx, 0, key))
         if audit is not None:
             commands += self._log_commands(audit)
-        if notice is not None:  # (channel, message): published by EXEC, only if it commits
+        if notice is not None:  # (channel, message): published by the script, only if it applies
             commands.append(("PUBLISH", *notice))
-        commands.append(("EXEC",))
-        replies: list[Any] = []
-        refused: redis.ResponseError | None = None
+        return commands
+
+    def _apply(self, conn: Any, rkeys: list[str], bodies: list[bytes | None],
+               commands: list[tuple[Any, ...]]) -> list[bytes | None] | None:
+        """One round trip: ``commands`` run if ``rkeys`` hold ``bodies`` (``None``); if not,
+        nothing is written and the current bodies are returned."""
+        args = apply_args(rkeys, bodies, commands)
         try:
-            conn.send_packed_command(conn.pack_commands(commands))
-            for _ in commands:
-                try:
-                    replies.append(conn.read_response(disable_decoding=True))
-                except redis.ResponseError as exc:  # EXECABORT and friends: nothing was applied
-                    refused = refused or exc
-                    replies.append(exc)
+            reply = _roundtrip(conn, ("EVALSHA", APPLY_SHA, *args))
+            if isinstance(reply, redis.exceptions.NoScriptError):  # restarted or flushed: load it
+                reply = _roundtrip(conn, ("EVAL", APPLY_LUA, *args))
+        except redis.exceptions.BusyLoadingError:  # a reply (LOADING): the script did not run
+            raise
         except _ERRORS as exc:
-            raise _SentExec() from exc
-        if refused is not None:  # MULTI was discarded; do not reuse a connection in doubt
-            conn.disconnect()
-            err = self._typed_error(refused, "the server refused the transaction")
+            if commands:  # sent: it may have been applied
+                raise _SentApply() from exc
+            raise
+        if isinstance(reply, redis.ResponseError):  # the script did not write anything
+            err = self._typed_error(reply, "the server refused the transaction")
             if "nothing was applied" not in err.recover:
                 err.recover += "; nothing was applied"
-            raise err from refused
-        if replies[-1] is None:  # a watched key changed: nothing was applied
-            return False, None
-        failed = [r for r in replies[-1] if isinstance(r, Exception)]
-        if failed:  # MULTI has no rollback: a key of ours was changed by someone else
-            raise CorruptState(f"{redact_url(self.url)}: a commit was applied in part ({failed[0]}): "
-                               f"prefix {self.prefix!r} holds keys agent-coherence did not write",
-                               url=redact_url(self.url),
-                               recover="the store was modified outside agent-coherence; inspect it")
-        return True, result
+            raise err from reply
+        if reply[0] == APPLIED:
+            return None
+        if reply[0] == CHANGED:
+            return list(reply[1:])
+        raise CorruptState(f"{redact_url(self.url)}: a commit was applied in part ({reply[1]!r}): "
+                           f"prefix {self.prefix!r} holds keys agent-coherence did not write",
+                           url=redact_url(self.url),
+                           recover="the store was modified outside agent-coherence; inspect it")
+
+    def _note_absent(self, key: str) -> None:
+        self._codec.forget(key)
+        if len(self._absent) >= ABSENT_MEMORY:
+            self._absent.clear()
+        self._absent[key] = None
 
     def _log_commands(self, audit: AuditBatch) -> list[tuple[Any, ...]]:
         commands: list[tuple[Any, ...]] = [
@@ -278,13 +345,6 @@ class RedisBackend(Backend):
         found = self._call("reading the audit log failed", read) if ids else []
         return select([AuditEntry.decode(b) for bodies in found for b in bodies], artifact,
                       since, limit)
-
-    def _unwatch(self, conn: Any) -> None:
-        try:
-            conn.send_command("UNWATCH")
-            conn.read_response()
-        except _ERRORS:
-            conn.disconnect()
 
     def _call(self, what: str, fn: Any) -> Any:
         """Run an idempotent command, retried if a pooled connection went stale."""
@@ -397,8 +457,21 @@ class RedisBackend(Backend):
         self._r.close()
 
 
-class _SentExec(Exception):
-    """The connection failed after EXEC was sent: the transaction may or may not have landed."""
+class _SentApply(Exception):
+    """The connection failed after a writing script was sent: it may or may not have run."""
+
+
+def _roundtrip(conn: Any, command: tuple[Any, ...]) -> Any:
+    """Send one command and read its reply (an error reply is returned, not raised). A
+    connection left in the middle of a reply is closed: it must not be reused."""
+    try:
+        conn.send_command(*command)
+        return conn.read_response()
+    except redis.ResponseError as exc:
+        return exc
+    except BaseException:
+        conn.disconnect()
+        raise
 
 
 def _chunks(it: Iterable[Any], n: int) -> Iterable[list[Any]]:

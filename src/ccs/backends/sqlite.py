@@ -24,12 +24,13 @@ a full disk is ``StorageFull``; an error on ``COMMIT`` itself leaves the outcome
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from urllib.parse import parse_qs, urlsplit
 
 from ccs.backends import redact_url
@@ -46,6 +47,8 @@ from ccs.backends.base import (
     record_digests,
     unpack,
 )
+from ccs.backends.record_json import encode_entry
+from ccs.backends.sqlite_lock import WriteLock
 from ccs.failpoints import hit
 from ccs.protocol.audit import AuditBatch, AuditEntry, select
 from ccs.protocol.errors import (
@@ -59,6 +62,7 @@ from ccs.protocol.errors import (
     StorageFull,
     UnknownEngine,
 )
+from ccs.protocol.records import ArtifactRecord
 
 SCHEMA_VERSION = 4
 APPLICATION = "agent-coherence"
@@ -90,6 +94,32 @@ _Q_RECORD_UPSERT = ("INSERT INTO ccs_records (key, body) VALUES (?, ?) "
                     "ON CONFLICT (key) DO UPDATE SET body = excluded.body")
 _Q_AUDIT_INSERT = "INSERT INTO ccs_audit (artifact, version, at, body) VALUES (?, ?, ?, ?)"
 _Q_AUDIT_TRIM = "DELETE FROM ccs_audit WHERE artifact = ? AND version <= ?"
+_Q_BLOB_INSERT = "INSERT OR IGNORE INTO ccs_blobs (digest, data, stored_at) VALUES (?, ?, ?)"
+
+
+@functools.lru_cache(maxsize=64)
+def _select_records(n: int) -> str:
+    """The statement reading ``n`` records (one text per key count, built once)."""
+    return f"SELECT key, body FROM ccs_records WHERE key IN ({','.join('?' * n)})"
+
+
+def _content_to_store(records: Mapping[str, Record | None], changes: Mapping[str, Record | None],
+                      blobs: Blobs | None) -> dict[str, bytes]:
+    """``new_content``, less the content a record read in this transaction already references.
+
+    That content exists (the invariant: content a committed record references exists), and the
+    write lock taken by ``BEGIN IMMEDIATE`` keeps a collection out until the commit, so its
+    ``INSERT OR IGNORE`` would be a statement that changes nothing: it is not executed.
+    """
+    content = new_content(records, changes, blobs)
+    if content:
+        for key in changes:
+            old = records.get(key)
+            if old is not None and old.__class__ is ArtifactRecord:
+                content.pop(old.content.digest, None)  # type: ignore[union-attr]
+                for _, digest in old.history:  # type: ignore[union-attr]
+                    content.pop(digest, None)
+    return content
 
 
 def sqlite_path(url: str) -> tuple[str, dict[str, str]]:
@@ -140,6 +170,7 @@ class SqliteBackend(Backend):
         self.path = os.path.abspath(path)
         self.busy_timeout = float(busy_timeout if busy_timeout is not None
                                   else params.get("busy_timeout", 30.0))
+        self._lock = WriteLock(url, self.busy_timeout)
         self.synchronous = str(synchronous or params.get("synchronous", "NORMAL")).upper()
         self._codec = RecordCodec()
         self._local = threading.local()
@@ -229,31 +260,25 @@ class SqliteBackend(Backend):
 
     def transact(self, keys: Sequence[str], fn: TransactFn[R], blobs: Blobs | None = None) -> R:
         conn = self._conn()
+        self._lock.begin(conn, self._local)
         try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            if (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF not in (5, 6):
-                raise
-            raise BackendUnavailable(f"{self.url}: could not start a transaction: {exc}",
-                                     recover="another process held the write lock for the whole "
-                                             "busy timeout: retry; nothing was applied") from exc
-        try:
-            records = {k: None for k in keys}
-            marks = ",".join("?" * len(keys))
-            for key, body in conn.execute(
-                    f"SELECT key, body FROM ccs_records WHERE key IN ({marks})", list(keys)):
-                records[key] = self._codec.decode(key, body)
+            records: dict[str, Record | None] = dict.fromkeys(keys)
+            decode = self._codec.decode
+            for key, body in conn.execute(_select_records(len(keys)), tuple(keys)):
+                records[key] = decode(key, body)
             changes, result, audit, notice = unpack(fn(records))
             hit("backend.before_write")
             if changes:
-                for digest, data in new_content(records, changes, blobs).items():
-                    conn.execute("INSERT OR IGNORE INTO ccs_blobs (digest, data, stored_at) "
-                                 "VALUES (?, ?, ?)", (digest, data, time.time()))
-            for key, rec in changes.items():
-                if rec is None:
-                    conn.execute("DELETE FROM ccs_records WHERE key=?", (key,))
-                else:
-                    conn.execute(_Q_RECORD_UPSERT, (key, self._codec.encode(key, rec)))
+                content = _content_to_store(records, changes, blobs)
+                if content:
+                    now = time.time()
+                    conn.executemany(_Q_BLOB_INSERT, [(d, data, now) for d, data in content.items()])
+                encode = self._codec.encode
+                for key, rec in changes.items():
+                    if rec is None:
+                        conn.execute("DELETE FROM ccs_records WHERE key=?", (key,))
+                    else:
+                        conn.execute(_Q_RECORD_UPSERT, (key, encode(key, rec)))
             if audit is not None:
                 self._log(conn, audit)
             if notice:  # the events of this commit, for the bus's pollers (ccs.bus.sqlite)
@@ -273,14 +298,14 @@ class SqliteBackend(Backend):
 
     @staticmethod
     def _log(conn: sqlite3.Connection, audit: AuditBatch) -> None:
-        conn.executemany(_Q_AUDIT_INSERT, [(e.artifact, e.version, e.at, e.encode())
+        conn.executemany(_Q_AUDIT_INSERT, [(e.artifact, e.version, e.at, encode_entry(e))
                                            for e in audit.entries])
         for aid, bound in audit.trims().items():
             conn.execute(_Q_AUDIT_TRIM, (aid, bound))
 
     def append_audit(self, batch: AuditBatch) -> None:
         conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
+        self._lock.begin(conn, self._local)
         try:
             self._log(conn, batch)
             conn.execute("COMMIT")

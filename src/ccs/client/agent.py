@@ -8,8 +8,8 @@ content was derived from, and the store refuses it if either moved (``StaleView`
 
 from __future__ import annotations
 
-import functools
 import json
+import math
 import random
 import threading
 import time
@@ -154,8 +154,8 @@ class Agent:
         old = self._lookup(artifact_id) if self.strategy.caches else None
         known = None if old is None else old.version
         if acquire:
-            view, data = self.core.call_with_retry(
-                lambda: self.coordinator.acquire(self.id, artifact_id, known))
+            view, data = self.core.call_with_retry(self.coordinator.acquire, self.id, artifact_id,
+                                                   known)
             self.holds_grants = True
         elif (old is not None and old.prefetched is not None
               and self._invalid_after.get(artifact_id, -1) <= old.prefetched[0].seq):
@@ -166,8 +166,8 @@ class Agent:
             return self._install(artifact_id, view, data, old, counted=True)
         else:
             invalidated = old is not None and self._invalid_after.get(artifact_id, -1) > old.seq
-            view, data = self.core.call_with_retry(
-                lambda: self.coordinator.read(self.id, artifact_id, known, invalidated))
+            view, data = self.core.call_with_retry(self.coordinator.read, self.id, artifact_id,
+                                                   known, invalidated)
         return self._install(artifact_id, view, data, old)
 
     def _install(self, artifact_id: str, view: View, data: bytes | None, old: Entry | None,
@@ -231,8 +231,8 @@ class Agent:
         else:
             base_version, base_epoch = entry.version, entry.epoch
         try:
-            c = self._commit(artifact_id, lambda cid: self.coordinator.write(
-                self.id, artifact_id, base_version, base_epoch, (data, kind), cid))
+            c = self._commit(artifact_id, self.coordinator.write, self.id, artifact_id,
+                             base_version, base_epoch, (data, kind))
         except ConflictError as exc:
             merging.attach(exc, self, artifact_id, base_version, entry, (data, kind))
             raise
@@ -298,8 +298,8 @@ class Agent:
         entry = self._lookup(artifact_id)
         epoch = entry.epoch if entry is not None and entry.version == expected_version else None
         try:
-            c = self._commit(artifact_id, lambda cid: self.coordinator.commit_cas(
-                self.id, artifact_id, expected_version, epoch, payload, cid))
+            c = self._commit(artifact_id, self.coordinator.commit_cas, self.id, artifact_id,
+                             expected_version, epoch, payload)
         except ConflictError as exc:
             merging.attach(exc, self, artifact_id, expected_version, entry, payload)
             raise
@@ -314,8 +314,10 @@ class Agent:
 
         ``fn`` gets ``None`` for an absent artifact and must be safe to call again. Raises
         ``RetriesExhausted`` (with the current version) when every attempt lost its race."""
-        check_int("retries", retries, minimum=0)
-        check_number("backoff", backoff, minimum=0)
+        if retries.__class__ is not int or retries < 0:  # (an int >= 0 passes check_int)
+            check_int("retries", retries, minimum=0)
+        if backoff.__class__ is not float or not 0.0 <= backoff < math.inf:
+            check_number("backoff", backoff, minimum=0)
         if not callable(fn):
             raise InvalidArgument(f"fn must be callable, got {type(fn).__name__}", parameter="fn")
         entry = self._lookup(artifact_id)
@@ -341,11 +343,12 @@ class Agent:
             attempts=retries + 1, last_error=None if last is None else last.to_dict(),
         )
 
-    def _commit(self, artifact_id: str, call: Callable[[str], Committed]) -> Committed:
+    def _commit(self, artifact_id: str, call: Callable[..., Committed], *args: Any) -> Committed:
+        """``call(*args, commit_id)`` with a new idempotency id, retried (``call_with_retry``)."""
         commit_id = new_commit_id()
         failpoints.hit("client.before_commit", agent=self, artifact=artifact_id)
         try:
-            c = self.core.call_with_retry(functools.partial(call, commit_id))
+            c = self.core.call_with_retry(call, *args, commit_id)
         except (ConflictError, OutcomeUnknown) as exc:  # unknown: ours may have landed, revalidate
             self.stats.conflicts += isinstance(exc, ConflictError)
             entry = self._lookup(artifact_id)

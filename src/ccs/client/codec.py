@@ -18,9 +18,10 @@ _SCALARS = (str, int, bool, type(None))
 
 
 def encode(value: Any, artifact: str | None = None) -> tuple[bytes, str]:
-    if isinstance(value, bytes | bytearray | memoryview):
+    text = value.__class__ is str  # the common kind, by exact class first
+    if not text and isinstance(value, bytes | bytearray | memoryview):
         return bytes(value), "bytes"
-    if isinstance(value, str):
+    if text or isinstance(value, str):
         try:
             return value.encode("utf-8"), "str"
         except UnicodeEncodeError as exc:

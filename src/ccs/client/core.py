@@ -107,39 +107,52 @@ class CoherenceAdapterCore:
     def agents(self) -> dict[str, Agent]:
         return dict(self._agents)
 
-    def call_with_retry(self, call: Callable[[], T]) -> T:
-        """Retry an engine call that failed before a reply arrived. Commits carry an idempotency
-        id, so a commit that did land and lost its reply is reported once, not applied twice.
+    def call_with_retry(self, call: Callable[..., T], *args: Any) -> T:
+        """``call(*args)``, retrying an engine call that failed before a reply arrived. Commits
+        carry an idempotency id, so a commit that did land and lost its reply is reported once,
+        not applied twice.
 
         Once an attempt's outcome was unknown, only a success or a refusal that proves the id
         never landed (``id_forgotten`` False) settles it; any other end (retries exhausted, a
         refusal from a record that may have forgotten the id, ...) is ``OutcomeUnknown``."""
+        try:
+            return call(*args)  # the common case: the first attempt answers
+        except CoherenceError as exc:
+            failed = exc
+        return self._retry(call, args, failed)
+
+    def _retry(self, call: Callable[..., T], args: tuple[Any, ...], failed: CoherenceError) -> T:
+        """The rest of ``call_with_retry`` after attempt 0 failed with ``failed``."""
         unknown: OutcomeUnknown | None = None
-        for attempt in range(self.unavailable_retries + 1):
-            try:
-                return call()
-            except OutcomeUnknown as exc:
+        attempt = 0
+        while True:
+            exc = failed
+            if isinstance(exc, OutcomeUnknown):
                 unknown = last = exc
-            except BackendUnavailable as exc:
+            elif isinstance(exc, BackendUnavailable):
                 if not exc.retryable:
                     if unknown is not None:
                         raise _unsettled(unknown, exc) from exc
-                    raise
+                    raise exc
                 last = exc
-            except ConflictError as exc:
+            elif isinstance(exc, ConflictError):
                 if unknown is not None and exc.details.get("id_forgotten") is not False:
                     raise _unsettled(unknown, exc) from exc
-                raise
-            except CoherenceError as exc:
+                raise exc
+            else:
                 if unknown is not None:
                     raise _unsettled(unknown, exc) from exc
-                raise
+                raise exc
             if attempt == self.unavailable_retries:
                 if unknown is not None and last is not unknown:
                     raise _unsettled(unknown, last) from last
                 raise last
             time.sleep(0.05 * 2 ** attempt)
-        raise AssertionError("unreachable")
+            attempt += 1
+            try:
+                return call(*args)
+            except CoherenceError as again:
+                failed = again
 
     def _on_event(self, event: Event) -> None:
         if event.kind == BUS_RESET:

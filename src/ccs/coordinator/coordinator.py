@@ -15,6 +15,7 @@ from typing import Any
 
 from ccs import failpoints
 from ccs.backends import Backend, agent_key, artifact_key, open_backend, owns_key
+from ccs.backends.base import ARTIFACT_PREFIX
 from ccs.bus import Bus, default_bus_for, open_bus
 from ccs.coordinator.clock import Clock, SystemClock
 from ccs.coordinator.config import CrashRecoveryConfig, Limits
@@ -34,13 +35,14 @@ from ccs.protocol.errors import (
     PayloadTooLarge,
     UnknownEngine,
 )
-from ccs.protocol.ids import check_agent_id, check_artifact_id
+from ccs.protocol.ids import check_agent_id, check_artifact_id, check_request_ids
 from ccs.protocol.messages import Committed, ReclaimNote, Step, TxnCommitted, View
 from ccs.protocol.records import DELETED, AgentRecord, Content, OwnershipEntry
 
 Payload = tuple[bytes, str] | None  # (data, kind); None deletes
 RECENT_RECLAIMS = 1000
 FETCH_ATTEMPTS = 8
+KEY_SETS_KEPT = 4096  # (agent, artifact) key tuples remembered (cleared when full)
 _SUPERSEDED = object()
 
 
@@ -84,6 +86,7 @@ class Coordinator(Inspection):
         self._last_sweep = self.clock.now()
         self.reclaims: deque[ReclaimNote] = deque(maxlen=RECENT_RECLAIMS)  # the latest, for inspection
         self.observers: list[Observer] = observers  # told of every operation (ccs.observe); none: no cost
+        self._key_sets: dict[tuple[str, str], tuple[str, ...]] = {}
 
     # --- plumbing -----------------------------------------------------------------------------
 
@@ -91,7 +94,7 @@ class Coordinator(Inspection):
              blobs: dict[str, bytes] | None = None, commit_id: str | None = None, *,
              commits: bool = False, op: str = "", agent: str | None = None,
              bases: Mapping[str, int | None] | None = None, now: float | None = None,
-             audits: bool = True) -> Any:
+             audits: bool = True, artifact: str | None = None) -> Any:
         """Run ``fn`` as one engine transaction, storing ``blobs`` with its records. An operation
         that ``commits`` content and lost its reply is ``OutcomeUnknown`` naming its
         ``commit_id``; any other (a read's registration, acquire, release, heartbeat, sweep) has
@@ -101,7 +104,8 @@ class Coordinator(Inspection):
         transaction (``ccs.protocol.audit``). A conflict refuses the change: the engine rolled
         back, and the refusal of ``op`` (on the artifacts of ``bases``, each with the version the
         caller derived from) is appended on its own afterwards. ``audits=False``: a step that by
-        its transition never logs (a read's registration: no new version, no reclaim)."""
+        its transition never logs (a read's registration: no new version, no reclaim).
+        A commit that landed passes the ``coordinator.committed`` failpoint (``artifact``)."""
         retain = self.limits.audit_retain if audits else 0
         if now is None:  # a caller that already read the clock passes it: one reading per op
             now = self.clock.now() if retain else 0.0
@@ -114,7 +118,13 @@ class Coordinator(Inspection):
             except ConflictError:
                 refused[:] = [records]
                 raise
-            changes: dict[str, Any] = {artifact_key(a): r for a, r in step.artifacts.items()}
+            arts = step.artifacts
+            changes: dict[str, Any] = {}
+            before: dict[str, Any] = {}
+            for a, r in arts.items():
+                key = ARTIFACT_PREFIX + a
+                changes[key] = r
+                before[a] = records.get(key)
             if step.agents:
                 for name, rec in step.agents.items():
                     changes[agent_key(name)] = rec
@@ -122,10 +132,8 @@ class Coordinator(Inspection):
                 for (name, aid), add in step.owns.items():
                     changes[owns_key(name, aid)] = OwnershipEntry(name, aid) if add else None
             audit = None
-            if retain and step.artifacts:
-                entries = entries_for(op, agent, {a: records.get(artifact_key(a))
-                                                  for a in step.artifacts},
-                                      step.artifacts, now, commit_id)
+            if retain and arts:
+                entries = entries_for(op, agent, before, arts, now, commit_id)
                 if entries:
                     audit = AuditBatch(tuple(entries), retain)
             notice = None
@@ -149,15 +157,18 @@ class Coordinator(Inspection):
             if refused and bases and retain and agent is not None:
                 self._log_refusal(exc, op, agent, refused[0], bases, now, commit_id)
             raise
-        if self.observers:
-            note_events(step.events)
-        if not step.events:
-            return step.reply
-        if carry is not None:
-            if not dropped[0]:
-                self.bus.deliver_local(step.events)
-        elif failpoints.hit("bus.publish", events=step.events) != "drop":
-            self.bus.publish(step.events)
+        events = step.events
+        if events:
+            if self.observers:
+                note_events(events)
+            if carry is not None:
+                if not dropped[0]:
+                    self.bus.deliver_local(events)
+            elif failpoints.hit("bus.publish", events=events) != "drop":
+                self.bus.publish(events)
+        if commits:
+            failpoints.hit("coordinator.committed", coordinator=self, artifact=artifact,
+                           reply=step.reply)
         return step.reply
 
     def _log_refusal(self, exc: ConflictError, op: str, agent: str, records: dict[str, Any],
@@ -173,10 +184,8 @@ class Coordinator(Inspection):
     def _run_commit(self, artifact_id: str, keys: list[str], fn: Callable[[dict[str, Any]], Step],
                     blobs: dict[str, bytes], commit_id: str | None, *, op: str, agent: str,
                     bases: Mapping[str, int | None], now: float | None = None) -> Any:
-        reply = self._run(keys, fn, blobs, commit_id, commits=True, op=op, agent=agent, bases=bases,
-                          now=now)
-        failpoints.hit("coordinator.committed", coordinator=self, artifact=artifact_id, reply=reply)
-        return reply
+        return self._run(keys, fn, blobs, commit_id, commits=True, op=op, agent=agent, bases=bases,
+                         now=now, artifact=artifact_id)
 
     def _content(self, payload: Payload, artifact_id: str, blobs: dict[str, bytes]) -> Content:
         """Hash ``payload``; its bytes go into ``blobs``, which the engine stores in the same
@@ -201,24 +210,31 @@ class Coordinator(Inspection):
             self.sweep(now)
         return now
 
-    def _ownership_keys(self, artifact_id: str, agent: str) -> list[str]:
-        keys = [artifact_key(artifact_id)]
-        if self.crash_recovery.enabled:
-            keys += [agent_key(agent), owns_key(agent, artifact_id)]
+    def _ownership_keys(self, artifact_id: str, agent: str) -> tuple[str, ...]:
+        """The keys a grant-taking transaction locks: the artifact's record and, with crash
+        recovery, the agent's liveness record and its ownership index entry. Remembered per
+        (agent, artifact): an engine that caches per key tuple (the memory engine's stripe
+        locks) then sees the same tuple every time."""
+        if not self.crash_recovery.enabled:
+            return (artifact_key(artifact_id),)
+        keys = self._key_sets.get((agent, artifact_id))
+        if keys is None:
+            keys = (artifact_key(artifact_id), agent_key(agent), owns_key(agent, artifact_id))
+            if len(self._key_sets) >= KEY_SETS_KEPT:
+                self._key_sets.clear()
+            self._key_sets[(agent, artifact_id)] = keys
         return keys
 
-    def _note_owner(self, step: Step, records: dict[str, Any], artifact_id: str, agent: str,
-                    now: float) -> Step:
+    def _note_owner(self, step: Step, records: dict[str, Any], keys: tuple[str, ...],
+                    artifact_id: str, agent: str, now: float) -> Step:
         """Refresh the agent's liveness and list ``artifact_id`` in its ownership index (for the
-        sweep): a constant number of small records, whatever the agent already owns."""
-        if self.crash_recovery.enabled:
+        sweep): a constant number of small records, whatever the agent already owns. ``keys``
+        are the transaction's ``_ownership_keys``."""
+        if len(keys) == 3:  # crash recovery on
             new = step.artifacts.get(artifact_id)
             if new is not None and new.owner is not None and new.owner.agent == agent:
-                noted = liveness.note_grant(
-                    records.get(agent_key(agent)), records.get(owns_key(agent, artifact_id)) is not None,
-                    agent, artifact_id, self.crash_recovery.heartbeat_ttl, now)
-                step.agents.update(noted.agents)
-                step.owns.update(noted.owns)
+                liveness.note_grant(records[keys[1]], records[keys[2]] is not None, agent,
+                                    artifact_id, self.crash_recovery.heartbeat_ttl, now, into=step)
         return step
 
     # --- operations ----------------------------------------------------------------------------
@@ -229,9 +245,8 @@ class Coordinator(Inspection):
         """``invalidated``: the caller's copy was invalidated by an event, so it is no longer a
         sharer at the current version; the read goes straight to the transaction that registers
         it (a networked engine saves the round trip of the snapshot, which would only say so)."""
-        check_agent_id(agent)
-        check_artifact_id(artifact_id)
-        key = artifact_key(artifact_id)
+        check_request_ids(agent, artifact_id)
+        key = ARTIFACT_PREFIX + artifact_id
         for _ in range(FETCH_ATTEMPTS):
             now = self._now()
             snapshot = None if invalidated else self.backend.get(key)
@@ -253,19 +268,20 @@ class Coordinator(Inspection):
     @observed("acquire")
     def acquire(self, agent: str, artifact_id: str, known_version: int | None = None
                 ) -> tuple[View, bytes | None]:
-        check_agent_id(agent)
-        check_artifact_id(artifact_id)
+        check_request_ids(agent, artifact_id)
         now = self._now()
-        key = artifact_key(artifact_id)
+        key = ARTIFACT_PREFIX + artifact_id
+
+        keys = self._ownership_keys(artifact_id, agent)
 
         def fn(r: dict[str, Any]) -> Step:
             step = tr.acquire(r[key], artifact_id, agent, known_version, now)
             if not step.artifacts:
                 return step
-            return self._note_owner(step, r, artifact_id, agent, now)
+            return self._note_owner(step, r, keys, artifact_id, agent, now)
 
         for _ in range(FETCH_ATTEMPTS):
-            view = self._run(self._ownership_keys(artifact_id, agent), fn)
+            view = self._run(keys, fn)
             data = self._fetch_view(view, artifact_id)
             if data is not _SUPERSEDED:
                 return view, data
@@ -290,55 +306,52 @@ class Coordinator(Inspection):
     @observed("commit")
     def commit(self, agent: str, artifact_id: str, grant_epoch: int, base_version: int,
                payload: Payload, commit_id: str | None = None) -> Committed:
-        check_agent_id(agent)
-        check_artifact_id(artifact_id)
+        check_request_ids(agent, artifact_id)
         blobs: dict[str, bytes] = {}
         content = self._content(payload, artifact_id, blobs)
         now = self._now()
-        key = artifact_key(artifact_id)
+        key = ARTIFACT_PREFIX + artifact_id
         retain = self.limits.retain_versions
-        return self._run_commit(artifact_id, [key], lambda r: tr.commit(
+        return self._run((key,), lambda r: tr.commit(
             r[key], artifact_id, agent, grant_epoch, base_version, content, now,
-            commit_id=commit_id, retain=retain), blobs, commit_id,
-            op="commit", agent=agent, bases={artifact_id: base_version},
-            now=now)
+            commit_id=commit_id, retain=retain), blobs, commit_id, commits=True,
+            op="commit", agent=agent, bases={artifact_id: base_version}, now=now,
+            artifact=artifact_id)
 
     @observed("write")
     def write(self, agent: str, artifact_id: str, base_version: int | None,
               base_epoch: int | None, payload: Payload, commit_id: str | None = None) -> Committed:
-        check_agent_id(agent)
-        check_artifact_id(artifact_id)
+        check_request_ids(agent, artifact_id)
         blobs: dict[str, bytes] = {}
         content = self._content(payload, artifact_id, blobs)
         now = self._now()
-        key = artifact_key(artifact_id)
+        keys = self._ownership_keys(artifact_id, agent)
+        key = keys[0]
         retain = self.limits.retain_versions
 
         def fn(r: dict[str, Any]) -> Step:
             step = tr.write(r[key], artifact_id, agent, base_version, base_epoch, content, now,
                             commit_id=commit_id, retain=retain)
-            return self._note_owner(step, r, artifact_id, agent, now)
+            return self._note_owner(step, r, keys, artifact_id, agent, now)
 
-        return self._run_commit(artifact_id, self._ownership_keys(artifact_id, agent), fn, blobs,
-                                commit_id, op="write", agent=agent, bases={artifact_id: base_version},
-                                now=now)
+        return self._run(keys, fn, blobs, commit_id, commits=True, op="write", agent=agent,
+                         bases={artifact_id: base_version}, now=now, artifact=artifact_id)
 
     @observed("commit_cas")
     def commit_cas(self, agent: str, artifact_id: str, expected_version: int,
                    read_epoch: int | None, payload: Payload,
                    commit_id: str | None = None) -> Committed:
-        check_agent_id(agent)
-        check_artifact_id(artifact_id)
+        check_request_ids(agent, artifact_id)
         blobs: dict[str, bytes] = {}
         content = self._content(payload, artifact_id, blobs)
         now = self._now()
-        key = artifact_key(artifact_id)
+        key = ARTIFACT_PREFIX + artifact_id
         retain = self.limits.retain_versions
-        return self._run_commit(artifact_id, [key], lambda r: tr.commit_cas(
+        return self._run((key,), lambda r: tr.commit_cas(
             r[key], artifact_id, agent, expected_version, read_epoch, content, now,
-            commit_id=commit_id, retain=retain), blobs, commit_id,
-            op="cas", agent=agent, bases={artifact_id: expected_version},
-            now=now)
+            commit_id=commit_id, retain=retain), blobs, commit_id, commits=True,
+            op="cas", agent=agent, bases={artifact_id: expected_version}, now=now,
+            artifact=artifact_id)
 
     @observed("transaction")
     def transaction_commit(self, agent: str, reads: Mapping[str, tuple[int, int | None]],

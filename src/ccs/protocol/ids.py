@@ -56,6 +56,19 @@ _KNOWN_GOOD: dict[str, set[str]] = {"artifact id": set(), "agent id": set(), "ag
 _KNOWN_GOOD_MAX = 65_536
 
 
+_KNOWN_AGENT_IDS = _KNOWN_GOOD["agent id"]
+_KNOWN_ARTIFACT_IDS = _KNOWN_GOOD["artifact id"]
+
+
+def check_request_ids(agent_id: object, artifact_id: object) -> None:
+    """``check_agent_id`` then ``check_artifact_id``, in one call for the operations that name
+    both (every read and commit): ids seen before cost two set lookups."""
+    if agent_id.__class__ is not str or agent_id not in _KNOWN_AGENT_IDS:
+        check_agent_id(agent_id)
+    if artifact_id.__class__ is not str or artifact_id not in _KNOWN_ARTIFACT_IDS:
+        check_artifact_id(artifact_id)
+
+
 def _check(value: object, what: str, limit: int) -> str:
     known = _KNOWN_GOOD[what]
     if value.__class__ is str and value in known:

@@ -48,11 +48,12 @@ def upgrade(rec: AgentRecord | None, missing: list[str], listed: list[str]) -> S
 
 
 def note_grant(rec: AgentRecord | None, listed: bool, agent: str, artifact_id: str, ttl: float,
-               now: float) -> Step:
+               now: float, *, into: Step | None = None) -> Step:
     """``agent`` took the grant on ``artifact_id``: refresh its liveness and make sure the index
     lists the artifact. ``listed``: its index entry exists. Skips the write when the artifact is
-    listed and the record was refreshed less than half a ttl ago (the steady state)."""
-    step = Step(None)
+    listed and the record was refreshed less than half a ttl ago (the steady state). The changes
+    go into ``into`` (the step of the transition that took the grant), else a new step."""
+    step = Step(None) if into is None else into
     known = listed or (rec is not None and artifact_id in rec.owned)
     if known and rec is not None and rec.expires_at - now > ttl / 2:
         return step

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
-from ccs.protocol.records import AgentRecord, ArtifactRecord, Content, Mesi
+from ccs.protocol.records import AgentRecord, ArtifactRecord, Content, Frozen, Mesi
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+class Event(Frozen):
     """One change other agents should hear about.
 
     ``kind`` is ``invalidate`` (a commit or an exclusive acquire: drop your copy), ``downgrade``
@@ -40,8 +38,7 @@ class Event:
                      d.get("by"), tuple(d.get("targets", ())), d.get("reason", ""))
 
 
-@dataclass(frozen=True, slots=True)
-class View:
+class View(Frozen):
     """An agent's view of an artifact after an operation.
 
     ``modified`` says the version differs from the one the caller said it holds, i.e. the
@@ -61,8 +58,7 @@ class View:
         return self.version > 0 and not self.content.deleted
 
 
-@dataclass(frozen=True, slots=True)
-class Committed:
+class Committed(Frozen):
     artifact: str
     version: int
     epoch: int
@@ -72,14 +68,12 @@ class Committed:
     superseded: bool = False  # a duplicate whose version was since replaced: content is not its own
 
 
-@dataclass(frozen=True, slots=True)
-class TxnCommitted:
+class TxnCommitted(Frozen):
     versions: dict[str, Committed]
     duplicate: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class ReclaimNote:
+class ReclaimNote(Frozen):
     agent: str
     artifact: str
     fenced_epoch: int
@@ -87,13 +81,34 @@ class ReclaimNote:
     reason: str
 
 
-@dataclass(slots=True)
 class Step:
-    """Result of one pure transition: records to store, the reply, events to publish."""
+    """Result of one pure transition: records to store, the reply, events to publish.
 
-    reply: Any
-    artifacts: dict[str, ArtifactRecord | None] = field(default_factory=dict)  # None removes
-    agents: dict[str, AgentRecord | None] = field(default_factory=dict)
-    # ownership index entries: (agent, artifact) -> True adds the entry, False removes it
-    owns: dict[tuple[str, str], bool] = field(default_factory=dict)
-    events: list[Event] = field(default_factory=list)
+    ``artifacts`` maps artifact ids to new records (``None`` removes one), ``agents`` agent ids
+    to liveness records, ``owns`` ownership index entries ``(agent, artifact)`` to True (add) or
+    False (remove). A plain class: one is built per transaction, so its ``__init__`` is kept to
+    plain assignments."""
+
+    __slots__ = ("agents", "artifacts", "events", "owns", "reply")
+
+    def __init__(self, reply: Any, artifacts: dict[str, ArtifactRecord | None] | None = None,
+                 agents: dict[str, AgentRecord | None] | None = None,
+                 owns: dict[tuple[str, str], bool] | None = None,
+                 events: list[Event] | None = None) -> None:
+        self.reply = reply
+        self.artifacts = {} if artifacts is None else artifacts
+        self.agents = {} if agents is None else agents
+        self.owns = {} if owns is None else owns
+        self.events = [] if events is None else events
+
+    def __repr__(self) -> str:
+        return (f"Step(reply={self.reply!r}, artifacts={self.artifacts!r}, agents={self.agents!r}, "
+                f"owns={self.owns!r}, events={self.events!r})")
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not Step:
+            return NotImplemented
+        return (self.reply, self.artifacts, self.agents, self.owns, self.events) == (
+            other.reply, other.artifacts, other.agents, other.owns, other.events)  # type: ignore[attr-defined]
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as the dataclass it replaces

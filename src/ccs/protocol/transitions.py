@@ -71,6 +71,10 @@ def _view(rec: ArtifactRecord, agent: str, known_version: int | None) -> View:
 
 def _others(rec: ArtifactRecord, agent: str) -> tuple[str, ...]:
     """Agents other than ``agent`` holding any copy or the grant: who must be invalidated."""
+    sharers, owner = rec.sharers, rec.owner
+    if (owner is None or owner.agent == agent) and (
+            not sharers or (len(sharers) == 1 and agent in sharers)):
+        return ()  # the steady state of repeated commits: nobody else holds anything
     targets = [a for a in rec.sharers if a != agent]
     if rec.owner is not None and rec.owner.agent != agent and rec.owner.agent not in targets:
         targets.append(rec.owner.agent)
@@ -191,12 +195,15 @@ def _apply_commit(
     commits = rec.commits
     if commit_id is not None:
         commits = (*rec.commits, (commit_id, version, rec.epoch))[-RECENT_COMMIT_IDS:]
-    keeps_grant = rec.owner is not None and rec.owner.agent == agent
-    if take_ownership or keeps_grant:
-        granted_at = rec.owner.granted_at if keeps_grant else now
+    held = rec.owner
+    keeps_grant = held is not None and held.agent == agent
+    if keeps_grant and held.dirty and held.epoch == rec.epoch:
+        owner, sharers = held, EMPTY  # the grant it already holds, unchanged: no new record
+    elif take_ownership or keeps_grant:
+        granted_at = held.granted_at if keeps_grant else now
         owner, sharers = Grant(agent, rec.epoch, granted_at, dirty=True), EMPTY
     else:
-        owner, sharers = None, _sharers({agent: version})
+        owner, sharers = None, MappingProxyType({agent: version})
     seq = rec.seq + 1 if targets else rec.seq
     # Spelled out rather than _with(): this is the hot path of every commit.
     new = ArtifactRecord(rec.artifact_id, version, rec.epoch, seq, content, owner, sharers, history,
@@ -240,7 +247,7 @@ def read(rec: ArtifactRecord | None, artifact_id: str, agent: str,
                             (owner.agent,), "peer read"))
     # Spelled out rather than _with(): every read miss registers here.
     new = ArtifactRecord(artifact_id, rec.version, rec.epoch, seq, rec.content, None,
-                         _sharers(sharers), rec.history, rec.commits, rec.last_reclaim,
+                         MappingProxyType(sharers), rec.history, rec.commits, rec.last_reclaim,
                          rec.updated_at, rec.updated_by)
     return Step(View(artifact_id, new.version, new.epoch, seq, new.content, Mesi.SHARED,
                      known_version != new.version),
@@ -294,13 +301,14 @@ def write(rec: ArtifactRecord | None, artifact_id: str, agent: str, base_version
     if rec is None:
         rec = ArtifactRecord(artifact_id, updated_at=now)
     try:
-        if base_epoch is not None:
+        if base_epoch is not None and base_epoch != rec.epoch:  # (the common case skips _fence)
             try:
                 _fence(rec, agent, base_epoch)
             except StaleEpoch:
                 _check_base(rec, agent, base_version)  # a moved version is the clearer message
                 raise
-        _check_base(rec, agent, base_version)
+        if base_version != rec.version:  # a view of the current version passes _check_base
+            _check_base(rec, agent, base_version)
     except ConflictError as err:
         landing = None if base_version is None else base_version + 1
         raise _refusing(err, commit_id, _may_have_forgotten(rec, landing)) from None
@@ -319,14 +327,14 @@ def commit_cas(rec: ArtifactRecord | None, artifact_id: str, agent: str, expecte
     if rec is None:
         rec = ArtifactRecord(artifact_id, updated_at=now)
     try:
-        if not _matches(rec, expected_version):
+        if expected_version != rec.version and not _matches(rec, expected_version):
             raise VersionConflict(
                 f"compare-and-set on {artifact_id!r} expected version {expected_version},"
                 f" found {rec.version} (committed by {_who(rec.updated_by, agent)})",
                 artifact=artifact_id, current_version=rec.version, current_epoch=rec.epoch,
                 expected_version=expected_version, current_digest=rec.content.digest,
             )
-        if read_epoch is not None:
+        if read_epoch is not None and read_epoch != rec.epoch:
             _fence(rec, agent, read_epoch)
     except ConflictError as err:
         raise _refusing(err, commit_id, _may_have_forgotten(rec, expected_version + 1)) from None

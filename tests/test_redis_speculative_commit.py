@@ -1,0 +1,192 @@
+"""The Redis engine's speculative commit, on a real Redis (CCS_TEST_REDIS_URL).
+
+A transaction whose records this process saw last is decided locally and sent as one conditional
+apply (a Lua script that writes only if every key still holds that body): one round trip. If a
+key changed meanwhile, nothing is written, the script returns what is stored, and the engine
+decides again on that; a refusal or a read-only outcome reached on a belief is checked against the
+server before it is reported.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import uuid
+
+import pytest
+
+from ccs import failpoints
+from ccs.backends.redis import RedisBackend
+from ccs.protocol.errors import ConflictError, CorruptState
+from ccs.protocol.records import AgentRecord
+from conformance.conftest import drop_store, with_query
+from conftest import load_benchmark, service_url
+
+KEY = "g/counter"
+roundtrips = load_benchmark("roundtrips")
+
+
+def _value(rec: AgentRecord | None) -> int:
+    return 0 if rec is None else int(rec.expires_at)
+
+
+def _counter(n: int) -> AgentRecord:
+    return AgentRecord("counter", float(n), 1.0)
+
+
+def increment(records):
+    n = _value(records[KEY]) + 1
+    return {KEY: _counter(n)}, n
+
+
+def cas(expected: int, calls: list[int] | None = None):
+    """Set the counter to ``expected + 1`` only if it holds ``expected``: a fenced write."""
+    def fn(records):
+        n = _value(records[KEY])
+        if calls is not None:
+            calls.append(n)
+        if n != expected:
+            raise ConflictError(f"counter is at {n}, not {expected}", artifact=KEY)
+        return {KEY: _counter(n + 1)}, n + 1
+    return fn
+
+
+@pytest.fixture
+def url():
+    u = with_query(service_url("CCS_TEST_REDIS_URL"), prefix=f"spec{uuid.uuid4().hex[:10]}")
+    yield u
+    drop_store(u)
+
+
+def stored(url: str) -> int:
+    with RedisBackend(url) as b:
+        return _value(b.get(KEY))
+
+
+def test_a_commit_on_records_seen_last_is_one_round_trip(url):
+    proxied, proxy = roundtrips.via_proxy(url)
+    try:
+        with RedisBackend(proxied) as backend:
+            backend.transact([KEY], increment)
+            before = proxy.turns
+            for _ in range(10):
+                backend.transact([KEY], increment)
+            assert proxy.turns - before == 10
+            before = proxy.turns
+            assert backend.transact([KEY], lambda r: ({}, _value(r[KEY]))) == 11  # read-only: checked
+            assert proxy.turns - before == 1
+            absent = "g/never-written"  # remembered absent once read: a create is one round trip too
+            assert backend.transact([absent], lambda r: ({}, r[absent])) is None
+            before = proxy.turns
+            backend.transact([absent], lambda r: ({absent: _counter(1)}, None))
+            assert proxy.turns - before == 1
+    finally:
+        proxy.close()
+    assert stored(url) == 11
+
+
+def test_a_stale_belief_commits_on_the_real_record_and_refuses_a_stale_write(url):
+    proxied, proxy = roundtrips.via_proxy(url)
+    try:
+        with RedisBackend(proxied) as mine, RedisBackend(url) as peer:
+            mine.transact([KEY], increment)  # mine believes 1
+            peer.transact([KEY], increment)  # the store holds 2
+            before = proxy.turns
+            assert mine.transact([KEY], increment) == 3  # decided again on 2: nothing lost
+            assert proxy.turns - before == 2
+            peer.transact([KEY], increment)  # 4; mine believes 3
+            calls: list[int] = []
+            with pytest.raises(ConflictError):  # allowed on the belief, refused on what is stored
+                mine.transact([KEY], cas(3, calls))
+            assert calls == [3, 4] and stored(url) == 4
+            peer.transact([KEY], increment)  # 5; mine believes 4
+            calls.clear()
+            assert mine.transact([KEY], cas(5, calls)) == 6  # refused on the belief only: applied
+            assert calls == [4, 5] and stored(url) == 6
+            peer.transact([KEY], increment)  # 7; a read-only outcome is checked, not assumed
+            assert mine.transact([KEY], lambda r: ({}, _value(r[KEY]))) == 7
+    finally:
+        proxy.close()
+
+
+def test_a_script_lost_by_the_server_is_loaded_again(url):
+    with RedisBackend(url) as backend:
+        backend.transact([KEY], increment)
+        backend._r.script_flush()  # what a restart or SCRIPT FLUSH does
+        assert backend.transact([KEY], increment) == 2
+        assert backend.transact([KEY], increment) == 3
+    assert stored(url) == 3
+
+
+def test_a_no_change_transaction_writes_nothing(url):
+    with RedisBackend(url) as backend:
+        backend.transact([KEY], increment)
+        with backend._r.pipeline(transaction=True) as watcher:
+            watcher.watch(backend._rec + KEY)  # any write of the key, even of the same body, aborts it
+            with failpoints.arm("backend.before_write", _no_write):
+                assert backend.transact([KEY], lambda r: ({}, "nothing")) == "nothing"
+            watcher.multi()
+            watcher.get(backend._rec + KEY)
+            assert watcher.execute()  # not aborted: the key was not written
+
+
+def _no_write(**_) -> None:
+    raise AssertionError("a transaction without changes reached the write")
+
+
+def _hammer(url: str, n: int, out) -> None:
+    with RedisBackend(url) as backend:
+        out.put([backend.transact([KEY], increment) for _ in range(n)])
+
+
+def test_concurrent_increments_from_threads_and_processes_lose_no_update(url):
+    threads, procs, n = 4, 3, 60
+    results: list[int] = []
+    lock = threading.Lock()
+    with RedisBackend(url) as shared:
+        def worker() -> None:
+            got = [shared.transact([KEY], increment) for _ in range(n)]
+            with lock:
+                results.extend(got)
+
+        ctx = multiprocessing.get_context("spawn")
+        out = ctx.Queue()
+        workers = [ctx.Process(target=_hammer, args=(url, n, out)) for _ in range(procs)]
+        for p in workers:
+            p.start()
+        pool = [threading.Thread(target=worker) for _ in range(threads)]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join(120)
+        for _ in workers:
+            results.extend(out.get(timeout=120))
+        for p in workers:
+            p.join(60)
+    total = (threads + procs) * n
+    # every increment saw the value the one before it produced: each result exactly once
+    assert sorted(results) == list(range(1, total + 1))
+    assert stored(url) == total
+
+
+def test_a_transaction_over_more_keys_than_one_read_of_the_script(url):
+    keys = [f"g/k{i}" for i in range(1200)]  # the script reads its keys 500 at a time
+
+    def bump(records):
+        return {k: _counter(_value(r) + 1) for k, r in records.items()}, None
+
+    with RedisBackend(url) as mine, RedisBackend(url) as peer:
+        mine.transact(keys, bump)  # all absent: read first, then created
+        mine.transact(keys, bump)  # on the belief
+        peer.transact([keys[1100]], lambda r: ({keys[1100]: _counter(10)}, None))
+        mine.transact(keys, bump)  # the belief misses on one key past the first 500
+        assert [_value(peer.get(k)) for k in (keys[0], keys[700], keys[1100])] == [3, 3, 11]
+
+
+def test_a_script_that_fails_after_writing_reports_corrupt_state(url):
+    with RedisBackend(url) as backend:
+        backend.transact([KEY], increment)
+        backend._r.delete(backend._idx)
+        backend._r.set(backend._idx, "not a sorted set")  # someone else wrote inside the prefix
+        with pytest.raises(CorruptState, match="applied in part"):  # SET landed, ZADD refused
+            backend.transact(["g/new"], lambda r: ({"g/new": _counter(1)}, None))
