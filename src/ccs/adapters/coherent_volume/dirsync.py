@@ -55,4 +55,3 @@ def fsync_directory(dfd: int) -> None:
             if ok:
                 d.done = max(d.done, covers)
             d.cond.notify_all()
-

@@ -113,7 +113,10 @@ class DiskSync:
         try:
             self._materialize(lk, aid, (version, data), just_committed=True)
         except (CoherenceError, OSError) as exc:
-            err = _committed_error(aid, version, exc)
+            err = exc if isinstance(exc, CoherenceError) else fs_error(aid, exc, "write")
+            err.details["committed_version"] = version
+            err.recover = (f"the change WAS committed as version {version}, only the file could not "
+                           f"be written; do not write it again. {err.recover}")
             if err is exc:
                 raise
             raise err from exc
@@ -155,11 +158,3 @@ class DiskSync:
             return self._reconcile(lk, aid, acquire=acquire,
                                    adopt=self.on_stale_read == "adopt" if adopt is None else adopt)
 
-
-def _committed_error(aid: str, version: int, exc: CoherenceError | OSError) -> CoherenceError:
-    """The error of a commit that stands although its file could not be written (or synced)."""
-    err = exc if isinstance(exc, CoherenceError) else fs_error(aid, exc, "write")
-    err.details["committed_version"] = version
-    err.recover = (f"the change WAS committed as version {version}, only the file could not "
-                   f"be written; do not write it again. {err.recover}")
-    return err
