@@ -38,6 +38,7 @@ from typing import Any
 import psycopg
 
 from ccs.backends.base import Blobs, RecordCodec, TransactFn, new_content, unpack
+from ccs.backends.record_json import encode_entry
 from ccs.protocol.audit import AuditBatch
 from ccs.protocol.errors import BackendUnavailable, CoherenceError
 
@@ -143,8 +144,9 @@ class Speculator:
             return None
         if not changes and audit is None:  # nothing to write: the locking path reads, writes nothing
             return None
-        return Speculation([body_digest(s[0]) for s in seen],  # type: ignore[index]
-                           changes, result, audit, notice, content)
+        digest_of = self.codec.digest_of  # remembered with the body: unchanged ones not rehashed
+        digests = [digest_of(key, s[0]) for key, s in zip(keys, seen, strict=True)]  # type: ignore[index]
+        return Speculation(digests, changes, result, audit, notice, content)
 
     def missed(self, keys: list[str]) -> None:
         self.counts["missed"] += 1
@@ -160,6 +162,17 @@ class Speculator:
                     if until <= now:
                         contended.pop(key, None)
         return any(contended.get(key, 0.0) > now for key in keys)
+
+
+def array_literal(items: Any) -> str:
+    """``items`` (strings, integers or ``None``) as the text of a PostgreSQL array, which the
+    statement casts (``%s::text[]``): every string element double-quoted with ``"`` and ``\\``
+    escaped, the quoting ``array_in`` reads. psycopg's own list adaptation looks up a dumper
+    and runs a regular expression per element, which on the speculation's three small arrays
+    cost more than the rest of the statement's parameters."""
+    return "{" + ",".join(
+        "NULL" if x is None else str(x) if x.__class__ is int else
+        '"' + x.replace("\\", "\\\\").replace('"', '\\"') + '"' for x in items) + "}"
 
 
 def spoken_to(conn: psycopg.Connection) -> bool:
@@ -210,6 +223,6 @@ class Writes:
 
     def log(self, cur: psycopg.Cursor, audit: AuditBatch) -> None:
         for e in audit.entries:
-            cur.execute(self.q_audit_insert, (e.artifact, e.version, e.at, e.encode()))
+            cur.execute(self.q_audit_insert, (e.artifact, e.version, e.at, encode_entry(e)))
         for aid, bound in sorted(audit.trims().items()):
             cur.execute(self.q_audit_trim, (aid, bound))
