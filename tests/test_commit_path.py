@@ -7,10 +7,10 @@ adds a layer to every commit fails here and has to say why.
 
 from __future__ import annotations
 
-import dataclasses
 import pickle
 import sys
 
+import msgspec.structs
 import pytest
 
 from ccs import CoherenceAdapterCore
@@ -48,19 +48,19 @@ def core():
 def test_records_stay_immutable_and_compare_hash_and_pickle_by_value():
     rec = ArtifactRecord("doc", 2, 1, 3, CONTENT, Grant("a@1", 1, 5.0, True), updated_at=7.0)
     for obj, name in ((rec, "version"), (CONTENT, "digest"), (rec.owner, "agent")):
-        with pytest.raises(dataclasses.FrozenInstanceError):
+        with pytest.raises(AttributeError):
             setattr(obj, name, None)
-        with pytest.raises(dataclasses.FrozenInstanceError):
+        with pytest.raises(AttributeError):
             delattr(obj, name)
     assert rec == ArtifactRecord.from_dict(rec.to_dict())
-    assert rec != dataclasses.replace(rec, seq=4)
+    assert rec != msgspec.structs.replace(rec, seq=4)
     assert hash(CONTENT) == hash(Content("d" * 64, 3, "str"))
     assert Committed("a", 1, 0, 0, CONTENT) != (("a", 1, 0, 0, CONTENT))  # not a tuple
     entry = AuditEntry(1.0, "doc", "write", "committed", "a@1", 1, 2, 0, digest="x")
     event = Event("invalidate", "doc", 2, 0, 1, "a", ("b",))
     for obj in (rec.owner, entry, event, CONTENT):  # (sharers, a mappingproxy, never pickled)
         assert pickle.loads(pickle.dumps(obj)) == obj
-    assert [f.name for f in dataclasses.fields(entry)][:3] == ["at", "artifact", "op"]
+    assert [f.name for f in msgspec.structs.fields(entry)][:3] == ["at", "artifact", "op"]
     assert repr(CONTENT) == f"Content(digest={'d' * 64!r}, size=3, kind='str')"
 
 
@@ -68,7 +68,7 @@ def test_an_owner_committing_again_keeps_its_grant_record():
     first = tr.write(None, "doc", "a@1", 0, None, CONTENT, 1.0).artifacts["doc"]
     again = tr.write(first, "doc", "a@1", 1, 0, CONTENT, 2.0, commit_id="c").artifacts["doc"]
     assert again.version == 2 and again.owner is first.owner  # the same values: not rebuilt
-    reclaimed = dataclasses.replace(first, owner=Grant("a@1", 0, 1.0, dirty=False))
+    reclaimed = msgspec.structs.replace(first, owner=Grant("a@1", 0, 1.0, dirty=False))
     taken = tr.write(reclaimed, "doc", "a@1", 1, 0, CONTENT, 2.0).artifacts["doc"]
     assert taken.owner == Grant("a@1", 0, 1.0, dirty=True)  # E -> M still builds the new grant
 
@@ -77,7 +77,7 @@ def test_a_commit_by_the_only_sharer_invalidates_nobody():
     rec = tr.commit_cas(None, "n", "a@1", 0, None, CONTENT, 1.0).artifacts["n"]
     step = tr.commit_cas(rec, "n", "a@1", 1, 0, CONTENT, 2.0)
     assert step.events == [] and step.artifacts["n"].seq == rec.seq
-    shared = dataclasses.replace(rec, sharers={"a@1": 1, "b@1": 1})
+    shared = msgspec.structs.replace(rec, sharers={"a@1": 1, "b@1": 1})
     assert tr.commit_cas(shared, "n", "a@1", 1, 0, CONTENT, 2.0).events[0].targets == ("b@1",)
 
 

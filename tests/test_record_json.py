@@ -3,11 +3,11 @@ damaged ones still CorruptState, and the json module where orjson would differ."
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import typing
 
+import msgspec.structs
 import pytest
 
 from ccs.backends import record_json
@@ -51,7 +51,7 @@ def test_same_text_as_the_json_module_and_round_trips(key: str, rec: object) -> 
 
 def float_fields(cls: type) -> set[str]:
     hints = typing.get_type_hints(cls)
-    return {f.name for f in dataclasses.fields(cls) if hints[f.name] is float}
+    return {f.name for f in msgspec.structs.fields(cls) if hints[f.name] is float}
 
 
 def test_the_finite_check_knows_every_float_field() -> None:
@@ -69,20 +69,20 @@ def test_audit_entries_have_the_text_entry_encode_writes() -> None:
                        commit_id="c0ffee-39", digest="d" * 64)
     assert json.loads(record_json.encode_entry(entry)) == json.loads(entry.encode())
     assert AuditEntry.decode(record_json.encode_entry(entry)) == entry
-    ascii_entry = dataclasses.replace(entry, artifact="doc")
+    ascii_entry = msgspec.structs.replace(entry, artifact="doc")
     assert record_json.encode_entry(ascii_entry) == ascii_entry.encode()
     for value in (math.inf, math.nan):  # never null: the json module writes these
-        odd = dataclasses.replace(entry, at=value)
+        odd = msgspec.structs.replace(entry, at=value)
         assert record_json.encode_entry(odd) == odd.encode()
 
 
 @pytest.mark.parametrize("value", [math.inf, -math.inf])
 def test_a_non_finite_float_is_written_by_the_json_module_not_as_null(value: float) -> None:
-    owner = dataclasses.replace(ARTIFACT.owner, granted_at=value)  # type: ignore[type-var]
-    reclaim = dataclasses.replace(ARTIFACT.last_reclaim, at=value)  # type: ignore[type-var]
-    for rec in (dataclasses.replace(ARTIFACT, updated_at=value),
-                dataclasses.replace(ARTIFACT, owner=owner),
-                dataclasses.replace(ARTIFACT, last_reclaim=reclaim)):
+    owner = msgspec.structs.replace(ARTIFACT.owner, granted_at=value)  # type: ignore[type-var]
+    reclaim = msgspec.structs.replace(ARTIFACT.last_reclaim, at=value)  # type: ignore[type-var]
+    for rec in (msgspec.structs.replace(ARTIFACT, updated_at=value),
+                msgspec.structs.replace(ARTIFACT, owner=owner),
+                msgspec.structs.replace(ARTIFACT, last_reclaim=reclaim)):
         text = encode_record(rec)
         assert "Infinity" in text and "null," not in text.replace('"last_reclaim":null', "")
         assert decode_record("a/doc/ü", text) == rec
@@ -91,8 +91,8 @@ def test_a_non_finite_float_is_written_by_the_json_module_not_as_null(value: flo
 
 
 def test_what_orjson_refuses_to_write_is_written_by_the_json_module() -> None:
-    for rec in (dataclasses.replace(ARTIFACT, updated_by="lone \ud800 surrogate"),
-                dataclasses.replace(ARTIFACT, version=2**70)):
+    for rec in (msgspec.structs.replace(ARTIFACT, updated_by="lone \ud800 surrogate"),
+                msgspec.structs.replace(ARTIFACT, version=2**70)):
         assert encode_record(rec) == json_text(rec)
         assert decode_record("a/doc/ü", encode_record(rec)) == rec
 

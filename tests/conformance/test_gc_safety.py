@@ -10,13 +10,13 @@ the other side run first, and the outcome must be right either way.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import multiprocessing
 import random
 import threading
 import time
 
+import msgspec.structs
 import pytest
 
 from ccs import CoherenceAdapterCore, CoherenceError, failpoints
@@ -179,7 +179,7 @@ def test_a_record_gets_content_only_together_with_its_bytes(store):
     b.delete_blobs([digest])
     b.transact(["a/doc"], lambda r: ({"a/doc": rec}, None), {digest: b"abc"})
     assert b.get_blob(digest) == b"abc"
-    again = dataclasses.replace(rec, seq=1)  # the content it already references needs no bytes
+    again = msgspec.structs.replace(rec, seq=1)  # the content it already references needs no bytes
     b.transact(["a/doc"], lambda r: ({"a/doc": again}, None))
     assert b.get("a/doc").seq == 1
 

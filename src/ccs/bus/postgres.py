@@ -10,9 +10,9 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 
 import psycopg
+from msgspec.structs import replace
 
 from ccs.backends.postgres import PostgresBackend, parse_postgres_url
 from ccs.bus.base import encode_batch

@@ -14,16 +14,16 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ccs.protocol.frozen import frozen
 from ccs.protocol.ids import agent_name
-from ccs.protocol.records import ArtifactRecord
+from ccs.protocol.records import ArtifactRecord, Frozen
 
 COMMITTED, DELETED, REFUSED, RECLAIMED = "committed", "deleted", "refused", "reclaimed"
 _RANK = {COMMITTED: 0, DELETED: 0, RECLAIMED: 1}  # the commit, a reclaim, then refusals
+# json.dumps(d, separators=(",", ":")), without building an encoder per call (an entry per commit)
+_encode_json = json.JSONEncoder(separators=(",", ":")).encode
 
 
-@frozen
-class AuditEntry:
+class AuditEntry(Frozen):
     """One change (or refused change) of one artifact.
 
     ``op`` is the coordinator operation (``write``, ``commit``, ``cas``, ``transaction``,
@@ -61,15 +61,17 @@ class AuditEntry:
         return (self.version, rank > 0, self.epoch, rank, self.at)
 
     def to_dict(self) -> dict[str, Any]:
+        agent = self.agent
         return {
             "at": self.at, "artifact": self.artifact, "op": self.op, "outcome": self.outcome,
-            "agent": self.agent, "agent_name": self.agent_name, "base_version": self.base_version,
+            "agent": agent, "agent_name": None if agent is None else agent_name(agent),
+            "base_version": self.base_version,
             "version": self.version, "epoch": self.epoch, "code": self.code,
             "commit_id": self.commit_id, "reason": self.reason, "digest": self.digest,
         }
 
     def encode(self) -> str:
-        return json.dumps(self.to_dict(), separators=(",", ":"))
+        return _encode_json(self.to_dict())
 
     @staticmethod
     def from_dict(d: Mapping[str, Any]) -> AuditEntry:
@@ -84,8 +86,7 @@ class AuditEntry:
         return AuditEntry.from_dict(json.loads(text))
 
 
-@frozen
-class AuditBatch:
+class AuditBatch(Frozen):
     """Entries for an engine to store, and how many versions of each artifact's log to keep."""
 
     entries: tuple[AuditEntry, ...]

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ccs.protocol.frozen import frozen
-from ccs.protocol.records import AgentRecord, ArtifactRecord, Content, Mesi
+from ccs.protocol.records import AgentRecord, ArtifactRecord, Content, Frozen, Mesi
 
 
-@frozen
-class Event:
+class Event(Frozen):
     """One change other agents should hear about.
 
     ``kind`` is ``invalidate`` (a commit or an exclusive acquire: drop your copy), ``downgrade``
@@ -40,8 +38,7 @@ class Event:
                      d.get("by"), tuple(d.get("targets", ())), d.get("reason", ""))
 
 
-@frozen
-class View:
+class View(Frozen):
     """An agent's view of an artifact after an operation.
 
     ``modified`` says the version differs from the one the caller said it holds, i.e. the
@@ -61,8 +58,7 @@ class View:
         return self.version > 0 and not self.content.deleted
 
 
-@frozen
-class Committed:
+class Committed(Frozen):
     artifact: str
     version: int
     epoch: int
@@ -72,14 +68,12 @@ class Committed:
     superseded: bool = False  # a duplicate whose version was since replaced: content is not its own
 
 
-@frozen
-class TxnCommitted:
+class TxnCommitted(Frozen):
     versions: dict[str, Committed]
     duplicate: bool = False
 
 
-@frozen
-class ReclaimNote:
+class ReclaimNote(Frozen):
     agent: str
     artifact: str
     fenced_epoch: int

@@ -13,9 +13,24 @@ from operator import itemgetter
 from types import MappingProxyType
 from typing import Any
 
-from ccs.protocol.frozen import frozen
+import msgspec
 
 EMPTY: Mapping[str, int] = MappingProxyType({})
+
+
+class Frozen(msgspec.Struct, frozen=True, gc=False):
+    """Base of the protocol's immutable records (a C implementation: cheap to build).
+
+    Every commit builds a handful of records (the artifact record, its reply, an audit entry,
+    ...), so their construction is on the hot path. ``msgspec.Struct`` with ``frozen=True`` gives
+    what the protocol relies on: assigning or deleting a field raises ``AttributeError``;
+    equality (same class only), hashing (when every field is hashable), ``repr``, pickling and
+    copying by field values; positional and keyword construction in field order;
+    ``__match_args__``. Subclasses inherit the options. ``gc=False``: records hold only strings,
+    numbers, tuples, mappings and other records, never a reference back to themselves, so the
+    cycle collector need not track them. Defaults must be immutable (they are shared).
+    ``msgspec.structs.replace``/``fields`` stand in for the ``dataclasses`` functions.
+    """
 
 
 class Mesi(str, Enum):
@@ -25,8 +40,7 @@ class Mesi(str, Enum):
     INVALID = "I"
 
 
-@frozen
-class Grant:
+class Grant(Frozen):
     """Exclusive ownership of one artifact by one agent, issued at ``epoch``.
 
     ``dirty`` is the M/E distinction: the owner committed under this grant.
@@ -38,8 +52,7 @@ class Grant:
     dirty: bool = False
 
 
-@frozen
-class Reclaim:
+class Reclaim(Frozen):
     """Why crash recovery took a grant away, kept so the fenced agent is told precisely."""
 
     agent: str
@@ -48,8 +61,7 @@ class Reclaim:
     at: float
 
 
-@frozen
-class Content:
+class Content(Frozen):
     """What a commit writes: a hash, a size and a kind (``None`` hash means deleted)."""
 
     digest: str | None
@@ -64,8 +76,7 @@ class Content:
 DELETED = Content(None, 0, "deleted")
 
 
-@frozen
-class ArtifactRecord:
+class ArtifactRecord(Frozen):
     """Directory entry of one artifact.
 
     ``version`` counts commits (0: never written). ``epoch`` is the ownership fence: it advances
@@ -112,21 +123,23 @@ class ArtifactRecord:
         return None
 
     def to_dict(self) -> dict[str, Any]:
+        """The stored body's value. ``history`` and ``commits`` hold their tuples as they are:
+        both JSON writers write a tuple as the array a list would be, and copying 32 commit ids
+        into lists was most of this method's cost."""
+        content, owner, reclaim, sharers = self.content, self.owner, self.last_reclaim, self.sharers
         return {
             "id": self.artifact_id,
             "version": self.version,
             "epoch": self.epoch,
             "seq": self.seq,
-            "content": [self.content.digest, self.content.size, self.content.kind],
-            "owner": None if self.owner is None else [
-                self.owner.agent, self.owner.epoch, self.owner.granted_at, self.owner.dirty
-            ],
-            "sharers": dict(self.sharers),
-            "history": [list(h) for h in self.history],
-            "commits": [list(c) for c in self.commits],
-            "last_reclaim": None if self.last_reclaim is None else [
-                self.last_reclaim.agent, self.last_reclaim.fenced_epoch,
-                self.last_reclaim.reason, self.last_reclaim.at,
+            "content": [content.digest, content.size, content.kind],
+            "owner": None if owner is None else [owner.agent, owner.epoch, owner.granted_at, owner.dirty],
+            # .copy(): a dict's own copy, several times faster than dict() of a mapping proxy
+            "sharers": sharers.copy() if sharers.__class__ in _COPYABLE else dict(sharers),
+            "history": list(self.history),
+            "commits": list(self.commits),
+            "last_reclaim": None if reclaim is None else [
+                reclaim.agent, reclaim.fenced_epoch, reclaim.reason, reclaim.at,
             ],
             "updated_at": self.updated_at,
             "updated_by": self.updated_by,
@@ -138,23 +151,53 @@ class ArtifactRecord:
         owner = d.get("owner")
         rec = d.get("last_reclaim")
         return ArtifactRecord(
-            artifact_id=d["id"],
-            version=int(d["version"]),
-            epoch=int(d["epoch"]),
-            seq=int(d["seq"]),
-            content=Content(digest, int(size), kind),
-            owner=None if owner is None else Grant(owner[0], int(owner[1]), owner[2], bool(owner[3])),
-            sharers=MappingProxyType({str(k): int(v) for k, v in d.get("sharers", {}).items()}),
-            history=tuple((int(v), str(h)) for v, h in d.get("history", ())),
-            commits=tuple((str(c), int(v), int(e)) for c, v, e in d.get("commits", ())),
-            last_reclaim=None if rec is None else Reclaim(rec[0], int(rec[1]), rec[2], rec[3]),
-            updated_at=d.get("updated_at", 0.0),
-            updated_by=d.get("updated_by"),
+            d["id"], int(d["version"]), int(d["epoch"]), int(d["seq"]),
+            Content(digest, int(size), kind),
+            None if owner is None else Grant(owner[0], int(owner[1]), owner[2], bool(owner[3])),
+            *_lists(d),
+            None if rec is None else Reclaim(rec[0], int(rec[1]), rec[2], rec[3]),
+            d.get("updated_at", 0.0),
+            d.get("updated_by"),
         )
 
 
-@frozen
-class AgentRecord:
+class _Lists(msgspec.Struct, gc=False):
+    """The three lists of a stored artifact record, as encoding writes them (the decode schema of
+    :func:`_lists`; the other keys of the body are ignored)."""
+
+    sharers: dict[str, int] = {}
+    history: tuple[tuple[int, str], ...] = ()
+    commits: tuple[tuple[str, int, int], ...] = ()
+
+
+def _lists(d: Mapping[str, Any]) -> tuple[Mapping[str, int], tuple[tuple[int, str], ...],
+                                          tuple[tuple[str, int, int], ...]]:
+    """``sharers``, ``history`` and ``commits`` of a stored record, checked and built in C.
+
+    Most of a record's body is in these lists (32 remembered commit ids by default), and
+    converting them element by element in Python was most of ``from_dict``. msgspec accepts a
+    list only when every element already has its type (what encoding writes) and returns the
+    same values; any other body takes the element-by-element path, which converts what it can
+    (``int("3")``, a float version) and raises on the rest, as ``from_dict`` always did.
+    """
+    try:
+        lists = _convert(d, _Lists)
+    except _Invalid:
+        sharers = d.get("sharers", EMPTY)
+        if not isinstance(sharers, Mapping):
+            raise TypeError(f"sharers is not an object: {sharers!r}") from None
+        return (MappingProxyType({str(k): int(v) for k, v in sharers.items()}),
+                tuple((int(v), str(h)) for v, h in d.get("history", ())),
+                tuple((str(c), int(v), int(e)) for c, v, e in d.get("commits", ())))
+    return MappingProxyType(lists.sharers) if lists.sharers else EMPTY, lists.history, lists.commits
+
+
+_convert = msgspec.convert
+_Invalid = msgspec.ValidationError
+_COPYABLE = (MappingProxyType, dict)  # whose .copy() is a plain dict of the same items
+
+
+class AgentRecord(Frozen):
     """Liveness of one agent: it is alive until ``expires_at`` unless it heartbeats.
 
     The artifacts it may hold grants on are found through the ownership index: one small
@@ -193,8 +236,7 @@ class AgentRecord:
                            frozenset(str(a) for a in d.get("owned", ())), indexed)
 
 
-@frozen
-class OwnershipEntry:
+class OwnershipEntry(Frozen):
     """One entry of the ownership index: ``agent`` may hold the grant on ``artifact_id``.
 
     A superset, like the list it replaces: a grant lost to a peer leaves its entry until the
