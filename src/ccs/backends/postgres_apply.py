@@ -199,6 +199,10 @@ class Writes:
                              "ON CONFLICT (digest) DO NOTHING")
         self.q_audit_insert = f"INSERT INTO {s}.audit (artifact, version, at, body) VALUES (%s, %s, %s, %s)"
         self.q_audit_trim = f"DELETE FROM {s}.audit WHERE artifact = %s AND version <= %s"
+        # The usual commit (one record, one audit entry) in one statement: each statement costs
+        # psycopg ~20 us of client CPU in a pipeline. Both inserts run in full (a CTE that
+        # modifies data always does), in the same transaction, and fail or succeed together.
+        self.q_upsert_logged = f"WITH record AS ({self.q_upsert}) {self.q_audit_insert}"
 
     def queue(self, cur: psycopg.Cursor, changes: Any, content: dict[str, bytes] | None,
               audit: AuditBatch | None, notice: Any, *, gc_locked: bool) -> None:
@@ -211,6 +215,14 @@ class Writes:
             for digest in sorted(content):  # one order: two commits never wait on each other
                 cur.execute(self.q_store_blob, (digest, content[digest], now))
         encode = self.codec.encode
+        if audit is not None and len(audit.entries) == 1 and len(changes) == 1:
+            (key, rec), = changes.items()
+            if rec is not None:  # the usual commit: one statement
+                e = audit.entries[0]
+                cur.execute(self.q_upsert_logged, (key, encode(key, rec), e.artifact, e.version,
+                                                   e.at, encode_entry(e)))
+                self.trim(cur, audit)
+                changes, audit = {}, None
         for key, rec in changes.items():
             if rec is None:
                 cur.execute(self.q_delete, (key,))
@@ -224,5 +236,8 @@ class Writes:
     def log(self, cur: psycopg.Cursor, audit: AuditBatch) -> None:
         for e in audit.entries:
             cur.execute(self.q_audit_insert, (e.artifact, e.version, e.at, encode_entry(e)))
+        self.trim(cur, audit)
+
+    def trim(self, cur: psycopg.Cursor, audit: AuditBatch) -> None:
         for aid, bound in sorted(audit.trims().items()):
             cur.execute(self.q_audit_trim, (aid, bound))
