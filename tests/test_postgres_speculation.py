@@ -228,3 +228,29 @@ def test_concurrent_cas_from_threads_loses_no_update(url):
         assert not errors, errors
         assert core.coordinator.backend.speculator.counts["committed"] > 0
     _check_history(list(results.values()), url, 60)
+
+
+def test_keys_any_text_can_hold_are_speculated_on_and_a_foreign_body_misses(url):
+    """The check's arrays travel as array text (``array_literal``), quoted by the engine: keys
+    with quotes, backslashes, commas, braces, spaces or ``NULL`` reach ``ccs_expect_v1`` as they
+    are. A body changed behind the engine's back fails the check even though the codec keeps
+    each body's digest: the commit is decided again on the stored record."""
+    odd = ['a/q"u\\o,{x} NULL', "a/é\U0010ffff it's", "a/NULL", "a/"]
+    backend = PostgresBackend(url)
+    try:
+        def bump_all(records):
+            return {k: ArtifactRecord(k[2:], version=(r.version if r else 0) + 1)
+                    for k, r in records.items()}, None
+        backend.transact(odd, bump_all)
+        backend.transact(odd, bump_all)
+        assert backend.speculator.counts == {"committed": 1, "missed": 0}
+        assert [backend.get(k).version for k in odd] == [2, 2, 2, 2]
+        schema = parse_postgres_url(url)[1]
+        with psycopg.connect(parse_postgres_url(url)[0], autocommit=True) as conn:
+            conn.execute(f'UPDATE "{schema}".records SET body = replace(body, \'"version":2\', '
+                         '\'"version":7\') WHERE key = %s', (odd[0],))
+        backend.transact(odd, bump_all)
+        assert backend.speculator.counts == {"committed": 1, "missed": 1}
+        assert [backend.get(k).version for k in odd] == [8, 3, 3, 3]
+    finally:
+        backend.close()

@@ -9,6 +9,7 @@ server before it is reported.
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import threading
 import uuid
@@ -190,3 +191,31 @@ def test_a_script_that_fails_after_writing_reports_corrupt_state(url):
         backend._r.set(backend._idx, "not a sorted set")  # someone else wrote inside the prefix
         with pytest.raises(CorruptState, match="applied in part"):  # SET landed, ZADD refused
             backend.transact(["g/new"], lambda r: ({"g/new": _counter(1)}, None))
+
+
+def test_a_remembered_digest_never_hides_a_foreign_or_damaged_body(url):
+    """The codec keeps each body's SHA-1 beside it, so a record that did not change is not hashed
+    on every commit; a body written behind the engine's back (same record, other bytes) must
+    still fail the script's check: the commit is decided again on what is stored."""
+    proxied, proxy = roundtrips.via_proxy(url)
+    try:
+        with RedisBackend(proxied) as mine, RedisBackend(url) as peer:
+            mine.transact([KEY], increment)
+            for _ in range(2):  # read-only, checked by the script: the digest is remembered
+                assert mine.transact([KEY], lambda r: ({}, _value(r[KEY]))) == 1
+            body = peer._r.get(peer._rec + KEY)
+            assert mine._codec.digest_of(KEY, body) == hashlib.sha1(body).hexdigest()
+            foreign = body.replace(b'"expires_at":1.0', b'"expires_at":41.0')
+            assert foreign != body
+            peer._r.set(peer._rec + KEY, foreign)
+            before = proxy.turns
+            assert mine.transact([KEY], increment) == 42  # missed, decided on the stored 41
+            assert proxy.turns - before == 2
+            assert mine._codec.digest_of(KEY, foreign) == hashlib.sha1(foreign).hexdigest()
+            peer._r.set(peer._rec + KEY, b"{damaged")
+            with pytest.raises(CorruptState):
+                mine.transact([KEY], increment)
+    finally:
+        proxy.close()
+    with RedisBackend(url) as b:
+        assert b._r.get(b._rec + KEY) == b"{damaged"  # nothing was written over it

@@ -39,8 +39,9 @@ that describe no change (refusals) on their own; ``audit(artifact, since, limit)
 
 Events can travel with the commit too. ``fn`` may return a fourth element, a *notice*: what the
 engine's own bus made of the transaction's events (``Bus.carrier``), which the engine sends or
-stores in the same atomic commit (Redis: ``PUBLISH`` inside ``MULTI/EXEC``; PostgreSQL:
-``pg_notify`` before ``COMMIT``, delivered at commit; SQLite: rows of the events table). The
+stores in the same atomic commit (Redis: ``PUBLISH`` inside the conditional-apply script, run only
+when it applies; PostgreSQL: ``pg_notify`` before ``COMMIT``, delivered at commit; SQLite: rows
+of the events table). The
 events of a commit are then published exactly when it lands, with no round trip of their own.
 An engine without a carrying bus never gets a notice.
 """
@@ -180,14 +181,23 @@ class RecordCodec:
     returned instead of decoding the JSON again (one string comparison instead of a parse and a
     rebuild of every field). A body that differs in any byte (a peer's commit, damage) is decoded
     as before. Bounded: past ``size`` keys the oldest entries are forgotten.
+
+    With ``digest`` (a function of a body, e.g. its SHA-1 in hex) the codec also remembers each
+    body's digest beside it (``digest_of``): a speculative commit sends the digest of the body it
+    assumes is stored, and a record that did not change since (an agent's liveness record, its
+    ownership entry) is not hashed again on every commit. The digest is kept in the same entry as
+    the body it was computed from, so it is never paired with another body.
     """
 
-    __slots__ = ("_as_bytes", "_seen", "_size")
+    __slots__ = ("_as_bytes", "_digest", "_seen", "_size")
 
-    def __init__(self, size: int = 4096, *, as_bytes: bool = False) -> None:
-        self._seen: dict[str, tuple[str | bytes, Record]] = {}
+    def __init__(self, size: int = 4096, *, as_bytes: bool = False,
+                 digest: Callable[[Any], str] | None = None) -> None:
+        # key -> (body, record, digest of body or None until asked for)
+        self._seen: dict[str, tuple[Any, Record, str | None]] = {}
         self._size = size
         self._as_bytes = as_bytes  # the engine returns bytes (Redis): remember bytes
+        self._digest = digest
 
     def encode(self, key: str, rec: Record) -> str | bytes:
         body: str | bytes = record_json.dumps(rec, rec.to_dict())
@@ -209,7 +219,21 @@ class RecordCodec:
 
     def remembered(self, key: str) -> tuple[str | bytes, Record] | None:
         """The last (body, record) seen for ``key``: what a speculative commit assumes is stored."""
-        return self._seen.get(key)
+        seen = self._seen.get(key)
+        return None if seen is None else (seen[0], seen[1])
+
+    def digest_of(self, key: str, body: str | bytes) -> str:
+        """``digest(body)``, computed once per remembered body of ``key``: a body that is not the
+        one remembered for ``key`` (any byte differs) is hashed, and nothing is remembered."""
+        seen = self._seen.get(key)
+        if seen is not None and (seen[0] is body or seen[0] == body):
+            if seen[2] is not None:
+                return seen[2]
+            d = self._digest(body)  # type: ignore[misc]
+            if self._seen.get(key) is seen:  # not replaced meanwhile (another thread)
+                self._seen[key] = (seen[0], seen[1], d)
+            return d
+        return self._digest(body)  # type: ignore[misc]
 
     def _remember(self, key: str, body: str | bytes, rec: Record) -> None:
         seen = self._seen
@@ -219,7 +243,7 @@ class RecordCodec:
                     seen.pop(old, None)
             except RuntimeError:  # another thread changed it meanwhile: skip this round
                 pass
-        seen[key] = (body, rec)
+        seen[key] = (body, rec, None)
 
 
 class Backend(ABC):

@@ -83,6 +83,8 @@ from ccs.backends.postgres_apply import (
     Speculation,
     Speculator,
     Writes,
+    array_literal,
+    body_digest,
     ensure_expect_function,
     forget_prepared,
     spoken_to,
@@ -161,7 +163,8 @@ class PostgresBackend(Backend):
     def __init__(self, url: str) -> None:
         self.url = url
         self.conninfo, self.schema, own = parse_postgres_url(url)
-        self._codec = RecordCodec()
+        self._codec = RecordCodec(digest=body_digest)
+        self._lock_ids: dict[str, int] = {}  # key -> advisory lock id (a hash: computed once)
         s = f'"{self.schema}"'
         self._q_select = f"SELECT key, body FROM {s}.records WHERE key = ANY(%s) ORDER BY key FOR UPDATE"
         self._q_get = f"SELECT body FROM {s}.records WHERE key = %s"
@@ -240,8 +243,14 @@ class PostgresBackend(Backend):
                            sqlstate=getattr(exc, "sqlstate", None))
 
     def _lock_id(self, key: str) -> int:
-        digest = hashlib.blake2b(f"{self.schema}\0{key}".encode(), digest_size=8).digest()
-        return int.from_bytes(digest, "big", signed=True)
+        found = self._lock_ids.get(key)
+        if found is None:
+            digest = hashlib.blake2b(f"{self.schema}\0{key}".encode(), digest_size=8).digest()
+            found = int.from_bytes(digest, "big", signed=True)
+            if len(self._lock_ids) >= 4096:
+                self._lock_ids.clear()
+            self._lock_ids[key] = found
+        return found
 
     # --- contract ------------------------------------------------------------------------------
 
@@ -292,8 +301,9 @@ class PostgresBackend(Backend):
             with conn.pipeline(), conn.cursor() as cur:
                 try:
                     cur.execute("BEGIN")
-                    cur.execute(self._writes.q_expect,
-                                (keys, locks, guess.digests, self._gc_lock if guess.content else None))
+                    cur.execute(self._writes.q_expect, (  # arrays as text: see array_literal
+                        array_literal(keys), array_literal(locks), array_literal(guess.digests),
+                        self._gc_lock if guess.content else None))
                     state["sent_writes"] = True
                     self._writes.queue(cur, guess.changes, guess.content, guess.audit, guess.notice,
                                        gc_locked=True)

@@ -78,7 +78,17 @@ from ccs.backends.base import (
     record_digests,
     unpack,
 )
-from ccs.backends.redis_apply import APPLIED, APPLY_LUA, APPLY_SHA, CHANGED, apply_args
+from ccs.backends.record_json import dumps
+from ccs.backends.redis_apply import (
+    APPLIED,
+    APPLY_LUA,
+    CHANGED,
+    NO_COMMANDS,
+    Commands,
+    evalsha_command,
+    roundtrip,
+    sha1_hex,
+)
 from ccs.backends.redis_url import connect, redacted, unavailable
 from ccs.failpoints import hit
 from ccs.protocol.audit import AuditBatch, AuditEntry, select
@@ -107,7 +117,7 @@ class RedisBackend(Backend):
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self._codec = RecordCodec(as_bytes=True)
+        self._codec = RecordCodec(as_bytes=True, digest=sha1_hex)
         self._absent: dict[str, None] = {}  # keys last seen absent (the codec remembers bodies)
         self._r, self.prefix = connect(url)
         tag = "{" + self.prefix + "}"
@@ -178,7 +188,7 @@ class RedisBackend(Backend):
             lost = False
             try:
                 if bodies is None:  # a key this process knows nothing of: read them first
-                    bodies, fresh = _roundtrip(conn, ("MGET", *rkeys)), True
+                    bodies, fresh = roundtrip(conn, ("MGET", *rkeys)), True
                     if isinstance(bodies, redis.ResponseError):
                         raise bodies
                 lost = fresh  # a speculation that missed is no race: the next try is informed
@@ -245,15 +255,16 @@ class RedisBackend(Backend):
             changes, result, audit, notice = unpack(fn(records))
             content = new_content(records, changes, blobs) if changes else {}
         except CoherenceError:  # a refusal stands only if made on what is stored
-            current = None if fresh else self._apply(conn, rkeys, bodies, [])
+            current = None if fresh else self._apply(conn, keys, rkeys, bodies, NO_COMMANDS)
             if current is None:
                 raise
             return False, None, current
         if not changes and audit is None:  # writes nothing; a belief is checked all the same
-            current = None if fresh else self._apply(conn, rkeys, bodies, [])
+            current = None if fresh else self._apply(conn, keys, rkeys, bodies, NO_COMMANDS)
             return current is None, result, current
         hit("backend.before_write")
-        current = self._apply(conn, rkeys, bodies, self._writes(records, changes, content, audit, notice))
+        current = self._apply(conn, keys, rkeys, bodies,
+                              self._writes(records, changes, content, audit, notice))
         if current is not None:
             return False, None, current
         for key, rec in changes.items():
@@ -264,32 +275,39 @@ class RedisBackend(Backend):
         return True, result, None
 
     def _writes(self, records: dict[str, Any], changes: Any, content: dict[str, bytes],
-                audit: AuditBatch | None, notice: Any) -> list[tuple[Any, ...]]:
-        commands: list[tuple[Any, ...]] = []
+                audit: AuditBatch | None, notice: Any) -> Commands:
+        commands = Commands()
+        add = commands.add
         for d, data in content.items():  # SET, not SET NX: it must abort a collection watching it
-            commands += [("SET", self._blob + d, data), ("ZADD", self._bt, "NX", time.time(), d)]
+            add("SET", self._blob + d, bytes(data))
+            add("ZADD", self._bt, "NX", time.time(), d)
+        encode = self._codec.encode
         for key, rec in changes.items():
             if rec is None:
-                commands += [("DEL", self._rec + key), ("ZREM", self._idx, key)]
+                add("DEL", self._rec + key)
+                add("ZREM", self._idx, key)
             else:
-                commands.append(("SET", self._rec + key, self._codec.encode(key, rec)))
+                add("SET", self._rec + key, encode(key, rec))
                 if records.get(key) is None:
-                    commands.append(("ZADD", self._idx, 0, key))
+                    add("ZADD", self._idx, 0, key)
         if audit is not None:
-            commands += self._log_commands(audit)
+            for command in self._log_commands(audit):
+                add(*command)
         if notice is not None:  # (channel, message): published by the script, only if it applies
-            commands.append(("PUBLISH", *notice))
+            commands.publish(*notice)
         return commands
 
-    def _apply(self, conn: Any, rkeys: list[str], bodies: list[bytes | None],
-               commands: list[tuple[Any, ...]]) -> list[bytes | None] | None:
+    def _apply(self, conn: Any, keys: list[str], rkeys: list[str], bodies: list[bytes | None],
+               commands: Commands) -> list[bytes | None] | None:
         """One round trip: ``commands`` run if ``rkeys`` hold ``bodies`` (``None``); if not,
         nothing is written and the current bodies are returned."""
-        args = apply_args(rkeys, bodies, commands)
+        digest_of = self._codec.digest_of  # remembered with the body: unchanged ones not rehashed
+        digests = ["" if body is None else digest_of(key, body)
+                   for key, body in zip(keys, bodies, strict=True)]
         try:
-            reply = _roundtrip(conn, ("EVALSHA", APPLY_SHA, *args))
+            reply = roundtrip(conn, evalsha_command(rkeys, digests, commands))
             if isinstance(reply, redis.exceptions.NoScriptError):  # restarted or flushed: load it
-                reply = _roundtrip(conn, ("EVAL", APPLY_LUA, *args))
+                reply = roundtrip(conn, evalsha_command(rkeys, digests, commands, script=APPLY_LUA))
         except redis.exceptions.BusyLoadingError:  # a reply (LOADING): the script did not run
             raise
         except _ERRORS as exc:
@@ -317,8 +335,9 @@ class RedisBackend(Backend):
         self._absent[key] = None
 
     def _log_commands(self, audit: AuditBatch) -> list[tuple[Any, ...]]:
-        commands: list[tuple[Any, ...]] = [
-            ("ZADD", self._audit_key + e.artifact, e.version, e.encode()) for e in audit.entries]
+        commands: list[tuple[Any, ...]] = [  # orjson: the text json.dumps writes (record_json)
+            ("ZADD", self._audit_key + e.artifact, e.version, dumps(e, e.to_dict()))
+            for e in audit.entries]
         for aid, bound in audit.trims().items():
             commands.append(("ZREMRANGEBYSCORE", self._audit_key + aid, "-inf", bound))
         return commands
@@ -459,19 +478,6 @@ class RedisBackend(Backend):
 
 class _SentApply(Exception):
     """The connection failed after a writing script was sent: it may or may not have run."""
-
-
-def _roundtrip(conn: Any, command: tuple[Any, ...]) -> Any:
-    """Send one command and read its reply (an error reply is returned, not raised). A
-    connection left in the middle of a reply is closed: it must not be reused."""
-    try:
-        conn.send_command(*command)
-        return conn.read_response()
-    except redis.ResponseError as exc:
-        return exc
-    except BaseException:
-        conn.disconnect()
-        raise
 
 
 def _chunks(it: Iterable[Any], n: int) -> Iterable[list[Any]]:

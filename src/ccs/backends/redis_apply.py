@@ -30,6 +30,13 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
+import redis
+
+try:  # redis-py packs with hiredis too, after a pass over every argument in Python
+    from hiredis import pack_command as _hiredis_pack
+except ImportError:  # pragma: no cover - hiredis is an optional speed-up of redis-py
+    _hiredis_pack = None
+
 APPLY_LUA = b"""
 local n = tonumber(ARGV[1])
 local current, same = {}, true
@@ -74,18 +81,76 @@ APPLIED, CHANGED, PARTIAL = 1, 0, 2  # the first element of the reply
 
 def expected(body: bytes | None) -> str:
     """What the script compares a key's value with: its SHA-1 (hex), '' for an absent key."""
-    return "" if body is None else hashlib.sha1(body).hexdigest()
+    return "" if body is None else sha1_hex(body)
 
 
-def apply_args(checked: Sequence[bytes | str], bodies: Sequence[bytes | None],
-               commands: Sequence[tuple[Any, ...]]) -> list[Any]:
-    """``EVALSHA``'s arguments after the script's SHA: numkeys, KEYS, ARGV."""
-    touched = dict.fromkeys(c[1] for c in commands if c[0] != "PUBLISH")  # PUBLISH: a channel
-    for key in checked:
-        touched.pop(key, None)
-    keys = [*checked, *touched]
-    args: list[Any] = [len(keys), *keys, len(checked), *map(expected, bodies)]
-    for command in commands:
-        args.append(len(command))
-        args.extend(command)
-    return args
+def sha1_hex(body: bytes) -> str:
+    return hashlib.sha1(body).hexdigest()
+
+
+class Commands:
+    """The commands of one apply, flattened as the script reads them (``argc``, then the command)
+    while they are added, with the keys they touch: no list of tuples to flatten afterwards."""
+
+    __slots__ = ("argv", "touched")
+
+    def __init__(self) -> None:
+        self.argv: list[Any] = []
+        self.touched: dict[Any, None] = {}  # in order, once each
+
+    def add(self, *command: Any) -> None:
+        """A command whose second element is the one key it touches (``SET k v``, ``ZADD k ...``)."""
+        self.argv.append(len(command))
+        self.argv += command
+        self.touched[command[1]] = None
+
+    def publish(self, channel: Any, message: Any) -> None:  # a channel is no key
+        self.argv += (3, "PUBLISH", channel, message)
+
+    def __bool__(self) -> bool:
+        return bool(self.argv)
+
+
+NO_COMMANDS = Commands()
+
+
+def evalsha_command(checked: Sequence[bytes | str], digests: Sequence[str], commands: Commands,
+                    *, script: bytes | None = None) -> tuple[Any, ...]:
+    """The ``EVALSHA`` command (``EVAL`` of ``script`` if given): numkeys, KEYS (the checked keys,
+    then every other key a command touches, as Redis Cluster requires), ARGV."""
+    touched = [k for k in commands.touched if k not in checked]
+    head = ("EVALSHA", APPLY_SHA) if script is None else ("EVAL", script)
+    return (*head, len(checked) + len(touched), *checked, *touched, len(checked), *digests,
+            *commands.argv)
+
+
+def roundtrip(conn: Any, command: tuple[Any, ...]) -> Any:
+    """Send one command and read its reply (an error reply is returned, not raised). A
+    connection left in the middle of a reply is closed: it must not be reused."""
+    try:
+        packed = _packed(conn, command)
+        if packed is None:
+            conn.send_command(*command)
+        else:
+            conn.send_packed_command(packed)  # redis-py's socket error handling, health check
+        return conn.read_response()
+    except redis.ResponseError as exc:
+        return exc
+    except BaseException:
+        conn.disconnect()
+        raise
+
+
+def _packed(conn: Any, command: tuple[Any, ...]) -> list[bytes] | None:
+    """``command`` packed by hiredis, byte for byte what redis-py would send (str as UTF-8, int
+    and float as their ``repr``), when the connection uses that encoding; ``None``: let redis-py
+    pack it (no hiredis, another encoding, or an argument hiredis refuses: redis-py reports it)."""
+    if _hiredis_pack is None:
+        return None
+    encoder = conn.encoder
+    if encoder.encoding not in ("utf-8", "utf8") or encoder.encoding_errors != "strict":
+        return None
+    try:
+        return [_hiredis_pack(command)]
+    except (TypeError, ValueError):
+        return None

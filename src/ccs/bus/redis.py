@@ -26,7 +26,8 @@ class RedisBus(PollingBus):
         self.channel = "{" + prefix + "}:events"
 
     def carrier(self, backend: object) -> Callable[[Sequence[Event]], tuple[str, bytes]] | None:
-        """On the store this bus listens on, a commit's events are PUBLISHed by its own EXEC."""
+        """On the store this bus listens on, a commit's events are PUBLISHed by the engine's
+        conditional-apply script that writes the commit, only if it applies (same round trip)."""
         if not (isinstance(backend, RedisBackend) and backend.url == self.url):
             return None
         return lambda events: (self.channel, encode_batch(self.origin, events))

@@ -172,13 +172,31 @@ class Root:
             except OSError as exc:
                 raise self.refusal(dfd, name, aid, aid, exc, want_dir=False) from exc
             try:
-                if not stat.S_ISREG(os.fstat(fd).st_mode):  # a directory opens too, a FIFO too
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode):  # a directory opens too, a FIFO too
                     raise self.refusal(dfd, name, aid, aid, None, want_dir=False)
-            except BaseException:
+                return _read_all(fd, st.st_size)
+            finally:
                 os.close(fd)
-                raise
-            with os.fdopen(fd, "rb") as f:
-                return f.read()
+
+    def _existing(self, dfd: int, name: str, aid: str) -> os.stat_result | None:
+        """The file a write replaces (None if there is none); refuses anything but a regular file."""
+        try:
+            st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            raise self.refusal(dfd, name, aid, aid, None, want_dir=False)
+        return st
+
+    def _rename_over(self, dfd: int, tmp: str, name: str, aid: str, durable: bool) -> None:
+        try:
+            os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+        except OSError as exc:
+            os.unlink(tmp, dir_fd=dfd)
+            raise self.refusal(dfd, name, aid, aid, exc, want_dir=False) from exc
+        if durable:
+            fsync_directory(dfd)
 
     @_typed("write")
     def write_atomic(self, aid: str, data: bytes, *, durable: bool = True) -> None:
@@ -186,19 +204,12 @@ class Root:
         name = aid.rsplit("/", 1)[-1]
         with self.parent(aid, create=True) as dfd:
             assert dfd is not None
-            try:
-                st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
-            except FileNotFoundError:
-                st = None
-            if st is not None and not stat.S_ISREG(st.st_mode):
-                raise self.refusal(dfd, name, aid, aid, None, want_dir=False)
-            tmp = f".{name}{TEMP_MARK}{os.getpid()}-{secrets.token_hex(4)}"
+            st = self._existing(dfd, name, aid)
+            tmp = _temp_name(name)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
                          0o644 if st is None else st.st_mode & 0o7777, dir_fd=dfd)
             try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
+                _write_all(fd, data)
                 if durable:  # the data and the size it is read back with; not timestamps
                     os.fdatasync(fd)
             except BaseException:
@@ -206,13 +217,7 @@ class Root:
                 os.unlink(tmp, dir_fd=dfd)
                 raise
             os.close(fd)
-            try:
-                os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
-            except OSError as exc:
-                os.unlink(tmp, dir_fd=dfd)
-                raise self.refusal(dfd, name, aid, aid, exc, want_dir=False) from exc
-            if durable:
-                fsync_directory(dfd)
+            self._rename_over(dfd, tmp, name, aid, durable)
 
     @_typed("remove")
     def remove(self, aid: str, *, durable: bool = True) -> None:
@@ -316,6 +321,28 @@ def write_atomic(path: str, data: bytes, *, durable: bool = True) -> None:
         root.write_atomic(name, data, durable=durable)
     finally:
         root.close()
+
+
+def _temp_name(name: str) -> str:
+    return f".{name}{TEMP_MARK}{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def _read_all(fd: int, size: int) -> bytes:
+    """The file's bytes, ``size`` (its fstat size) in one read when it did not change meanwhile
+    (one byte more is asked for, to see a file that grew); else read until end of file."""
+    data = os.read(fd, size + 1)
+    if len(data) == size:
+        return data
+    parts = [data]
+    while chunk := os.read(fd, max(size, 1 << 16)):
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def _pid_alive(pid: int) -> bool:

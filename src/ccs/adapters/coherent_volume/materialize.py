@@ -16,13 +16,19 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
-import time
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ccs.adapters.coherent_volume.confined import fs_error
+from ccs.adapters.coherent_volume.workers import pool
 from ccs.protocol.errors import BackendUnavailable
 
 ABSENT = "-"  # the digest of "no file"
+
+# Locks lent to their holder's thread (``PathLock.lent``), by (thread, lock directory, name).
+_lent: dict[tuple[int, int, int, str], PathLock] = {}
 
 
 def digest(data: bytes | None) -> str:
@@ -36,7 +42,8 @@ class Mark:
 
 
 class PathLock:
-    """Exclusive lock on one managed path, plus its mark. Not re-entrant (flock semantics).
+    """Exclusive lock on one managed path, plus its mark. Not re-entrant (flock semantics), except
+    where its holder lends it (``lent``).
 
     ``lock_dir`` is the lock directory, open (a descriptor: the lock file is opened relative to it,
     never through a symlink) or as a path. ``state_id`` names the state the marks belong to."""
@@ -50,8 +57,34 @@ class PathLock:
         self.timeout = timeout
         self.state_id = state_id
         self.fd = -1
+        self.borrowed = False
+
+    def _lend_key(self) -> tuple[int, int, int, str]:
+        st = os.fstat(self.lock_dir) if isinstance(self.lock_dir, int) else os.stat(self.lock_dir)
+        return (threading.get_ident(), st.st_dev, st.st_ino, self.name)
+
+    @contextmanager
+    def lent(self) -> Iterator[None]:
+        """While this block runs, the same lock taken again by this thread (through any volume on
+        the same state) is this one, borrowed: a caller's function that runs under the lock (in
+        ``write_cas``) can still use the file instead of waiting for itself until the timeout."""
+        key = self._lend_key()
+        before = _lent.get(key)
+        _lent[key] = self
+        try:
+            yield
+        finally:
+            if before is None:
+                del _lent[key]
+            else:
+                _lent[key] = before
 
     def __enter__(self) -> PathLock:
+        if _lent:  # something is lent: maybe this very lock, to this thread
+            lender = _lent.get(self._lend_key())
+            if lender is not None and lender.fd >= 0:
+                self.fd, self.borrowed = lender.fd, True
+                return self
         flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
             if isinstance(self.lock_dir, int):
@@ -69,28 +102,30 @@ class PathLock:
         return self
 
     def _acquire(self, fd: int) -> None:
-        """flock with a deadline: a holder that is stopped (not dead) must not hang everyone."""
-        deadline = None
-        pause = 0.00005
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except BlockingIOError:
-                now = time.monotonic()
-                deadline = deadline or now + self.timeout
-                if now >= deadline:
-                    raise BackendUnavailable(
-                        f"the file lock of {self.artifact_id!r} was held by another process for "
-                        f"more than {self.timeout:g}s", artifact=self.artifact_id, lock=self.path,
-                        recover="another process holds this file's lock (stopped or hung?); "
-                                "retry later, nothing was written") from None
-                time.sleep(pause)
-                pause = min(pause * 2, 0.002)
+        """flock with a deadline: a holder that is stopped (not dead) must not hang everyone.
+
+        A free lock is taken at once. A held one is waited for in the kernel's queue, which hands
+        it over the moment its holder lets go (polling would leave it idle for up to a poll
+        interval, and burn the CPU the holder needs); a blocking flock cannot time out, so a
+        helper thread does the waiting and gives the lock back if the deadline passed first."""
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+        waiter = _LockWaiter(fd)
+        if not waiter.wait(self.timeout):
+            raise BackendUnavailable(
+                f"the file lock of {self.artifact_id!r} was held by another process for "
+                f"more than {self.timeout:g}s", artifact=self.artifact_id, lock=self.path,
+                recover="another process holds this file's lock (stopped or hung?); "
+                        "retry later, nothing was written")
 
     def __exit__(self, *exc: object) -> None:
         fd, self.fd = self.fd, -1
-        if fd >= 0:
+        if self.borrowed:
+            self.borrowed = False
+        elif fd >= 0:
             os.close(fd)  # closing the last descriptor releases the flock
 
     def mark(self) -> Mark | None:
@@ -109,3 +144,41 @@ class PathLock:
         text = f"{version} {dig} {self.state_id}\n".encode()
         os.pwrite(self.fd, text, 0)
         os.ftruncate(self.fd, len(text))
+
+
+class _LockWaiter:
+    """A blocking ``flock`` on a duplicate of ``fd`` (same open file description, so the lock it
+    takes is ``fd``'s), on a worker thread. If the caller stops waiting first, the thread lets go
+    of the lock as soon as it gets it."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = os.dup(fd)
+        self.cond = threading.Condition()
+        self.finished = False
+        self.abandoned = False
+        self.error: OSError | None = None
+        # Up to 32 waits at once per process; beyond that a wait may queue (its deadline runs).
+        pool("lock-wait", 32).submit(self._run)
+
+    def _run(self) -> None:
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+        except OSError as exc:
+            self.error = exc
+        with self.cond:
+            self.finished = True
+            if self.abandoned and self.error is None:
+                fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.cond.notify_all()
+
+    def wait(self, timeout: float) -> bool:
+        """True once the lock is held; False (and it will be let go) if ``timeout`` passed first."""
+        with self.cond:
+            self.cond.wait_for(lambda: self.finished, timeout)
+            if not self.finished:
+                self.abandoned = True
+                return False
+        if self.error is not None:
+            raise self.error
+        return True

@@ -83,6 +83,41 @@ def split_relative(path: object) -> list[str]:
 def resolve(root_real: str, path: object) -> str:
     """The artifact id of ``path`` (see the module docstring). ``root_real`` is ``realpath(root)``."""
     parts = split_relative(path)
+    mode = _plain_mode(root_real, parts)
+    if mode == _SLOW:
+        parts, mode = _resolved(root_real, path, parts)
+    if mode is not None and stat.S_ISDIR(mode):
+        raise _not_a_file(path, "it names a directory")
+    if mode is not None and not stat.S_ISREG(mode):
+        raise _not_a_file(path, "it names a special file (device, pipe or socket)")
+    aid = "/".join(parts)
+    _check_text(aid, "path")
+    return check_artifact_id(aid)
+
+
+_SLOW = -1  # ``_plain_mode``: a symlink (or something odd) on the way, resolve it in full
+
+
+def _plain_mode(root_real: str, parts: list[str]) -> int | None:
+    """The common case in one ``lstat`` per component: every directory on the way is a real
+    directory (no symlink), so the path is its own resolution. Returns the file's mode (None if
+    it does not exist yet), or ``_SLOW`` when ``_resolved`` must decide (it also types errors)."""
+    here = root_real
+    for i, name in enumerate(parts):
+        here = f"{here}/{name}"
+        try:
+            mode = os.lstat(here).st_mode
+        except FileNotFoundError:
+            return None  # the rest is still to be created: nothing on the way to resolve
+        except OSError:
+            return _SLOW
+        if stat.S_ISLNK(mode) or (i < len(parts) - 1 and not stat.S_ISDIR(mode)):
+            return _SLOW
+    return mode
+
+
+def _resolved(root_real: str, path: object, parts: list[str]) -> tuple[list[str], int | None]:
+    """Parts and mode of ``path`` resolved through its symlinks, confined to the root."""
     joined = os.path.join(root_real, *parts)
     try:
         real = os.path.realpath(joined, strict=True)
@@ -109,13 +144,7 @@ def resolve(root_real: str, path: object) -> str:
         mode = os.lstat(os.path.join(root_real, *parts)).st_mode
     except OSError:
         mode = None  # missing (a new file), or the I/O that follows reports why
-    if mode is not None and stat.S_ISDIR(mode):
-        raise _not_a_file(path, "it names a directory")
-    if mode is not None and not stat.S_ISREG(mode):
-        raise _not_a_file(path, "it names a special file (device, pipe or socket)")
-    aid = "/".join(parts)
-    _check_text(aid, "path")
-    return check_artifact_id(aid)
+    return parts, mode
 
 
 # --- managed globs ------------------------------------------------------------------------------

@@ -79,28 +79,39 @@ class DiskSync:
                                 "re-derive your change from them, and write again")
 
     def _materialize(self, lk: mat.PathLock, aid: str,
-                     known: tuple[int, bytes | None] | None = None) -> int:
-        """Put the *current* record on disk (never an older one) and advance the mark."""
-        rec = self.coordinator.artifact(aid)
-        if rec is None or rec.version == 0:
-            return 0
-        rd = rec.content.digest or mat.ABSENT
-        if known is not None and known[0] == rec.version:
-            data = known[1]
+                     known: tuple[int, bytes | None] | None = None, *,
+                     just_committed: bool = False) -> int:
+        """Put the *current* record on disk (never an older one) and advance the mark.
+
+        ``just_committed``: ``known`` is the commit this caller made under ``lk`` a moment ago, so
+        the record is not read back. Volumes commit a file only under its lock, so the record is
+        that commit; only a writer outside any volume could have moved it since, and then the
+        disk holds ``known`` with its mark, i.e. a repair still to do, which the next access
+        does (as after a crash between commit and materialization)."""
+        if just_committed and known is not None:
+            version, data = int(known[0]), known[1]
+            rd = mat.digest(data)
         else:
-            data = self.coordinator.fetch(rec.content, aid)
+            rec = self.coordinator.artifact(aid)
+            if rec is None or rec.version == 0:
+                return 0
+            version, rd = rec.version, rec.content.digest or mat.ABSENT
+            if known is not None and known[0] == rec.version:
+                data = known[1]
+            else:
+                data = self.coordinator.fetch(rec.content, aid)
         if data is None:
             self.fs.remove(aid, durable=self.durable)
         else:
             self.fs.write_atomic(aid, data, durable=self.durable)
-        lk.set_mark(rec.version, rd)
-        return rec.version
+        lk.set_mark(version, rd)
+        return version
 
     def _land(self, lk: mat.PathLock, aid: str, version: int, data: bytes | None) -> None:
         """Materialize a commit just made. If the file cannot be written the commit stands (the
         next access repairs the file from the state); the error says so."""
         try:
-            self._materialize(lk, aid, (version, data))
+            self._materialize(lk, aid, (version, data), just_committed=True)
         except (CoherenceError, OSError) as exc:
             err = exc if isinstance(exc, CoherenceError) else fs_error(aid, exc, "write")
             err.details["committed_version"] = version
@@ -146,3 +157,4 @@ class DiskSync:
         with self._lock(aid) as lk:
             return self._reconcile(lk, aid, acquire=acquire,
                                    adopt=self.on_stale_read == "adopt" if adopt is None else adopt)
+

@@ -8,7 +8,7 @@ A change of a managed file by a volume happens under that file's ``PathLock``:
 1. the file on disk is checked against the volume's mark (a foreign edit refuses the write);
 2. the commit stores the bytes (a blob, by hash) and then bumps the version in one engine
    transaction; a stale view is refused here and the file is not touched;
-3. the file is materialized from the current record (temp file, fdatasync, ``os.replace``,
+3. the file is materialized from the commit just made (temp file, fdatasync, ``os.replace``,
    directory fsync) and the mark advanced.
 
 So materializations happen in commit order, and a crash between 2 and 3 leaves the old file and
@@ -220,10 +220,10 @@ class CoherentVolume(DiskSync):
             self._guard(lk, aid)
             if merge is None:
                 version = self.agent.write(aid, payload)
-            else:
-                version = self.agent.write(aid, payload, merge=merge)
-                payload = version.value
-            self._land(lk, aid, version, payload)
+                self._land(lk, aid, version, payload)
+                return version
+            version = self.agent.write(aid, payload, merge=merge)
+            self._land(lk, aid, version, version.value)
         return version
 
     @typed
@@ -248,33 +248,63 @@ class CoherentVolume(DiskSync):
             self._guard(lk, aid)
             if merge is None:
                 version = self.agent.commit_cas(aid, expected_version, payload)
-            else:
-                version = self.agent.commit_cas(aid, expected_version, payload, merge=merge)
-                payload = version.value
-            self._land(lk, aid, version, payload)
+                self._land(lk, aid, version, payload)
+                return version
+            version = self.agent.commit_cas(aid, expected_version, payload, merge=merge)
+            self._land(lk, aid, version, version.value)
         return version
 
     def write_cas(self, path: str | os.PathLike[str], fn: Callable[[Any], bytes | str],
                   retries: int = 16, backoff: float = 0.002) -> int:
         """Read -> ``fn(content)`` -> compare-and-set, retried on conflict. ``fn`` gets ``None``
         for an absent file and must be safe to call again. ``RetriesExhausted`` when every
-        attempt lost its race."""
+        attempt lost its race.
+
+        Each attempt reads, calls ``fn`` and commits under the file's lock, so volumes (in any
+        process) queue for the file instead of racing and retrying. The lock is lent to ``fn``'s
+        thread while it runs: ``fn`` may use the volume, even on this file (such a change makes
+        this attempt's compare-and-set fail and retry, as when a peer wins the race); other
+        threads that ``fn`` waits for must not touch this file."""
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
             raise InvalidRequest(f"retries must be an int >= 0, got {retries!r:.40}")
         last: ConflictError | None = None
-        v = None
         for attempt in range(retries + 1):
-            v = self.read_with_version(path)
             try:
-                return self.write_cas_at(path, v.version, fn(v.value))
-            except (VersionConflict, StaleEpoch, GrantReclaimed) as exc:
-                last = exc
-                if backoff:
-                    time.sleep(random.uniform(0, backoff * 2 ** min(attempt, 6)))
+                version = self._cas_attempt(path, fn)
+            except _CallerError as failed:
+                raise failed.args[0] from None
+            if not isinstance(version, ConflictError):
+                return version
+            last = version
+            if backoff:
+                time.sleep(random.uniform(0, backoff * 2 ** min(attempt, 6)))
         raise RetriesExhausted(
             f"write_cas on {os.fspath(path)!r} lost {retries + 1} races in a row",
             artifact=self._id(path), current_version=None if last is None else last.current_version,
             attempts=retries + 1, last_error=None if last is None else last.to_dict())
+
+    @typed
+    def _cas_attempt(self, path: str | os.PathLike[str],
+                     fn: Callable[[Any], bytes | str]) -> int | ConflictError:
+        """One ``write_cas`` attempt under the lock: the new version, or the conflict it lost."""
+        aid = self._id(path)
+        with self._lock(aid) as lk:
+            v = self.agent.read_with_version(aid, None)
+            if self.fs.read(aid) != v.value:  # disk and record disagree: repair, adopt or raise
+                v = self._reconcile(lk, aid, acquire=False, adopt=self.on_stale_read == "adopt")
+            # the disk now holds the record's content, so ``_guard`` has nothing left to refuse
+            try:
+                with lk.lent():
+                    data = fn(self._decode(v.value, aid))
+            except Exception as exc:
+                raise _CallerError(exc) from exc
+            payload = self._encode(data, aid)
+            try:
+                version = self.agent.commit_cas(aid, v.version, payload)
+            except (VersionConflict, StaleEpoch, GrantReclaimed) as exc:
+                return exc
+            self._land(lk, aid, version, payload)
+        return version
 
     @typed
     def commit_disk(self, path: str | os.PathLike[str], expected_version: int,
@@ -355,6 +385,10 @@ class CoherentVolume(DiskSync):
 
     def __repr__(self) -> str:
         return f"CoherentVolume({self.root!r}, managed={self.managed!r}, agent={self.agent_name!r})"
+
+
+class _CallerError(Exception):
+    """Carries an exception raised by ``write_cas``'s ``fn`` past the typed-error boundary."""
 
 
 def _pass_through() -> type[CoherentVolume]:

@@ -1,0 +1,24 @@
+"""Worker threads of a volume process, kept for reuse: starting a thread per blocking wait costs
+more than the wait on a busy machine. A forked child makes its own (threads do not survive fork).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+_pools: dict[str, tuple[int, ThreadPoolExecutor]] = {}
+_pools_lock = threading.Lock()
+
+
+def pool(name: str, size: int) -> ThreadPoolExecutor:
+    """The process's pool ``name`` (threads are started as needed, up to ``size``)."""
+    entry = _pools.get(name)
+    if entry is None or entry[0] != os.getpid():
+        with _pools_lock:
+            entry = _pools.get(name)
+            if entry is None or entry[0] != os.getpid():
+                entry = (os.getpid(), ThreadPoolExecutor(size, thread_name_prefix=f"ccs-volume-{name}"))
+                _pools[name] = entry
+    return entry[1]
