@@ -8,11 +8,11 @@ adds a layer to every commit fails here and has to say why.
 from __future__ import annotations
 
 import pickle
-import sys
 
 import msgspec.structs
 import pytest
 
+from call_count import python_calls
 from ccs import CoherenceAdapterCore, failpoints
 from ccs.backends.memory import STRIPES, MemoryBackend
 from ccs.protocol import liveness
@@ -23,21 +23,6 @@ from ccs.protocol.messages import Committed, Event, Step
 from ccs.protocol.records import AgentRecord, ArtifactRecord, Content, Grant
 
 CONTENT = Content("d" * 64, 3, "str")
-
-
-def python_calls(fn) -> int:
-    calls = [0]
-
-    def profile(frame, event, arg):
-        if event == "call":
-            calls[0] += 1
-
-    sys.setprofile(profile)
-    try:
-        fn()
-    finally:
-        sys.setprofile(None)
-    return calls[0]
 
 
 @pytest.fixture

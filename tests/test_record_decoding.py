@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 import pickle
-import sys
 
 import msgspec.structs
 import pytest
 
+from call_count import python_calls
 from ccs.backends.base import decode_record, encode_record
 from ccs.protocol.errors import CorruptState
 from ccs.protocol.messages import Event
@@ -26,21 +26,6 @@ def body(**changes: object) -> dict:
     d = json.loads(encode_record(RECORD))
     d.update(changes)
     return d
-
-
-def python_calls(fn) -> int:
-    calls = [0]
-
-    def profile(frame, event, arg):
-        if event == "call":
-            calls[0] += 1
-
-    sys.setprofile(profile)
-    try:
-        fn()
-    finally:
-        sys.setprofile(None)
-    return calls[0]
 
 
 def test_a_stored_body_is_read_without_a_python_step_per_remembered_commit() -> None:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import enum
 import json
-import sys
 from datetime import datetime
 
 import pytest
 from langgraph.store.base import Item
 
+from call_count import calls_made
 from ccs.adapters import CCSStore
 from ccs.adapters.langgraph.docs import decode_doc, encode_doc, is_flat
 from ccs.protocol.errors import InvalidValue, StaleView
@@ -27,19 +27,7 @@ class Level(enum.IntEnum):
 
 def adapter_frames(fn) -> list[str]:
     """Python functions of ``ccs/adapters/langgraph`` and of LangGraph's store that ``fn()`` ran."""
-    frames: list[str] = []
-
-    def profile(frame, event, _arg):
-        path = frame.f_code.co_filename.replace("\\", "/")
-        if event == "call" and ("adapters/langgraph" in path or "langgraph/store" in path):
-            frames.append(f"{path.rsplit('/', 1)[-1]}:{frame.f_code.co_name}")
-
-    sys.setprofile(profile)
-    try:
-        fn()
-    finally:
-        sys.setprofile(None)
-    return frames
+    return calls_made(fn, lambda path: "adapters/langgraph" in path or "langgraph/store" in path)
 
 
 def test_a_get_hit_runs_few_adapter_frames_and_no_item_constructor():
