@@ -289,22 +289,38 @@ class CoherentVolume(DiskSync):
         """One ``write_cas`` attempt under the lock: the new version, or the conflict it lost."""
         aid = self._id(path)
         with self._lock(aid) as lk:
-            v = self.agent.read_with_version(aid, None)
-            if self.fs.read(aid) != v.value:  # disk and record disagree: repair, adopt or raise
-                v = self._reconcile(lk, aid, acquire=False, adopt=self.on_stale_read == "adopt")
+            base, current = self._current(lk, aid)
             # the disk now holds the record's content, so ``_guard`` has nothing left to refuse
             try:
                 with lk.lent():
-                    data = fn(self._decode(v.value, aid))
+                    data = fn(self._decode(current, aid))
             except Exception as exc:
                 raise _CallerError(exc) from exc
             payload = self._encode(data, aid)
             try:
-                version = self.agent.commit_cas(aid, v.version, payload)
+                version = self.agent.commit_cas(aid, base, payload)
             except (VersionConflict, StaleEpoch, GrantReclaimed) as exc:
                 return exc
             self._land(lk, aid, version, payload)
         return version
+
+    def _current(self, lk: mat.PathLock, aid: str) -> tuple[int, bytes | None]:
+        """Under the lock: the committed version and its content, for a compare-and-set.
+
+        The record (one read) is enough when the disk holds its content (same digest): the disk
+        bytes are then that content, and nothing else needs fetching. The agent's own read is
+        not used here because, after a peer's commit, it is a write transaction of its own
+        (registering this agent as a sharer) that the compare-and-set right after it makes moot:
+        the commit takes the grant, and no volume can commit this file while the lock is held.
+        Disk and record disagreeing (a repair to finish, a foreign edit) take the full path."""
+        rec = self.coordinator.artifact(aid)
+        disk = self.fs.read(aid)
+        version = 0 if rec is None else rec.version
+        recorded = rec.content.digest if rec is not None and version > 0 else None
+        if mat.digest(disk) == (recorded or mat.ABSENT):
+            return version, disk
+        v = self._reconcile(lk, aid, acquire=False, adopt=self.on_stale_read == "adopt")
+        return v.version, v.value
 
     @typed
     def commit_disk(self, path: str | os.PathLike[str], expected_version: int,
