@@ -36,6 +36,7 @@ from ccs.adapters.coherent_volume.confined import Root
 from ccs.adapters.coherent_volume.options import check_options
 from ccs.adapters.coherent_volume.paths import STATE_DIR, check_managed, normalize_globs, resolve
 from ccs.adapters.coherent_volume.sync import DiskSync
+from ccs.backends.base import artifact_key
 from ccs.client import CoherenceAdapterCore
 from ccs.client.agent import MISSING, Agent, Versioned
 from ccs.coordinator import Clock, CrashRecoveryConfig, Limits
@@ -49,6 +50,7 @@ from ccs.protocol.errors import (
     UnknownArtifact,
     VersionConflict,
 )
+from ccs.protocol.records import ArtifactRecord
 
 
 class CoherentVolume(DiskSync):
@@ -313,7 +315,9 @@ class CoherentVolume(DiskSync):
         (registering this agent as a sharer) that the compare-and-set right after it makes moot:
         the commit takes the grant, and no volume can commit this file while the lock is held.
         Disk and record disagreeing (a repair to finish, a foreign edit) take the full path."""
-        rec = self.coordinator.artifact(aid)
+        rec = self.coordinator.backend.get(artifact_key(aid))  # the one read the agent's replaces
+        if not isinstance(rec, ArtifactRecord):
+            rec = None
         disk = self.fs.read(aid)
         version = 0 if rec is None else rec.version
         recorded = rec.content.digest if rec is not None and version > 0 else None
