@@ -5,6 +5,7 @@ every one; injected corruptions trip the invariant they break; bad input exits 2
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 from langgraph.store.memory import InMemoryStore
@@ -265,15 +266,50 @@ def test_threads_sharing_one_agent_raise_no_false_alarm(tmp_path, capsys):
                 store.put(NS, key, {"n": (item.value["n"] if item else 0) + 1})
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # interleave the threads finely: a hit is then often logged late
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(switch)
     store.close()
     lines = read_log(path)
     assert {x["agent"] for x in lines} == {"default"} and len({x["thread"] for x in lines}) == 4
     code, out, _ = replay(capsys, path, "--quiet")
     assert code == 0, out
+
+
+def test_a_hit_logged_after_a_later_fill_is_placed_from_its_own_version(tmp_path, capsys):
+    """Thread b's hit of v1 ran before a's put of v2 but was logged after a's next put (v3), with
+    a clock reading later than v2's end. Its read may be placed from when v1 was cached (a's first
+    put), not from when the latest logged fill (v3) began: a correct history, no alarm."""
+    def line(t, thread, op, seen, version, outcome):
+        return {"t": t, "agent": "default", "scope": None, "op": op, "artifact": "lg/k",
+                "namespace": ["t"], "key": "k", "seen": seen, "version": version, "outcome": outcome,
+                "thread": thread}
+
+    path = tmp_path / "late_hit.jsonl"
+    path.write_text("".join(json.dumps(x) + "\n" for x in [
+        line(0.5, "a", "get", 0, 0, "absent"),
+        line(1.0, "a", "put", 0, 1, "ok"),
+        line(2.0, "a", "put", 1, 2, "ok"),
+        line(2.3, "a", "get", 2, 2, "hit"),
+        line(2.5, "a", "put", 2, 3, "ok"),
+        line(2.1, "b", "get", 1, 1, "hit"),
+    ]))
+    code, out, _ = replay(capsys, path, "--quiet")
+    assert code == 0, out
+    # a miss reads the coordinator: once b's previous line is after v2's end, v1 is stale there
+    path.write_text("".join(json.dumps(x) + "\n" for x in [
+        *map(json.loads, path.read_text().splitlines()[:-1]),
+        line(2.05, "b", "get", 2, 2, "hit"),
+        line(2.1, "b", "get", 1, 1, "miss"),
+    ]))
+    code, out, _ = replay(capsys, path, "--quiet")
+    assert code == 1 and "linearizable 1" in out, out
 
 
 def test_out_of_time_is_undecided_not_clean(lost_log, capsys):

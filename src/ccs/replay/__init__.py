@@ -4,7 +4,8 @@
 checks them. ``ccs replay FILE`` is the command (``ccs.cli.replay``).
 """
 
-from ccs.replay.invariants import INVARIANTS, Report, Violation, run_checks
+from ccs.replay.invariants import INVARIANTS, run_checks
+from ccs.replay.report import Report, Violation
 from ccs.replay.source import Event, MalformedHistory, load
 
 __all__ = ["INVARIANTS", "Event", "MalformedHistory", "Report", "Violation", "load", "run_checks"]

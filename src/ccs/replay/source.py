@@ -82,6 +82,11 @@ class Event:
         return self.op in WRITES and self.outcome == "ok"
 
     @property
+    def may_be_noop(self) -> bool:
+        """A blind delete logs the current version when the item was already absent: no new version."""
+        return self.op in ("delete", "update") and self.seen is None
+
+    @property
     def label(self) -> str:
         where = self.artifact if self.key is None else f"{'/'.join(self.namespace or ())}/{self.key}"
         seen = "" if self.op not in WRITES else f" seen={self.seen}"
