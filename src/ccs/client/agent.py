@@ -44,6 +44,7 @@ class Agent(Writes):
             and core.strategy.max_reads is None
         self._cache: dict[str, Entry] = {}
         self._invalid_after: dict[str, int] = {}
+        self._turns = core._turns  # write_cas turns, shared by the core's agents (turns.py)
         self.stats = AgentStats()
         self._observers = core.coordinator.observers  # the same list: cache hits are reported too
         # The operations of the hot paths without their @observed wrapper, called while no

@@ -76,6 +76,7 @@ class CoherenceAdapterCore:
         self._by_id: dict[str, Agent] = {}
         self._lock = threading.Lock()
         self._seq: dict[str, int] = {}
+        self._turns: dict[str, Any] = {}  # write_cas turns per artifact (ccs.client.turns)
         self._unsubscribe = self.coordinator.bus.subscribe(self._on_event)
         cr = self.coordinator.crash_recovery
         self.heartbeater = None

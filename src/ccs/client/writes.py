@@ -15,11 +15,13 @@ import math
 import random
 import threading
 import time
+from _thread import get_ident
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ccs import failpoints
 from ccs.client import merge as merging
+from ccs.client import turns
 from ccs.client.codec import encode
 from ccs.client.entries import AgentStats, Entry, bad_id, new_commit_id
 from ccs.protocol.arguments import check_int, check_number
@@ -52,6 +54,7 @@ class Writes:
     holds_grants: bool
     lock: threading.RLock
     _cache: dict[str, Entry]
+    _turns: dict[str, turns.Turn]
     _invalid_after: dict[str, int]
     _observers: list[Any]
     _write_direct: Callable[..., Committed]
@@ -209,28 +212,49 @@ class Writes:
             entry = self._cache.get(artifact_id)
         except TypeError:
             raise bad_id(artifact_id) from None
-        if entry is None or not entry.valid or not self.strategy.caches:
-            entry = self._fetch(artifact_id, acquire=False)
-        last: Exception | None = None
-        for attempt in range(retries + 1):
-            if entry.content.kind == "str" and entry.value is not None:
-                new = fn(entry.value)  # (_value's common case)
-            else:
-                new = fn(self._value(entry, artifact_id, None))
-            if new.__class__ is str:  # (encode's common case)
-                try:
-                    payload = new.encode("utf-8"), "str"
-                except UnicodeEncodeError:
-                    payload = encode(new, artifact_id)  # raises InvalidValue
-            else:
-                payload = encode(new, artifact_id)
-            try:
-                return self._commit_payload(artifact_id, entry.version, payload, new).version
-            except (VersionConflict, StaleEpoch, GrantReclaimed) as exc:
-                last = exc
-                if attempt < retries and backoff:
-                    time.sleep(random.uniform(0, backoff * (2 ** min(attempt, 6))))
+        # This process's write_cas calls on the artifact take turns (ccs.client.turns); the
+        # compare-and-set below still decides. (Turn.lock and leave's common case, inline.)
+        t = self._turns.get(artifact_id) or turns.turn(self._turns, artifact_id)
+        me = get_ident()
+        if t.lock.acquire(False):
+            t.owner = me
+            mine = True
+        else:
+            mine = turns.wait(t, me)
+            if mine:
+                entry = self._cache.get(artifact_id)  # the holder's commit invalidated it
+        try:
+            if entry is None or not entry.valid or not self.strategy.caches:
                 entry = self._fetch(artifact_id, acquire=False)
+            last: Exception | None = None
+            for attempt in range(retries + 1):
+                if entry.content.kind == "str" and entry.value is not None:
+                    new = fn(entry.value)  # (_value's common case)
+                else:
+                    new = fn(self._value(entry, artifact_id, None))
+                if new.__class__ is str:  # (encode's common case)
+                    try:
+                        payload = new.encode("utf-8"), "str"
+                    except UnicodeEncodeError:
+                        payload = encode(new, artifact_id)  # raises InvalidValue
+                else:
+                    payload = encode(new, artifact_id)
+                try:
+                    return self._commit_payload(artifact_id, entry.version, payload, new).version
+                except (VersionConflict, StaleEpoch, GrantReclaimed) as exc:
+                    last = exc
+                    if attempt < retries and backoff:
+                        time.sleep(random.uniform(0, backoff * (2 ** min(attempt, 6))))
+                    entry = self._fetch(artifact_id, acquire=False)
+        finally:
+            if mine:
+                if t.waiting:
+                    turns.leave(t)
+                else:
+                    t.owner = 0
+                    t.lock.release()
+                    if t.waiting:
+                        turns.nudge(t)
         current = self._lookup(artifact_id)
         raise RetriesExhausted(
             f"write_cas on {artifact_id!r} lost {retries + 1} races in a row",
