@@ -32,6 +32,7 @@ from ccs.backends.base import (
     unpack,
 )
 from ccs.protocol.audit import AuditBatch, AuditEntry, select
+from ccs.protocol.records import ArtifactRecord
 
 STRIPES = 64
 LOCK_SETS_KEPT = 4096  # key tuples whose stripe locks are remembered (cleared when full)
@@ -74,25 +75,55 @@ class MemoryBackend(Backend):
                 changes, result, audit, _ = unpack(out)
             if failpoints._armed is not None:  # (hit's own first check, without the call)
                 failpoints.hit("backend.before_write")
-            if changes:
-                content = new_content(read, changes, blobs)
-                if content:  # before the records: a lock-free get() must never see a record without it
-                    stored = self._blobs
-                    for digest, data in content.items():
+            if len(changes) == 1:  # (one record: every commit and registration, inline)
+                for key, rec in changes.items():
+                    digest = rec.content.digest if rec.__class__ is ArtifactRecord else None
+                    if digest is not None and blobs and digest in blobs:  # new_content's case
+                        stored = self._blobs  # (before the record, as below)
                         if digest not in stored:
                             self._blob_times[digest] = time.time()
-                            stored[digest] = bytes(data)
+                            stored[digest] = bytes(blobs[digest])
+                    elif digest is not None and (read.get(key) is None
+                                                 or read[key].content.digest != digest):
+                        self._store(new_content(read, changes, blobs))  # (refuses, or a retained one)
+                    if rec is None:
+                        records.pop(key, None)
+                    else:
+                        records[key] = rec
+            elif changes:
+                self._store(new_content(read, changes, blobs))
                 for key, rec in changes.items():
                     if rec is None:
                         records.pop(key, None)
                     else:
                         records[key] = rec
             if audit is not None:
-                self._log(audit)
+                entries = audit.entries
+                if len(entries) == 1:  # (_log's common case, inline: one commit's entry)
+                    e = entries[0]
+                    log = self._audit.get(e.artifact)
+                    if log is None:
+                        self._audit[e.artifact] = [e]
+                    else:
+                        log.append(e)
+                    retain = audit.retain
+                    if e.version > retain and e.version % (retain // 16 or 1) == 0:
+                        self._trim(e.artifact, e.version - retain)
+                else:
+                    self._log(audit)
         finally:
             for lock in reversed(locks):
                 lock.release()
         return result
+
+    def _store(self, content: dict[str, bytes]) -> None:
+        """Store the content a transaction's records reference, before the records: a lock-free
+        ``get`` must never see a record without its content."""
+        stored = self._blobs
+        for digest, data in content.items():
+            if digest not in stored:
+                self._blob_times[digest] = time.time()
+                stored[digest] = bytes(data)
 
     def _stripe_locks(self, keys: Sequence[str]) -> tuple[threading.Lock, ...]:
         """The stripe locks of ``keys``, each once, in ascending stripe order (every transaction
@@ -116,12 +147,16 @@ class MemoryBackend(Backend):
             else:
                 entries.append(e)
         for aid, bound in audit.trims().items():
-            entries = log[aid]  # in version order but for a refusal appended late: drop a prefix
-            n = 0
-            while n < len(entries) and entries[n].version <= bound:
-                n += 1
-            if n:
-                del entries[:n]
+            self._trim(aid, bound)
+
+    def _trim(self, artifact_id: str, bound: int) -> None:
+        """Drop the artifact's entries of versions up to ``bound`` (``AuditBatch.trims``)."""
+        entries = self._audit[artifact_id]  # in version order but for a refusal appended late:
+        n = 0  # drop a prefix
+        while n < len(entries) and entries[n].version <= bound:
+            n += 1
+        if n:
+            del entries[:n]
 
     def append_audit(self, batch: AuditBatch) -> None:
         stripes = sorted({_stripe(artifact_key(e.artifact)) for e in batch.entries})

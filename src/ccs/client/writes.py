@@ -20,10 +20,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ccs import failpoints
+from ccs.client import entries, turns
 from ccs.client import merge as merging
-from ccs.client import turns
 from ccs.client.codec import encode
-from ccs.client.entries import AgentStats, Entry, bad_id, new_commit_id
+from ccs.client.entries import _ID_COUNTER, AgentStats, Entry, bad_id, new_commit_id
 from ccs.protocol.arguments import check_int, check_number
 from ccs.protocol.errors import (
     CoherenceError,
@@ -114,7 +114,8 @@ class Writes:
             base_version, base_epoch = 0, None
         else:
             base_version, base_epoch = entry.version, entry.epoch
-        args = (self.id, artifact_id, base_version, base_epoch, (data, kind), new_commit_id())
+        args = (self.id, artifact_id, base_version, base_epoch, (data, kind),
+                f"{entries._ID_PREFIX}-{next(_ID_COUNTER)}")  # (new_commit_id, inline)
         if failpoints._armed is not None:
             failpoints.hit("client.before_commit", agent=self, artifact=artifact_id)
         try:
@@ -178,7 +179,8 @@ class Writes:
         except TypeError:
             raise bad_id(artifact_id) from None
         epoch = entry.epoch if entry is not None and entry.version == expected_version else None
-        args = (self.id, artifact_id, expected_version, epoch, payload, new_commit_id())
+        args = (self.id, artifact_id, expected_version, epoch, payload,
+                f"{entries._ID_PREFIX}-{next(_ID_COUNTER)}")  # (new_commit_id, inline)
         if failpoints._armed is not None:
             failpoints.hit("client.before_commit", agent=self, artifact=artifact_id)
         try:
@@ -192,8 +194,15 @@ class Writes:
             raise
         self.stats.commits += 1
         data, kind = (b"", "deleted") if payload is None else payload
-        self._install_commit(artifact_id, c, data, kind, data if value is None else value,
-                             owner=entry is not None and entry.state is not Mesi.SHARED)
+        if c.superseded:
+            self._install_commit(artifact_id, c, data, kind, value, owner=False)
+        else:  # (_install_commit's common case, inline)
+            self._cache[artifact_id] = Entry(
+                c.version, c.epoch, c.seq, c.content, data,
+                (data if value is None else value) if kind in ("bytes", "str") else None,
+                self._invalid_after.get(artifact_id, -1) <= c.seq,
+                Mesi.MODIFIED if entry is not None and entry.state is not Mesi.SHARED
+                else Mesi.SHARED, self._now())
         return c
 
     def write_cas(self, artifact_id: str, fn: Callable[[Any], Any], retries: int = 8,

@@ -26,6 +26,8 @@ from ccs.observe.hooks import observed
 from ccs.protocol import liveness
 from ccs.protocol import transitions as tr
 from ccs.protocol.errors import InvalidArgument, UnknownEngine
+from ccs.protocol.ids import _KNOWN_AGENT_IDS as KNOWN_AGENT_IDS
+from ccs.protocol.ids import _KNOWN_ARTIFACT_IDS as KNOWN_ARTIFACT_IDS
 from ccs.protocol.ids import check_agent_id, check_artifact_id, check_request_ids
 from ccs.protocol.messages import Committed, ReclaimNote, Step, TxnCommitted, View
 from ccs.protocol.records import AgentRecord
@@ -100,7 +102,10 @@ class Coordinator(Inspection, Running):
         """``invalidated``: the caller's copy was invalidated by an event, so it is no longer a
         sharer at the current version; the read goes straight to the transaction that registers
         it (a networked engine saves the round trip of the snapshot, which would only say so)."""
-        check_request_ids(agent, artifact_id)
+        if (agent.__class__ is not str or agent not in KNOWN_AGENT_IDS  # (check_request_ids'
+                or artifact_id.__class__ is not str  # common case, inline)
+                or artifact_id not in KNOWN_ARTIFACT_IDS):
+            check_request_ids(agent, artifact_id)
         key = ARTIFACT_PREFIX + artifact_id
         backend = self.backend
         for _ in range(FETCH_ATTEMPTS):
@@ -182,7 +187,10 @@ class Coordinator(Inspection, Running):
     def write(self, agent: str, artifact_id: str, base_version: int | None,
               base_epoch: int | None, payload: Payload, commit_id: str | None = None, *,
               new_id: bool = False) -> Committed:
-        check_request_ids(agent, artifact_id)
+        if (agent.__class__ is not str or agent not in KNOWN_AGENT_IDS  # (check_request_ids'
+                or artifact_id.__class__ is not str  # common case, inline)
+                or artifact_id not in KNOWN_ARTIFACT_IDS):
+            check_request_ids(agent, artifact_id)
         blobs: dict[str, bytes] = {}
         content = self._content(payload, artifact_id, blobs)
         now = self.clock.now()
@@ -198,7 +206,10 @@ class Coordinator(Inspection, Running):
     def commit_cas(self, agent: str, artifact_id: str, expected_version: int,
                    read_epoch: int | None, payload: Payload,
                    commit_id: str | None = None, *, new_id: bool = False) -> Committed:
-        check_request_ids(agent, artifact_id)
+        if (agent.__class__ is not str or agent not in KNOWN_AGENT_IDS  # (check_request_ids'
+                or artifact_id.__class__ is not str  # common case, inline)
+                or artifact_id not in KNOWN_ARTIFACT_IDS):
+            check_request_ids(agent, artifact_id)
         blobs: dict[str, bytes] = {}
         content = self._content(payload, artifact_id, blobs)
         now = self.clock.now()
