@@ -63,9 +63,13 @@ class MemoryBackend(Backend):
         for lock in locks:
             lock.acquire()
         try:
-            read = {}
-            for k in keys:
-                read[k] = records.get(k)
+            if len(keys) == 1:
+                key = keys[0]
+                read = {key: records.get(key)}
+            else:
+                read = {}
+                for k in keys:
+                    read[k] = records.get(k)
             out = fn(read)
             if len(out) == 4:  # the coordinator's shape, taken apart in place; others by unpack
                 changes, result, audit, _ = out
@@ -112,8 +116,11 @@ class MemoryBackend(Backend):
                 else:
                     self._log(audit)
         finally:
-            for lock in reversed(locks):
-                lock.release()
+            if len(locks) == 1:
+                locks[0].release()
+            else:
+                for lock in reversed(locks):
+                    lock.release()
         return result
 
     def _store(self, content: dict[str, bytes]) -> None:
