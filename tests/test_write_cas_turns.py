@@ -7,6 +7,7 @@ linearizable. No timing assertions: waits are bounded (``JOIN``) so a bug fails 
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 
 import pytest
@@ -228,3 +229,39 @@ def test_an_interrupted_waiter_passes_on_a_turn_handed_to_it():
     t.owner, w.handed = me, True  # handed over (popped), then the wait was interrupted
     turns._abandon(t, w)
     assert not t.lock.locked() and t.owner == 0 and not t.waiting
+
+
+def _child_write_cas(core, conn):
+    conn.send(core.agent("child").write_cas("doc", lambda s: s + "c", retries=0))
+
+
+def test_a_forked_child_does_not_inherit_a_turn_taken_in_the_parent(monkeypatch):
+    """A parent thread holds the turn while the process forks: in the child that thread does
+    not exist, so the turn must not be taken there (the child would wait WAIT on every call)."""
+    monkeypatch.setattr(turns, "WAIT", 600.0)
+    with CoherenceAdapterCore("memory://") as core:
+        core.agent("a").write("doc", "p")
+        held, release = threading.Event(), threading.Event()
+
+        def hold(old):
+            held.set()
+            release.wait(JOIN)
+            return old + "a"
+
+        th = threading.Thread(target=lambda: core.agent("a").write_cas("doc", hold))
+        th.start()
+        assert held.wait(JOIN)
+        ctx = multiprocessing.get_context("fork")
+        here, there = ctx.Pipe()
+        proc = ctx.Process(target=_child_write_cas, args=(core, there))
+        try:
+            proc.start()
+            assert here.poll(JOIN), "the child waited for a turn its parent's thread held"
+            assert here.recv() == 2
+            proc.join(JOIN)
+        finally:
+            if proc.is_alive():
+                proc.kill()
+            release.set()
+            th.join(JOIN)
+        assert proc.exitcode == 0

@@ -177,6 +177,7 @@ class CoherenceAdapterCore:
         """In a forked child: new token, so new agent ids; every cached copy was registered under
         the parent's ids and grants are the parent's, so each is revalidated before use."""
         self._lock = threading.Lock()
+        self._turns.clear()  # (in place: the agents share it) a parent thread's turn stays taken
         self.instance = _new_token()
         by_id = {}
         for agent in list(self._agents.values()):
