@@ -79,16 +79,13 @@ from ccs.backends.base import (
     unpack,
 )
 from ccs.backends.postgres_apply import (
-    MISMATCH,
     Speculation,
     Speculator,
     Writes,
-    array_literal,
     body_digest,
-    ensure_expect_function,
-    forget_prepared,
     spoken_to,
 )
+from ccs.backends.postgres_sql import MISMATCH, ensure_functions
 from ccs.backends.postgres_url import parse_postgres_url
 from ccs.failpoints import hit
 from ccs.protocol.audit import AuditBatch, AuditEntry, select
@@ -233,7 +230,7 @@ class PostgresBackend(Backend):
                     conn.execute(stmt)
                 version += 1
             conn.execute(f"UPDATE {s}.meta SET value = %s WHERE key = 'schema_version'", (str(version),))
-            ensure_expect_function(conn, self.schema)
+            ensure_functions(conn, self.schema)
 
     def _typed_error(self, exc: BaseException, operation: str) -> CoherenceError:
         if _trouble(exc) or getattr(exc, "sqlstate", "") in ("53100", "53200"):
@@ -269,8 +266,6 @@ class PostgresBackend(Backend):
                         if self._commit_speculation(conn, keys, locks, tried, state):
                             return tried.result
                         state["sent_writes"] = False  # it rolled back: nothing was applied
-                        if conn.closed:
-                            continue  # forget_prepared closed it: the locking path on a fresh one
                     return self._transact_once(conn, keys, locks, fn, state, blobs)
             except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as exc:
                 if attempt == READ_RETRIES:
@@ -293,32 +288,18 @@ class PostgresBackend(Backend):
 
     def _commit_speculation(self, conn: psycopg.Connection, keys: list[str], locks: list[int],
                             guess: Speculation, state: dict[str, bool]) -> bool:
-        """BEGIN, the check, the writes and COMMIT in one flush; ``False``: the check failed, the
-        transaction rolled back, and the connection is left in its failed transaction block."""
+        """The check and the writes in one statement, one implicit transaction (the connection is
+        in autocommit); ``False``: the check failed and the statement rolled back, nothing
+        applied. Not pipelined: a failed statement leaves psycopg's prepared statements right."""
         hit("backend.before_write")
-        early: psycopg.Error | None = None  # psycopg may read the error while statements queue
+        params = self._writes.params((keys, locks, guess.digests), guess.changes, guess.content,
+                                     guess.audit, guess.notice)
+        state["sent_writes"] = True
         try:
-            with conn.pipeline(), conn.cursor() as cur:
-                try:
-                    cur.execute("BEGIN")
-                    cur.execute(self._writes.q_expect, (  # arrays as text: see array_literal
-                        array_literal(keys), array_literal(locks), array_literal(guess.digests),
-                        self._gc_lock if guess.content else None))
-                    state["sent_writes"] = True
-                    self._writes.queue(cur, guess.changes, guess.content, guess.audit, guess.notice,
-                                       gc_locked=True)
-                    cur.execute("COMMIT")  # leaving the pipeline sends the one Sync, reads the reply
-                except psycopg.Error as exc:
-                    early = exc  # the pipeline's exit raises it (or "pipeline aborted") again
-            if early is not None:
-                raise early
+            conn.execute(self._writes.q_apply, params)
         except psycopg.Error as exc:
-            failure = early or exc
-            if getattr(failure, "sqlstate", None) != MISMATCH:
-                if not conn.closed:  # its prepared statements are in doubt (postgres_apply)
-                    conn.close()
-                raise failure from (None if failure is exc else exc)
-            forget_prepared(conn)
+            if getattr(exc, "sqlstate", None) != MISMATCH:
+                raise
             self.speculator.missed(keys)
             return False
         self.speculator.counts["committed"] += 1
@@ -332,7 +313,7 @@ class PostgresBackend(Backend):
         # returned a lock statement's result in place of the SELECT's (under load, in CI).
         with conn.pipeline(), conn.cursor() as cur, conn.cursor() as reader:
             if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-                cur.execute("ROLLBACK")  # a missed speculation's failed block, in the same flush
+                cur.execute("ROLLBACK")  # left in a transaction (not expected): in the same flush
             cur.execute("BEGIN")
             try:
                 for lock in locks:
@@ -351,8 +332,9 @@ class PostgresBackend(Backend):
                 cur.execute("ROLLBACK")
                 return result
             hit("backend.before_write")
-            self._writes.queue(cur, changes, content, audit, notice, gc_locked=False)
+            params = self._writes.params(None, changes, content, audit, notice)
             state["sent_writes"] = True
+            cur.execute(self._writes.q_apply, params)
             cur.execute("COMMIT")  # leaving the pipeline sends the one Sync and reads its reply
         return result
 
