@@ -45,9 +45,13 @@ from ccs.protocol.errors import BackendUnavailable, CoherenceError
 CONTENDED_FOR = 1.0  # seconds without speculation on a key after it missed
 
 
+def utf8(body: str | bytes) -> bytes:
+    return body.encode() if isinstance(body, str) else body
+
+
 def body_digest(body: str | bytes) -> str:
     """What ``ccs_expect_v1`` computes of a stored body (bodies are ASCII JSON)."""
-    return hashlib.sha256(body.encode() if isinstance(body, str) else body).hexdigest()
+    return hashlib.sha256(utf8(body)).hexdigest()
 
 
 @dataclass
@@ -154,8 +158,8 @@ class Writes:
                ) -> tuple[Any, ...]:
         """``q_apply``'s parameters. ``check``: the speculation's keys, lock ids and digests
         (``None`` on the locking path, which holds its locks already). Arrays travel as text
-        (``array_literal``); bodies and content concatenated, with their lengths, so that a body
-        reaches the server verbatim and nothing is escaped per character."""
+        (``array_literal``); bodies and content as bytes, concatenated, with their lengths, so
+        that a body reaches the server verbatim and nothing is escaped per character."""
         gc = self.gc_lock if content else None
         keys, locks, digests = (None, None, None) if check is None else (
             array_literal(check[0]), array_literal(check[1]), array_literal(check[2]))
@@ -167,19 +171,19 @@ class Writes:
             blobs = (None, None, None, None)
         encode = self.codec.encode
         if changes:
-            bodies = [None if rec is None else encode(key, rec) for key, rec in changes.items()]
+            bodies = [None if rec is None else utf8(encode(key, rec)) for key, rec in changes.items()]
             records = (array_literal(list(changes)),
                        array_literal([None if b is None else len(b) for b in bodies]),
-                       "".join([b for b in bodies if b is not None]))
+                       b"".join([b for b in bodies if b is not None]))
         else:
             records = (None, None, None)
         if audit is not None and audit.entries:
             entries = audit.entries
-            texts = [encode_entry(e) for e in entries]
+            texts = [encode_entry(e).encode() for e in entries]
             logged = (array_literal([e.artifact for e in entries]),
                       array_literal([e.version for e in entries]),
                       array_literal([float(e.at) for e in entries]),
-                      array_literal([len(t) for t in texts]), "".join(texts))
+                      array_literal([len(t) for t in texts]), b"".join(texts))
         else:
             logged = (None, None, None, None, None)
         trims = sorted(audit.trims().items()) if audit is not None else ()
