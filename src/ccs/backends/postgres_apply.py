@@ -126,9 +126,18 @@ def array_literal(items: Any) -> str:
     escaped, the quoting ``array_in`` reads. psycopg's own list adaptation looks up a dumper
     and runs a regular expression per element, which on the speculation's three small arrays
     cost more than the rest of the statement's parameters."""
-    return "{" + ",".join(
-        "NULL" if x is None else str(x) if x.__class__ is int or x.__class__ is float else
-        '"' + x.replace("\\", "\\\\").replace('"', '\\"') + '"' for x in items) + "}"
+    out = []
+    for x in items:
+        if x.__class__ is str:
+            out.append('"' + x.replace("\\", "\\\\").replace('"', '\\"') + '"')
+        else:
+            out.append("NULL" if x is None else str(x))
+    return "{" + ",".join(out) + "}"
+
+
+def number_array(items: Any) -> str:
+    """``array_literal`` of integers or floats, none ``None``."""
+    return "{" + ",".join(map(str, items)) + "}"
 
 
 def spoken_to(conn: psycopg.Connection) -> bool:
@@ -162,10 +171,10 @@ class Writes:
         that a body reaches the server verbatim and nothing is escaped per character."""
         gc = self.gc_lock if content else None
         keys, locks, digests = (None, None, None) if check is None else (
-            array_literal(check[0]), array_literal(check[1]), array_literal(check[2]))
+            array_literal(check[0]), number_array(check[1]), array_literal(check[2]))
         if content:
             order = sorted(content)  # one order: two commits never wait on each other
-            blobs = (array_literal(order), array_literal([len(content[d]) for d in order]),
+            blobs = (array_literal(order), number_array([len(content[d]) for d in order]),
                      b"".join([bytes(content[d]) for d in order]), time.time())
         else:
             blobs = (None, None, None, None)
@@ -181,13 +190,13 @@ class Writes:
             entries = audit.entries
             texts = [encode_entry(e).encode() for e in entries]
             logged = (array_literal([e.artifact for e in entries]),
-                      array_literal([e.version for e in entries]),
-                      array_literal([float(e.at) for e in entries]),
-                      array_literal([len(t) for t in texts]), b"".join(texts))
+                      number_array([e.version for e in entries]),
+                      number_array([float(e.at) for e in entries]),
+                      number_array([len(t) for t in texts]), b"".join(texts))
         else:
             logged = (None, None, None, None, None)
         trims = sorted(audit.trims().items()) if audit is not None else ()
-        trimmed = (array_literal([a for a, _ in trims]), array_literal([b for _, b in trims])) \
+        trimmed = (array_literal([a for a, _ in trims]), number_array([b for _, b in trims])) \
             if trims else (None, None)
         notices = list(notice or ())
         events = (array_literal([c for c, _ in notices]), array_literal([p for _, p in notices])) \
