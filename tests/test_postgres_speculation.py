@@ -7,8 +7,9 @@ the real server (CCS_TEST_POSTGRES_DSN).
 * a transaction with nothing to write writes nothing;
 * a pooled connection the server closed while it was idle (a restart) is not speculated on: the
   commit is retried on a fresh connection, not reported as an unknown outcome;
-* ``ccs_expect_v1`` and ``ccs_apply_v1`` are created once when several processes open a new store
-  at once, and a store an older release created gets ``ccs_apply_v1`` when it is opened;
+* the functions (``ccs_expect_v1``, ``ccs_apply_v1``, ``ccs_lock_v1``) are created once when
+  several processes open a new store at once, and a store an older release created gets the new
+  ones when it is opened;
 * concurrent CAS from threads and from processes loses no update: every increment got its own
   version, 1..N, and the counter ends at N.
 """
@@ -25,7 +26,7 @@ import pytest
 
 from ccs import CoherenceAdapterCore
 from ccs.backends.postgres import PostgresBackend, parse_postgres_url
-from ccs.backends.postgres_sql import APPLY_SIGNATURE
+from ccs.backends.postgres_sql import APPLY_SIGNATURE, LOCK_SIGNATURE
 from ccs.protocol.errors import VersionConflict
 from ccs.protocol.records import ArtifactRecord
 from conformance.conftest import drop_store, with_query
@@ -163,7 +164,7 @@ def test_the_check_function_is_created_once_by_processes_opening_at_once(url):
         found = conn.execute("SELECT p.proname, count(*) FROM pg_proc p JOIN pg_namespace n "
                              "ON n.oid = p.pronamespace WHERE n.nspname = %s GROUP BY p.proname",
                              (schema,)).fetchall()
-    assert dict(found) == {"ccs_expect_v1": 1, "ccs_apply_v1": 1}
+    assert dict(found) == {"ccs_expect_v1": 1, "ccs_apply_v1": 1, "ccs_lock_v1": 1}
     backend = PostgresBackend(url)
     try:
         assert backend.get("a/x").version == 8  # 4 processes, 2 commits each
@@ -171,9 +172,9 @@ def test_the_check_function_is_created_once_by_processes_opening_at_once(url):
         backend.close()
 
 
-def test_a_store_without_the_apply_function_gets_it_when_opened(url):
+def test_a_store_without_the_new_functions_gets_them_when_opened(url):
     """A store an older release created has ``ccs_expect_v1`` only: opening it creates
-    ``ccs_apply_v1``, and commits (speculative and locking) work on it."""
+    ``ccs_apply_v1`` and ``ccs_lock_v1``, and commits (speculative and locking) work on it."""
     first = PostgresBackend(url)
     try:
         assert first.transact(["a/x"], bump) == 1
@@ -182,6 +183,7 @@ def test_a_store_without_the_apply_function_gets_it_when_opened(url):
     conninfo, schema, _ = parse_postgres_url(url)
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(f'DROP FUNCTION "{schema}".{APPLY_SIGNATURE}')
+        conn.execute(f'DROP FUNCTION "{schema}".{LOCK_SIGNATURE}')
     backend = PostgresBackend(url)
     try:
         assert [backend.transact(["a/x"], bump) for _ in range(3)] == [2, 3, 4]

@@ -13,12 +13,14 @@ schema (default ``ccs``), so several independent stores can share one database.
 2. ``SELECT ... ORDER BY key FOR UPDATE`` of the existing rows.
 3. ``fn(records)`` in Python; its changes are upserted or deleted; ``COMMIT``.
 
-Steps 1-2 travel in one round trip and step 3's writes plus ``COMMIT`` in another (psycopg
-pipeline mode). That is the *locking path*. In a steady state a commit takes one round trip
-instead: when the engine remembers every key's stored body (``RecordCodec``), it runs ``fn`` on
-those records first and sends steps 1-3 in one flush, with ``ccs_expect_v1`` checking under the
-same locks that the bodies are the ones assumed; if one is not, the transaction rolls back and
-the locking path runs ``fn`` again on the real records (postgres_apply.py has the details).
+Steps 1-2 are one statement (``ccs_lock_v1``, postgres_sql.py) in one round trip, and step 3's
+writes (one statement, ``ccs_apply_v1``) plus ``COMMIT`` in another (psycopg pipeline mode).
+That is the *locking path*. In a steady state a commit takes one round trip instead: when the
+engine remembers every key's stored body (``RecordCodec``), it runs ``fn`` on those records first
+and sends steps 1-3 as one autocommit statement, ``ccs_apply_v1`` with ``ccs_expect_v1`` checking
+under the same locks that the bodies are the ones assumed; if one is not, the statement rolls
+back and the locking path runs ``fn`` again on the real records (postgres_apply.py has the
+details).
 
 A connection failure before the writes were sent is retried on a fresh connection (nothing was
 applied); a failure after that is reported as ``OutcomeUnknown``: callers retry with the same
@@ -82,10 +84,12 @@ from ccs.backends.postgres_apply import (
     Speculation,
     Speculator,
     Writes,
+    array_literal,
     body_digest,
+    number_array,
     spoken_to,
 )
-from ccs.backends.postgres_sql import MISMATCH, ensure_functions
+from ccs.backends.postgres_sql import LOCK_FUNCTION, MISMATCH, ensure_functions
 from ccs.backends.postgres_url import parse_postgres_url
 from ccs.failpoints import hit
 from ccs.protocol.audit import AuditBatch, AuditEntry, select
@@ -163,7 +167,7 @@ class PostgresBackend(Backend):
         self._codec = RecordCodec(digest=body_digest)
         self._lock_ids: dict[str, int] = {}  # key -> advisory lock id (a hash: computed once)
         s = f'"{self.schema}"'
-        self._q_select = f"SELECT key, body FROM {s}.records WHERE key = ANY(%s) ORDER BY key FOR UPDATE"
+        self._q_lock = f"SELECT k, b FROM {s}.{LOCK_FUNCTION}(%s::text[], %s::bigint[])"
         self._q_get = f"SELECT body FROM {s}.records WHERE key = %s"
         self._q_put_blob = (f"INSERT INTO {s}.blobs (digest, data, stored_at) VALUES (%s, %s, %s) "
                             "ON CONFLICT (digest) DO UPDATE SET stored_at = EXCLUDED.stored_at")
@@ -308,17 +312,14 @@ class PostgresBackend(Backend):
     def _transact_once(self, conn: psycopg.Connection, keys: list[str], locks: list[int],
                        fn: TransactFn[R], state: dict[str, bool], blobs: Blobs | None) -> R:
         # BEGIN/COMMIT are sent by hand in pipeline mode: two round trips in all, one for the
-        # locks and reads, one for the writes and the COMMIT. The records are read on a cursor of
-        # their own: with hundreds of lock statements queued on one cursor, its fetchall() once
-        # returned a lock statement's result in place of the SELECT's (under load, in CI).
+        # locks and reads (one statement), one for the writes (one statement) and the COMMIT.
+        # The records are read on a cursor of their own (one cursor once mixed up the results).
         with conn.pipeline(), conn.cursor() as cur, conn.cursor() as reader:
             if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                 cur.execute("ROLLBACK")  # left in a transaction (not expected): in the same flush
             cur.execute("BEGIN")
             try:
-                for lock in locks:
-                    cur.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
-                reader.execute(self._q_select, (keys,))
+                reader.execute(self._q_lock, (array_literal(keys), number_array(locks)))
                 records: dict[str, Any] = dict.fromkeys(keys)
                 for key, body in reader.fetchall():
                     records[key] = self._codec.decode(key, body)

@@ -5,6 +5,8 @@
   that keys without a row serialize too; then the existing rows ``FOR UPDATE``; then, when the
   commit stores content, the shared garbage-collection lock) and raises SQLSTATE ``CCSXM`` when a
   stored body's SHA-256 is not the one assumed (``NULL``: no row).
+* ``ccs_lock_v1(keys, locks)``: the locking path's first step in one statement: the keys' advisory
+  locks in ascending order, then the existing rows ``FOR UPDATE`` in key order, returned.
 * ``ccs_apply_v1(check..., content, records, audit entries, trims, events)``: a commit's writes
   in one statement, in the order the engine used to send them one statement each: the check
   (when ``keys`` is given: a speculation) or else the shared collection lock when content is
@@ -30,6 +32,8 @@ import psycopg
 
 EXPECT_FUNCTION = "ccs_expect_v1"
 EXPECT_SIGNATURE = f"{EXPECT_FUNCTION}(text[], bigint[], text[], bigint)"
+LOCK_FUNCTION = "ccs_lock_v1"
+LOCK_SIGNATURE = f"{LOCK_FUNCTION}(text[], bigint[])"
 APPLY_FUNCTION = "ccs_apply_v1"
 _APPLY_ARGS = (
     ("keys", "text[]"), ("locks", "bigint[]"), ("digests", "text[]"), ("gc_lock", "bigint"),
@@ -65,6 +69,21 @@ BEGIN
   IF gc_lock IS NOT NULL THEN
     PERFORM pg_advisory_xact_lock_shared(gc_lock);
   END IF;
+END
+$ccs$
+"""
+
+_LOCK_SQL = """
+CREATE OR REPLACE FUNCTION {s}.{name}(keys text[], locks bigint[])
+RETURNS TABLE (k text, b text) LANGUAGE plpgsql AS $ccs$
+DECLARE
+  lock_id bigint;
+BEGIN
+  FOREACH lock_id IN ARRAY locks LOOP  -- ascending: one global order
+    PERFORM pg_advisory_xact_lock(lock_id);
+  END LOOP;
+  RETURN QUERY SELECT r.key, r.body FROM {s}.records AS r WHERE r.key = ANY(keys) ORDER BY r.key
+    FOR UPDATE;
 END
 $ccs$
 """
@@ -122,10 +141,13 @@ def ensure_functions(conn: psycopg.Connection, schema: str) -> None:
     concurrent ``CREATE OR REPLACE`` of one function fails with "tuple concurrently updated").
     A store created by an older release gets the ones it lacks when this release opens it."""
     s = f'"{schema}"'
-    found = conn.execute("SELECT to_regprocedure(%s), to_regprocedure(%s)",
-                         (f"{s}.{EXPECT_SIGNATURE}", f"{s}.{APPLY_SIGNATURE}")).fetchone()
+    found = conn.execute("SELECT to_regprocedure(%s), to_regprocedure(%s), to_regprocedure(%s)",
+                         (f"{s}.{EXPECT_SIGNATURE}", f"{s}.{APPLY_SIGNATURE}",
+                          f"{s}.{LOCK_SIGNATURE}")).fetchone()
     if found is None or found[0] is None:
         conn.execute(_EXPECT_SQL.format(s=s, name=EXPECT_FUNCTION, mismatch=MISMATCH))
     if found is None or found[1] is None:
         args = ", ".join(f"{n} {t}" for n, t in _APPLY_ARGS)
         conn.execute(_APPLY_SQL.format(s=s, name=APPLY_FUNCTION, args=args, expect=EXPECT_FUNCTION))
+    if found is None or found[2] is None:
+        conn.execute(_LOCK_SQL.format(s=s, name=LOCK_FUNCTION))
