@@ -1,22 +1,18 @@
 """SQLite schema 5: records in a rowid table (a body up to ~4 KB stays in its leaf, no overflow
-page per commit) and the audit log clustered by (artifact, version). A store of schema 4 is
-rebuilt in place when first opened: its records and audit entries stay, in the same order."""
+page per commit). A store of schema 4 is rebuilt in place when first opened: its records and
+audit entries stay, and commits go on from them."""
 
 from __future__ import annotations
 
 import sqlite3
-
-import pytest
 
 from ccs import Coordinator
 from ccs.backends import sqlite as sqlite_engine
 from ccs.backends.base import artifact_key
 from ccs.backends.sqlite import SqliteBackend
 from ccs.coordinator.config import Limits
-from ccs.protocol.errors import ConflictError
 
 ALICE = "alice@0123456789ab"
-BOB = "bob@0123456789ab"
 
 
 def table_sql(conn: sqlite3.Connection) -> dict[str, str]:
@@ -32,13 +28,6 @@ def back_to_schema_4(path) -> None:
         INSERT INTO r4 SELECT key, body FROM ccs_records;
         DROP TABLE ccs_records;
         ALTER TABLE r4 RENAME TO ccs_records;
-        CREATE TABLE a4 (id INTEGER PRIMARY KEY, artifact TEXT NOT NULL, version INTEGER NOT NULL,
-                         at REAL NOT NULL, body TEXT NOT NULL);
-        INSERT INTO a4 (artifact, version, at, body)
-            SELECT artifact, version, at, body FROM ccs_audit ORDER BY at;
-        DROP TABLE ccs_audit;
-        ALTER TABLE a4 RENAME TO ccs_audit;
-        CREATE INDEX ccs_audit_artifact ON ccs_audit (artifact, version);
         UPDATE ccs_meta SET value = '4' WHERE key = 'schema_version';
         COMMIT;
     """)
@@ -57,7 +46,7 @@ def test_a_new_store_has_the_schema_5_layout(tmp_path):
     conn = sqlite3.connect(tmp_path / "state.db")
     tables = table_sql(conn)
     assert "WITHOUT ROWID" not in tables["ccs_records"]
-    assert "WITHOUT ROWID" in tables["ccs_audit"] and "ccs_audit_artifact" not in tables
+    assert "WITHOUT ROWID" in tables["ccs_blobs"] and "ccs_audit_artifact" in tables
     assert conn.execute("SELECT value FROM ccs_meta WHERE key='schema_version'").fetchone() == ("5",)
     assert sqlite_engine.SCHEMA_VERSION == 5
     conn.close()
@@ -89,34 +78,9 @@ def test_a_schema_4_store_is_rebuilt_in_place_and_keeps_records_and_audit(tmp_pa
     conn = sqlite3.connect(path)
     tables = table_sql(conn)
     assert "WITHOUT ROWID" not in tables["ccs_records"]
-    assert "WITHOUT ROWID" in tables["ccs_audit"] and "ccs_audit_artifact" not in tables
+    assert "WITHOUT ROWID" in tables["ccs_blobs"] and "ccs_audit_artifact" in tables
     assert conn.execute("SELECT value FROM ccs_meta WHERE key='schema_version'").fetchone() == ("5",)
     conn.close()
-
-
-def test_entries_at_one_version_keep_their_order_and_a_schema_4_writer_still_inserts(tmp_path):
-    path = tmp_path / "state.db"
-    c = Coordinator(f"sqlite:///{path}")
-    try:
-        commits(c, "plan", 2)
-        for i in range(3):  # refusals at version 2, all against one (artifact, version)
-            with pytest.raises(ConflictError):
-                c.write(BOB, "plan", 0, None, (f"stale{i}".encode(), "str"), commit_id=f"bob-{i}")
-        refused = [e for e in c.audit("plan") if e.outcome == "refused"]
-        assert [e.commit_id for e in refused] == ["bob-0", "bob-1", "bob-2"]
-        ids = sqlite3.connect(path).execute(
-            "SELECT id FROM ccs_audit WHERE artifact='plan' AND version=2 ORDER BY id").fetchall()
-        assert [i for (i,) in ids] == [1, 2, 3, 4]  # the commit, then the three refusals
-        # a process of the previous release inserts without an id: the default gives one
-        entry = c.audit("plan")[-1]
-        old = sqlite3.connect(path)
-        old.execute("INSERT INTO ccs_audit (artifact, version, at, body) VALUES (?, ?, ?, ?)",
-                    ("plan", 2, entry.at + 1, entry.encode()))
-        old.commit()
-        old.close()
-        assert len(c.audit("plan")) == 6
-    finally:
-        c.close()
 
 
 def test_trimming_still_keeps_the_latest_versions(tmp_path):

@@ -11,12 +11,13 @@ every process: a commit lands either before it (its record is scanned) or after 
 its content again if it was collected). Commits wait for the collection, which reads every
 artifact record once.
 
-Audit entries (``ccs_audit``, schema version 4; clustered by artifact since 5) are inserted
-inside the same ``BEGIN IMMEDIATE`` transaction as the records they describe, and each artifact's
-log trimmed there (one range delete on the key), so a commit and its entry land together or not
-at all. Schema 5 also moved the records into a rowid table, where a body of up to ~4 KB stays in
-its b-tree leaf (no overflow page per commit); stores of older schemas are rebuilt in place when
-first opened (one transaction), and a store of a newer schema is refused (``SchemaTooNew``).
+Audit entries (``ccs_audit``, schema version 4) are inserted inside the same ``BEGIN IMMEDIATE``
+transaction as the records they describe, and each artifact's log trimmed there (one indexed
+range delete), so a commit and its entry land together or not at all.
+
+Schema 5 moved the records into a rowid table, where a body of up to ~4 KB stays in its b-tree
+leaf (no overflow page per commit). A store of an older schema is upgraded in place when first
+opened (one transaction); a store of a newer schema is refused (``SchemaTooNew``).
 
 ``sqlite:///path/state.db?busy_timeout=30&synchronous=NORMAL``: both options are checked before
 the file is touched. A damaged file is ``CorruptState`` from whichever operation meets the damage;
@@ -90,33 +91,20 @@ _MIGRATIONS = {
     3: "CREATE TABLE ccs_audit (id INTEGER PRIMARY KEY, artifact TEXT NOT NULL, "
        "version INTEGER NOT NULL, at REAL NOT NULL, body TEXT NOT NULL);"
        "CREATE INDEX ccs_audit_artifact ON ccs_audit (artifact, version)",
-    # Fewer pages per commit (docs/performance.md §3). Records in a rowid table: a 1-4 KB body is
-    # stored in its leaf, where a WITHOUT ROWID table keeps ~1 KB of a row locally and the rest
-    # on an overflow page (rewritten, freed and reallocated by every update). The audit log
-    # clustered by (artifact, version): an entry is one b-tree insertion next to its artifact's
-    # previous ones, where the rowid table wrote its row and an index entry (two pages); a trim
-    # is a range delete on the key. ``id`` orders entries within one (artifact, version)
-    # (migrated rows keep their rowid; a writer of schema 4 gets a random one by default).
+    # Records in a rowid table: a 1-4 KB body is stored in its b-tree leaf, where a WITHOUT ROWID
+    # table keeps ~1 KB of a row locally and the rest on an overflow page, which every update
+    # rewrote, freed and reallocated (with the free-list pages and the header): ~7 WAL pages
+    # per commit -> ~5 (docs/performance.md §3). The statements are the same for both layouts.
     4: "CREATE TABLE ccs_records_v5 (key TEXT PRIMARY KEY, body TEXT NOT NULL);"
        "INSERT INTO ccs_records_v5 (key, body) SELECT key, body FROM ccs_records ORDER BY key;"
        "DROP TABLE ccs_records;"
-       "ALTER TABLE ccs_records_v5 RENAME TO ccs_records;"
-       "CREATE TABLE ccs_audit_v5 (artifact TEXT NOT NULL, version INTEGER NOT NULL, "
-       "id INTEGER NOT NULL DEFAULT (random()), at REAL NOT NULL, body TEXT NOT NULL, "
-       "PRIMARY KEY (artifact, version, id)) WITHOUT ROWID;"
-       "INSERT INTO ccs_audit_v5 (artifact, version, id, at, body) "
-       "SELECT artifact, version, id, at, body FROM ccs_audit ORDER BY artifact, version, id;"
-       "DROP TABLE ccs_audit;"
-       "ALTER TABLE ccs_audit_v5 RENAME TO ccs_audit",
+       "ALTER TABLE ccs_records_v5 RENAME TO ccs_records",
 }
 # An upsert, not INSERT OR REPLACE: REPLACE deletes the row and inserts it again, which costs a
 # commit three to four times what updating the row in place does (docs/performance.md).
 _Q_RECORD_UPSERT = ("INSERT INTO ccs_records (key, body) VALUES (?, ?) "
                     "ON CONFLICT (key) DO UPDATE SET body = excluded.body")
-# ``id``: one more than the entries already at this (artifact, version) (a seek on the key).
-_Q_AUDIT_INSERT = ("INSERT INTO ccs_audit (artifact, version, id, at, body) VALUES (?1, ?2, "
-                   "(SELECT coalesce(max(id), 0) + 1 FROM ccs_audit WHERE artifact = ?1 AND "
-                   "version = ?2), ?3, ?4)")
+_Q_AUDIT_INSERT = "INSERT INTO ccs_audit (artifact, version, at, body) VALUES (?, ?, ?, ?)"
 _Q_AUDIT_TRIM = "DELETE FROM ccs_audit WHERE artifact = ? AND version <= ?"
 _Q_BLOB_INSERT = "INSERT OR IGNORE INTO ccs_blobs (digest, data, stored_at) VALUES (?, ?, ?)"
 
@@ -344,7 +332,7 @@ class SqliteBackend(Backend):
         if artifact is not None:
             sql += " AND artifact = ?"
             params.append(artifact)
-        rows = self._conn().execute(sql + " ORDER BY artifact, version, id", params).fetchall()
+        rows = self._conn().execute(sql + " ORDER BY id", params).fetchall()
         return select([AuditEntry.decode(r[0]) for r in rows], artifact, None, limit)
 
     def get(self, key: str) -> Record | None:
