@@ -36,9 +36,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-from ccs.backends import redact_url
 from ccs.backends.base import (
     Backend,
     Blobs,
@@ -55,6 +53,7 @@ from ccs.backends.base import (
 from ccs.backends.record_json import encode_entry
 from ccs.backends.sqlite_apply import Guesser
 from ccs.backends.sqlite_lock import WriteLock
+from ccs.backends.sqlite_url import check_options, sqlite_path
 from ccs.failpoints import hit
 from ccs.protocol.audit import AuditBatch, AuditEntry, select
 from ccs.protocol.errors import (
@@ -62,11 +61,9 @@ from ccs.protocol.errors import (
     CoherenceError,
     CorruptState,
     EngineError,
-    InvalidEngineOption,
     OutcomeUnknown,
     SchemaTooNew,
     StorageFull,
-    UnknownEngine,
 )
 from ccs.protocol.records import ArtifactRecord
 
@@ -79,7 +76,6 @@ CREATE TABLE ccs_records (key TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWI
 CREATE TABLE ccs_blobs (digest TEXT PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;
 """
 
-SYNCHRONOUS = {"OFF", "NORMAL", "FULL", "EXTRA"}
 # Primary result codes (https://sqlite.org/rescode.html) and what they mean for a caller.
 _CORRUPT, _NOTADB, _FULL = 11, 26, 13
 _TRANSIENT = {5, 6, 7, 10, 14, 15}  # BUSY, LOCKED, NOMEM, IOERR, CANTOPEN, PROTOCOL
@@ -134,43 +130,6 @@ def _content_to_store(records: Mapping[str, Record | None], changes: Mapping[str
                 for _, digest in old.history:  # type: ignore[union-attr]
                     content.pop(digest, None)
     return content
-
-
-def sqlite_path(url: str) -> tuple[str, dict[str, str]]:
-    """``sqlite:///rel/state.db`` is relative, ``sqlite:////abs/state.db`` is absolute."""
-    try:
-        parts = urlsplit(url)
-    except ValueError as exc:
-        raise UnknownEngine(f"malformed URL {redact_url(url)!r}: {exc}") from None
-    if parts.scheme != "sqlite" or not url.startswith("sqlite:///"):
-        raise UnknownEngine(f"not a sqlite URL: {url!r} (expected sqlite:///path/state.db)")
-    path = url[len("sqlite:///"):].split("?", 1)[0]
-    if not path:
-        raise UnknownEngine(f"sqlite URL without a path: {url!r}")
-    try:
-        path.encode("utf-8")
-    except UnicodeEncodeError:
-        raise UnknownEngine(f"the path in {url!r} is not valid Unicode (a lone surrogate)") from None
-    if "\x00" in path:
-        raise UnknownEngine(f"the path in {url!r} contains a NUL character")
-    params = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-    check_options(url, params.get("busy_timeout"), params.get("synchronous"))
-    return path, params
-
-
-def check_options(url: str, busy_timeout: object, synchronous: object) -> None:
-    """Refuse a malformed ``busy_timeout`` or ``synchronous`` before anything is opened."""
-    if busy_timeout is not None:
-        try:
-            seconds = float(busy_timeout)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            seconds = -1.0
-        if not (math.isfinite(seconds) and seconds >= 0):
-            raise InvalidEngineOption(f"busy_timeout={busy_timeout!r} in {url!r} must be a number of "
-                                      "seconds >= 0", option="busy_timeout")
-    if synchronous is not None and str(synchronous).upper() not in SYNCHRONOUS:
-        raise InvalidEngineOption(f"synchronous={synchronous!r} in {url!r} is not a SQLite setting "
-                                  f"(one of {', '.join(sorted(SYNCHRONOUS))})", option="synchronous")
 
 
 class SqliteBackend(Backend):
@@ -304,8 +263,11 @@ class SqliteBackend(Backend):
                content: Mapping[str, bytes] | None, audit: AuditBatch | None, notice: Any) -> None:
         """A transaction's writes: content, records, audit entries and trims, bus notice."""
         if content:
-            now = time.time()
-            conn.executemany(_Q_BLOB_INSERT, [(d, data, now) for d, data in content.items()])
+            if len(content) == 1:
+                conn.execute(_Q_BLOB_INSERT, (*next(iter(content.items())), time.time()))
+            else:
+                now = time.time()
+                conn.executemany(_Q_BLOB_INSERT, [(d, data, now) for d, data in content.items()])
         if changes:
             encode = self._codec.encode
             for key, rec in changes.items():
@@ -331,8 +293,16 @@ class SqliteBackend(Backend):
 
     @staticmethod
     def _log(conn: sqlite3.Connection, audit: AuditBatch) -> None:
-        conn.executemany(_Q_AUDIT_INSERT, [(e.artifact, e.version, e.at, encode_entry(e))
-                                           for e in audit.entries])
+        entries = audit.entries
+        if len(entries) == 1:  # a commit's one entry: no list, no executemany
+            e = entries[0]
+            conn.execute(_Q_AUDIT_INSERT, (e.artifact, e.version, e.at, encode_entry(e)))
+            step = max(1, audit.retain // 16)  # AuditBatch.trims, decided without the call
+            if e.version % step or e.version <= audit.retain:
+                return
+        else:
+            conn.executemany(_Q_AUDIT_INSERT, [(e.artifact, e.version, e.at, encode_entry(e))
+                                               for e in entries])
         for aid, bound in audit.trims().items():
             conn.execute(_Q_AUDIT_TRIM, (aid, bound))
 
