@@ -36,6 +36,7 @@ from ccs.protocol.errors import BackendUnavailable, CoherenceError
 from ccs.protocol.records import ArtifactRecord
 
 CONTENDED_FOR = 1.0  # seconds without guessing on a key after a guess on it missed
+CONTENDED_KEPT = 4096  # keys remembered as contended (forgotten at once past this)
 
 
 @functools.lru_cache(maxsize=16)
@@ -114,6 +115,8 @@ class Guesser:
         self.counts["missed"] += 1
         self.codec.forget(guess.key)  # the body encoded for the guess was never stored
         until = time.monotonic() + self.contended_for
+        if len(self._contended) > CONTENDED_KEPT:  # keys missed once and never used again
+            self._contended.clear()
         for key in keys:
             self._contended[key] = until
 
