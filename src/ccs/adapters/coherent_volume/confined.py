@@ -189,18 +189,24 @@ class Root:
             raise self.refusal(dfd, name, aid, aid, None, want_dir=False)
         return st
 
-    def _rename_over(self, dfd: int, tmp: str, name: str, aid: str, durable: bool) -> None:
+    def _rename_over(self, dfd: int, tmp: str, name: str, aid: str, durable: bool,
+                     dir_syncs: list[int] | None) -> None:
         try:
             os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
         except OSError as exc:
             os.unlink(tmp, dir_fd=dfd)
             raise self.refusal(dfd, name, aid, aid, exc, want_dir=False) from exc
         if durable:
-            fsync_directory(dfd)
+            _sync_dir(dfd, dir_syncs)
 
     @_typed("write")
-    def write_atomic(self, aid: str, data: bytes, *, durable: bool = True) -> None:
-        """Replace the file with ``data`` so that no reader or crash ever sees a partial file."""
+    def write_atomic(self, aid: str, data: bytes, *, durable: bool = True,
+                     dir_syncs: list[int] | None = None) -> None:
+        """Replace the file with ``data`` so that no reader or crash ever sees a partial file.
+
+        ``dir_syncs``: instead of fsyncing the directory here, append a descriptor of it to this
+        list; the caller must ``sync_dirs`` it before reporting the write durable (it does so
+        after letting go of the file's lock, so the next writer's work overlaps this sync)."""
         name = aid.rsplit("/", 1)[-1]
         with self.parent(aid, create=True) as dfd:
             assert dfd is not None
@@ -217,10 +223,10 @@ class Root:
                 os.unlink(tmp, dir_fd=dfd)
                 raise
             os.close(fd)
-            self._rename_over(dfd, tmp, name, aid, durable)
+            self._rename_over(dfd, tmp, name, aid, durable, dir_syncs)
 
     @_typed("remove")
-    def remove(self, aid: str, *, durable: bool = True) -> None:
+    def remove(self, aid: str, *, durable: bool = True, dir_syncs: list[int] | None = None) -> None:
         name = aid.rsplit("/", 1)[-1]
         with self.parent(aid) as dfd:
             if dfd is None:
@@ -232,7 +238,7 @@ class Root:
             except OSError as exc:
                 raise self.refusal(dfd, name, aid, aid, exc, want_dir=False) from exc
             if durable:
-                fsync_directory(dfd)
+                _sync_dir(dfd, dir_syncs)
 
     @_typed("clean temp files")
     def clean_temps(self, aid: str) -> int:
@@ -321,6 +327,30 @@ def write_atomic(path: str, data: bytes, *, durable: bool = True) -> None:
         root.write_atomic(name, data, durable=durable)
     finally:
         root.close()
+
+
+def _sync_dir(dfd: int, dir_syncs: list[int] | None) -> None:
+    if dir_syncs is None:
+        fsync_directory(dfd)
+    else:
+        dir_syncs.append(os.dup(dfd))  # the same directory, whatever is renamed meanwhile
+
+
+def sync_dirs(dir_syncs: list[int]) -> None:
+    """fsync (group commit) and close every directory ``dir_syncs`` holds; empties it. The first
+    failure is raised after every descriptor is closed."""
+    failed: OSError | None = None
+    while dir_syncs:
+        dfd = dir_syncs.pop()
+        try:
+            if failed is None:
+                fsync_directory(dfd)
+        except OSError as exc:
+            failed = exc
+        finally:
+            os.close(dfd)
+    if failed is not None:
+        raise failed
 
 
 def _temp_name(name: str) -> str:

@@ -1,0 +1,86 @@
+"""A volume's change lets go of the file's lock before the directory fsync of its rename, and
+returns only after that fsync: the next writer's commit overlaps it. A failed deferred fsync is
+a typed error that says the change was committed."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from ccs.adapters.coherent_volume import CoherentVolume, dirsync
+from ccs.adapters.coherent_volume import materialize as mat
+from ccs.protocol.errors import FileSystemError
+
+F = "data/f.txt"
+
+
+class Recorder:
+    """os.fsync that records, for each directory fsync, whether the file's lock was free."""
+
+    def __init__(self, vol: CoherentVolume, fail: bool = False) -> None:
+        self.vol, self.fail, self.real = vol, fail, os.fsync
+        self.lock_free: list[bool] = []
+
+    def __call__(self, fd: int) -> None:
+        lk = mat.PathLock(self.vol.fs.locks_fd, self.vol.artifact_id(F), 0.0, self.vol.state_id)
+        try:
+            with lk:  # taken at once only if the writer let go of it before this fsync
+                self.lock_free.append(True)
+        except Exception:
+            self.lock_free.append(False)
+        if self.fail:
+            raise OSError(5, "injected EIO")
+        self.real(fd)
+
+
+@pytest.mark.parametrize("op", ["write", "write_cas", "write_cas_at", "delete"])
+def test_directory_fsync_runs_after_the_lock_and_before_returning(tmp_path, monkeypatch, op):
+    with CoherentVolume(tmp_path, agent="a") as vol:
+        vol.write(F, "0")
+        rec = Recorder(vol)
+        monkeypatch.setattr(dirsync.os, "fsync", rec)
+        if op == "write":
+            assert vol.write(F, "1") == 2
+        elif op == "write_cas":
+            assert vol.write_cas(F, lambda s: s + "1") == 2
+        elif op == "write_cas_at":
+            assert vol.write_cas_at(F, 1, "1") == 2
+        else:
+            assert vol.delete(F) == 2
+        assert rec.lock_free == [True]  # one directory fsync, done (before returning) unlocked
+        monkeypatch.undo()
+        assert vol.status(F)["files"][0]["disk"] == "clean"
+
+
+def test_a_failed_deferred_fsync_says_the_change_was_committed(tmp_path, monkeypatch):
+    with CoherentVolume(tmp_path, agent="a") as vol:
+        vol.write(F, "0")
+        monkeypatch.setattr(dirsync.os, "fsync", Recorder(vol, fail=True))
+        with pytest.raises(FileSystemError) as err:
+            vol.write(F, "1")
+        assert err.value.details["committed_version"] == 2
+        assert "WAS committed" in err.value.recover
+        monkeypatch.undo()
+        assert vol.read(F) == "1" and vol.version(F) == 2
+        assert vol.write(F, "2") == 3  # the volume is usable afterwards, nothing leaked
+    assert not [n for n in os.listdir(tmp_path / "data") if n.startswith(".")]
+
+
+def test_write_cas_whose_function_writes_the_same_file_syncs_both(tmp_path, monkeypatch):
+    """The inner write (through the lent lock) syncs before the outer attempt lets go."""
+    with CoherentVolume(tmp_path, agent="a") as vol:
+        vol.write(F, "0")
+        calls: list[int] = []
+        real = os.fsync
+        monkeypatch.setattr(dirsync.os, "fsync", lambda fd: calls.append(fd) or real(fd))
+        done = []
+
+        def fn(s: str) -> str:
+            if not done:
+                done.append(vol.write(F, "inner"))
+            return s + "!"
+
+        assert vol.write_cas(F, fn) == 3
+        assert vol.read(F) == "inner!"
+        assert len(calls) == 2
