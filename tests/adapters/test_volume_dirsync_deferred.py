@@ -4,6 +4,7 @@ a typed error that says the change was committed."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import pytest
@@ -84,3 +85,44 @@ def test_write_cas_whose_function_writes_the_same_file_syncs_both(tmp_path, monk
         assert vol.write_cas(F, fn) == 3
         assert vol.read(F) == "inner!"
         assert len(calls) == 2
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="lists descriptors through /proc")
+def test_replaced_files_are_released_after_the_lock_and_no_descriptor_leaks(tmp_path, monkeypatch):
+    """The file a write replaces is held open (O_PATH) across the rename, so the rename does not
+    free its blocks under the lock; the holder closes it afterwards, on a worker thread."""
+    from ccs.adapters.coherent_volume import workers
+
+    closed_while_locked: list[bool] = []
+    real_close_later = workers.close_later
+
+    def spy(fds: list[int]) -> None:
+        lk = mat.PathLock(vol.fs.locks_fd, vol.artifact_id(F), 0.0, vol.state_id)
+        try:
+            with lk:
+                closed_while_locked.append(False)
+        except Exception:
+            closed_while_locked.append(True)
+        real_close_later(fds)
+
+    def held_files() -> list[str]:
+        """This process's descriptors of files under data/ (replaced ones read '... (deleted)')."""
+        workers.pool("close", 1).submit(lambda: None).result()  # let pending closes finish
+        links = []
+        for fd in os.listdir("/proc/self/fd"):
+            with contextlib.suppress(OSError):  # the listing's own descriptor is gone
+                links.append(os.readlink(f"/proc/self/fd/{fd}"))
+        return [x for x in links if x.startswith(str(tmp_path / "data"))]
+
+    with CoherentVolume(tmp_path, agent="a") as vol:
+        vol.write(F, "0")
+        assert held_files() == []
+        monkeypatch.setattr(mat, "close_later", spy)
+        for i in range(20):
+            vol.write(F, str(i))
+            vol.write_cas(F, lambda s: s + "+")
+        vol.delete(F)
+        monkeypatch.undo()
+        assert closed_while_locked and not any(closed_while_locked)
+        assert held_files() == []
+        assert vol.read(F, None) is None

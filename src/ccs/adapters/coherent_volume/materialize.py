@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ccs.adapters.coherent_volume.confined import fs_error, sync_dirs
-from ccs.adapters.coherent_volume.workers import pool
+from ccs.adapters.coherent_volume.workers import close_later, pool
 from ccs.protocol.errors import BackendUnavailable
 
 ABSENT = "-"  # the digest of "no file"
@@ -62,6 +62,7 @@ class PathLock:
         # writer's call returns only after it), and the version those renames landed.
         self.dir_syncs: list[int] = []
         self.landed = 0
+        self.held: list[int] = []  # O_PATH descriptors of replaced files, closed after the lock
 
     def _lend_key(self) -> tuple[int, int, int, str]:
         st = os.fstat(self.lock_dir) if isinstance(self.lock_dir, int) else os.stat(self.lock_dir)
@@ -131,8 +132,14 @@ class PathLock:
             self.borrowed = False
         elif fd >= 0:
             os.close(fd)  # closing the last descriptor releases the flock
-        if self.dir_syncs:
-            self._sync_dirs()
+        if self.dir_syncs or self.held:
+            try:
+                if self.dir_syncs:
+                    self._sync_dirs()
+            finally:
+                if self.held:
+                    held, self.held = self.held, []
+                    close_later(held)
 
     def _sync_dirs(self) -> None:
         """The directory fsync of what was renamed under the lock, after letting go of it: the

@@ -100,11 +100,11 @@ class DiskSync:
                 data = known[1]
             else:
                 data = self.coordinator.fetch(rec.content, aid)
-        dir_syncs = lk.dir_syncs if defer_dir_sync else None
+        dir_syncs, hold = (lk.dir_syncs, lk.held) if defer_dir_sync else (None, None)
         if data is None:
-            self.fs.remove(aid, durable=self.durable, dir_syncs=dir_syncs)
+            self.fs.remove(aid, durable=self.durable, dir_syncs=dir_syncs, hold=hold)
         else:
-            self.fs.write_atomic(aid, data, durable=self.durable, dir_syncs=dir_syncs)
+            self.fs.write_atomic(aid, data, durable=self.durable, dir_syncs=dir_syncs, hold=hold)
         lk.landed = version
         lk.set_mark(version, rd)
         return version

@@ -4,6 +4,7 @@ more than the wait on a busy machine. A forked child makes its own (threads do n
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -22,3 +23,15 @@ def pool(name: str, size: int) -> ThreadPoolExecutor:
                 entry = (os.getpid(), ThreadPoolExecutor(size, thread_name_prefix=f"ccs-volume-{name}"))
                 _pools[name] = entry
     return entry[1]
+
+
+def close_later(fds: list[int]) -> None:
+    """Close ``fds`` on a worker thread: closing the last reference of a replaced file frees its
+    blocks, which can wait on the filesystem's journal; nothing the caller returns depends on it."""
+    pool("close", 1).submit(_close_all, fds)
+
+
+def _close_all(fds: list[int]) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
