@@ -126,3 +126,14 @@ def test_replaced_files_are_released_after_the_lock_and_no_descriptor_leaks(tmp_
         assert closed_while_locked and not any(closed_while_locked)
         assert held_files() == []
         assert vol.read(F, None) is None
+
+
+def test_a_lagging_closer_makes_the_writer_close_itself(monkeypatch):
+    from ccs.adapters.coherent_volume import workers
+
+    monkeypatch.setattr(workers, "_pending", [workers.MAX_PENDING])
+    r, w = os.pipe()
+    workers.close_later([r, w])
+    for fd in (r, w):  # closed at once, by the caller
+        with pytest.raises(OSError):
+            os.fstat(fd)

@@ -25,13 +25,26 @@ def pool(name: str, size: int) -> ThreadPoolExecutor:
     return entry[1]
 
 
+_pending = [0]  # descriptors handed to the closer and not closed yet
+MAX_PENDING = 64
+
+
 def close_later(fds: list[int]) -> None:
     """Close ``fds`` on a worker thread: closing the last reference of a replaced file frees its
-    blocks, which can wait on the filesystem's journal; nothing the caller returns depends on it."""
+    blocks, which can wait on the filesystem's journal; nothing the caller returns depends on it.
+    With ``MAX_PENDING`` already waiting (the closer lags), the caller closes them itself."""
+    if _pending[0] >= MAX_PENDING:
+        _close_all(fds, queued=False)
+        return
+    with _pools_lock:
+        _pending[0] += len(fds)
     pool("close", 1).submit(_close_all, fds)
 
 
-def _close_all(fds: list[int]) -> None:
+def _close_all(fds: list[int], queued: bool = True) -> None:
     for fd in fds:
         with contextlib.suppress(OSError):
             os.close(fd)
+    if queued:
+        with _pools_lock:
+            _pending[0] -= len(fds)
