@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 
 import pytest
 
-from ccs.adapters.coherent_volume import CoherentVolume, dirsync
+from ccs.adapters.coherent_volume import CoherentVolume, dirsync, workers
 from ccs.adapters.coherent_volume import materialize as mat
 from ccs.protocol.errors import FileSystemError
 
@@ -90,9 +91,7 @@ def test_write_cas_whose_function_writes_the_same_file_syncs_both(tmp_path, monk
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="lists descriptors through /proc")
 def test_replaced_files_are_released_after_the_lock_and_no_descriptor_leaks(tmp_path, monkeypatch):
     """The file a write replaces is held open (O_PATH) across the rename, so the rename does not
-    free its blocks under the lock; the holder closes it afterwards, on a worker thread."""
-    from ccs.adapters.coherent_volume import workers
-
+    free its blocks under the lock; it is closed after the lock (inline, or by the closer)."""
     closed_while_locked: list[bool] = []
     real_close_later = workers.close_later
 
@@ -106,13 +105,18 @@ def test_replaced_files_are_released_after_the_lock_and_no_descriptor_leaks(tmp_
         real_close_later(fds)
 
     def held_files() -> list[str]:
-        """This process's descriptors of files under data/ (replaced ones read '... (deleted)')."""
-        workers.pool("close", 1).submit(lambda: None).result()  # let pending closes finish
-        links = []
-        for fd in os.listdir("/proc/self/fd"):
-            with contextlib.suppress(OSError):  # the listing's own descriptor is gone
-                links.append(os.readlink(f"/proc/self/fd/{fd}"))
-        return [x for x in links if x.startswith(str(tmp_path / "data"))]
+        """This process's descriptors of files under data/ (replaced ones read '... (deleted)'),
+        once the closer thread (if it was used) had the time to close what it was handed."""
+        deadline = time.monotonic() + 10
+        while True:
+            links = []
+            for fd in os.listdir("/proc/self/fd"):
+                with contextlib.suppress(OSError):  # the listing's own descriptor is gone
+                    links.append(os.readlink(f"/proc/self/fd/{fd}"))
+            held = [x for x in links if x.startswith(str(tmp_path / "data"))]
+            if not held or time.monotonic() > deadline:
+                return held
+            time.sleep(0.01)
 
     with CoherentVolume(tmp_path, agent="a") as vol:
         vol.write(F, "0")
@@ -128,10 +132,25 @@ def test_replaced_files_are_released_after_the_lock_and_no_descriptor_leaks(tmp_
         assert vol.read(F, None) is None
 
 
-def test_a_lagging_closer_makes_the_writer_close_itself(monkeypatch):
-    from ccs.adapters.coherent_volume import workers
+@pytest.mark.parametrize("slow", [False, True])
+def test_replaced_files_are_closed_inline_when_fast_and_by_the_closer_when_slow(monkeypatch, slow):
+    monkeypatch.setattr(workers, "_close_time", [1.0 if slow else 0.0])
+    r, w = os.pipe()
+    workers.close_later([r, w])
+    deadline = time.monotonic() + (10 if slow else 0)
+    for fd in (r, w):
+        while True:  # fast: closed already; slow: closed by the closer thread soon
+            try:
+                os.fstat(fd)
+            except OSError:
+                break
+            assert time.monotonic() < deadline, f"descriptor {fd} was never closed"
+            time.sleep(0.005)
 
-    monkeypatch.setattr(workers, "_pending", [workers.MAX_PENDING])
+
+def test_a_lagging_closer_makes_the_writer_close_itself(monkeypatch):
+    monkeypatch.setattr(workers, "_close_time", [1.0])
+    monkeypatch.setattr(workers, "_PENDING_MAX", 0)
     r, w = os.pipe()
     workers.close_later([r, w])
     for fd in (r, w):  # closed at once, by the caller
