@@ -170,3 +170,24 @@ def test_unreachable_nats_bus():
     with pytest.raises(BackendUnavailable) as err:
         open_bus("nats://u:s3cret-pw@127.0.0.1:1")
     assert "s3cret-pw" not in str(err.value) and "127.0.0.1:1" in str(err.value)
+
+
+def test_a_nats_server_that_never_answers_leaves_no_pending_task(monkeypatch, caplog):
+    """A connect that times out is cancelled before the bus's loop closes: closing it destroys
+    no pending task (asyncio logs "Task was destroyed but it is pending!" otherwise)."""
+    import gc
+    import logging
+    import socket
+
+    import ccs.bus.nats as nats_bus
+    from ccs.bus import open_bus
+
+    monkeypatch.setattr(nats_bus, "CONNECT_TIMEOUT", 0.3)
+    with socket.socket() as silent:  # accepts the connection, never sends INFO
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        with caplog.at_level(logging.ERROR, logger="asyncio"), pytest.raises(BackendUnavailable):
+            open_bus(f"nats://127.0.0.1:{port}")
+        gc.collect()
+    assert not [r for r in caplog.records if "destroyed" in r.getMessage()]

@@ -43,6 +43,15 @@ def parse_nats_url(url: str) -> tuple[list[str], str]:
     return [f"{parts.scheme}://{auth}{h}" for h in hosts], subject
 
 
+async def _cancel_pending() -> None:
+    """Cancels every other task of the bus's loop and waits for them, so closing the loop
+    destroys no pending task."""
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 class NatsBus(RemoteBus):
     def __init__(self, url: str) -> None:
         super().__init__(url)
@@ -111,6 +120,8 @@ class NatsBus(RemoteBus):
             with contextlib.suppress(NatsError, OSError, FutureTimeout, asyncio.TimeoutError):
                 self._await(self._nc.close(), 3.0)
             self._nc = None
+        with contextlib.suppress(FutureTimeout, RuntimeError):
+            self._await(_cancel_pending(), 2.0)  # e.g. a connect that timed out
         self._inbox.put(None)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._loop_thread.join(timeout=2)

@@ -163,9 +163,13 @@ class Ops:
         aid = s._ids.encode(ns, key)
         agent = call.agent
         recorder = s._recorder
-        hits = agent.stats.hits if recorder is not None else 0
         with call.lock:  # bridge.view, inlined: the hottest call of the store
-            entry = agent.view(aid)
+            if recorder is None:
+                entry = agent.view(aid)
+            else:  # counted under the lock: threads sharing the agent must not mislabel it
+                hits = agent.stats.hits
+                entry = agent.view(aid)
+                hit = agent.stats.hits != hits
         digest = entry.content.digest
         if entry.version == 0 and s._inner is not None:
             entry = s._inner_link.adopt(call, aid, ns, key) or entry
@@ -184,7 +188,7 @@ class Ops:
             call.views[aid] = Seen(entry.version, created, digest is not None)
         if recorder is not None:
             _log(s, call, "get", aid, ns, key, seen=entry.version, version=entry.version,
-                 outcome=("absent" if doc is None else "hit" if agent.stats.hits != hits else "miss"))
+                 outcome=("absent" if doc is None else "hit" if hit else "miss"))
         if doc is None:
             return None
         if refresh and until is not None:
