@@ -2,11 +2,13 @@
 
 Armed with a mode, it watches the client's bytes for a chunk that holds ``marker`` (the record
 being committed) and then ``trigger`` (Redis ``EVALSHA``, the engine's conditional apply; for
-PostgreSQL the marker is enough: the writes and ``COMMIT`` travel in one pipeline flush). Then:
+PostgreSQL the marker is enough: the writes travel in one message with their commit, the one
+statement of a speculation or the pipeline flush that ends in ``COMMIT``). Then:
 
 * ``"reply"``: the commit is forwarded; once the server's reply to it has arrived (Redis: the
-  script's array; PostgreSQL: the ``COMMIT`` command tag), so the commit has landed, the reply is
-  dropped and the connection cut;
+  script's array; PostgreSQL: ``ReadyForQuery`` outside a transaction, sent once the transaction,
+  explicit or implicit, has committed), so the commit has landed, the reply is dropped and the
+  connection cut;
 * ``"request"``: the commit is never forwarded and the connection is cut: the server rolls back.
 
 ``on_cut`` (peers commit, or the server is killed) runs after the server's side of the
@@ -24,7 +26,7 @@ from collections.abc import Callable
 
 REDIS_COMMIT = b"EVAL"  # the engine's conditional apply: EVALSHA, or EVAL when the script was lost
 REPLY_DONE = {REDIS_COMMIT: lambda buf: buf.startswith(b"*") or b"\r\n*" in buf,
-              b"": lambda buf: b"COMMIT\x00" in buf}
+              b"": lambda buf: b"Z\x00\x00\x00\x05I" in buf}  # ReadyForQuery, idle
 
 
 class CommitProxy:

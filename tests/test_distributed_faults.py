@@ -263,7 +263,9 @@ class ReplyDroppingProxy:
 def test_lost_reply_is_resolved_by_commit_id(server):
     """The commit lands but its reply never arrives: the client cannot know, says so with
     ``BackendUnavailable``, and the retry with the same idempotency id reports the commit once."""
-    trigger = b"EVAL" if isinstance(server, PrivateRedis) else b"COMMIT"
+    # PostgreSQL: the Sync that ends the commit's message (one statement, an implicit transaction,
+    # or the pipeline flush that ends in COMMIT); Redis: the commit script
+    trigger = b"EVAL" if isinstance(server, PrivateRedis) else b"S\x00\x00\x00\x04"
     proxy = ReplyDroppingProxy(server.port, marker=b'"id":"doc"', trigger=trigger)
     proxied = server.url.replace(f":{server.port}/", f":{proxy.port}/")
     direct, coord = Coordinator(server.url, bus="memory://"), Coordinator(proxied, bus="memory://")

@@ -7,7 +7,9 @@ the real server (CCS_TEST_POSTGRES_DSN).
 * a transaction with nothing to write writes nothing;
 * a pooled connection the server closed while it was idle (a restart) is not speculated on: the
   commit is retried on a fresh connection, not reported as an unknown outcome;
-* ``ccs_expect_v1`` is created once when several processes open a new store at once;
+* the functions (``ccs_expect_v1``, ``ccs_apply_v1``, ``ccs_lock_v1``) are created once when
+  several processes open a new store at once, and a store an older release created gets the new
+  ones when it is opened;
 * concurrent CAS from threads and from processes loses no update: every increment got its own
   version, 1..N, and the counter ends at N.
 """
@@ -24,6 +26,7 @@ import pytest
 
 from ccs import CoherenceAdapterCore
 from ccs.backends.postgres import PostgresBackend, parse_postgres_url
+from ccs.backends.postgres_sql import APPLY_SIGNATURE, LOCK_SIGNATURE
 from ccs.protocol.errors import VersionConflict
 from ccs.protocol.records import ArtifactRecord
 from conformance.conftest import drop_store, with_query
@@ -158,12 +161,33 @@ def test_the_check_function_is_created_once_by_processes_opening_at_once(url):
     assert all(kind == "ok" for kind, _ in results), results
     conninfo, schema, _ = parse_postgres_url(url)
     with psycopg.connect(conninfo) as conn:
-        found = conn.execute("SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
-                             "WHERE n.nspname = %s AND p.proname = 'ccs_expect_v1'", (schema,)).fetchone()
-    assert found[0] == 1
+        found = conn.execute("SELECT p.proname, count(*) FROM pg_proc p JOIN pg_namespace n "
+                             "ON n.oid = p.pronamespace WHERE n.nspname = %s GROUP BY p.proname",
+                             (schema,)).fetchall()
+    assert dict(found) == {"ccs_expect_v1": 1, "ccs_apply_v1": 1, "ccs_lock_v1": 1}
     backend = PostgresBackend(url)
     try:
         assert backend.get("a/x").version == 8  # 4 processes, 2 commits each
+    finally:
+        backend.close()
+
+
+def test_a_store_without_the_new_functions_gets_them_when_opened(url):
+    """A store an older release created has ``ccs_expect_v1`` only: opening it creates
+    ``ccs_apply_v1`` and ``ccs_lock_v1``, and commits (speculative and locking) work on it."""
+    first = PostgresBackend(url)
+    try:
+        assert first.transact(["a/x"], bump) == 1
+    finally:
+        first.close()
+    conninfo, schema, _ = parse_postgres_url(url)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'DROP FUNCTION "{schema}".{APPLY_SIGNATURE}')
+        conn.execute(f'DROP FUNCTION "{schema}".{LOCK_SIGNATURE}')
+    backend = PostgresBackend(url)
+    try:
+        assert [backend.transact(["a/x"], bump) for _ in range(3)] == [2, 3, 4]
+        assert backend.speculator.counts == {"committed": 2, "missed": 0}
     finally:
         backend.close()
 

@@ -13,12 +13,14 @@ schema (default ``ccs``), so several independent stores can share one database.
 2. ``SELECT ... ORDER BY key FOR UPDATE`` of the existing rows.
 3. ``fn(records)`` in Python; its changes are upserted or deleted; ``COMMIT``.
 
-Steps 1-2 travel in one round trip and step 3's writes plus ``COMMIT`` in another (psycopg
-pipeline mode). That is the *locking path*. In a steady state a commit takes one round trip
-instead: when the engine remembers every key's stored body (``RecordCodec``), it runs ``fn`` on
-those records first and sends steps 1-3 in one flush, with ``ccs_expect_v1`` checking under the
-same locks that the bodies are the ones assumed; if one is not, the transaction rolls back and
-the locking path runs ``fn`` again on the real records (postgres_apply.py has the details).
+Steps 1-2 are one statement (``ccs_lock_v1``, postgres_sql.py) in one round trip, and step 3's
+writes (one statement, ``ccs_apply_v1``) plus ``COMMIT`` in another (psycopg pipeline mode).
+That is the *locking path*. In a steady state a commit takes one round trip instead: when the
+engine remembers every key's stored body (``RecordCodec``), it runs ``fn`` on those records first
+and sends steps 1-3 as one autocommit statement, ``ccs_apply_v1`` with ``ccs_expect_v1`` checking
+under the same locks that the bodies are the ones assumed; if one is not, the statement rolls
+back and the locking path runs ``fn`` again on the real records (postgres_apply.py has the
+details).
 
 A connection failure before the writes were sent is retried on a fresh connection (nothing was
 applied); a failure after that is reported as ``OutcomeUnknown``: callers retry with the same
@@ -79,16 +81,15 @@ from ccs.backends.base import (
     unpack,
 )
 from ccs.backends.postgres_apply import (
-    MISMATCH,
     Speculation,
     Speculator,
     Writes,
     array_literal,
     body_digest,
-    ensure_expect_function,
-    forget_prepared,
+    number_array,
     spoken_to,
 )
+from ccs.backends.postgres_sql import LOCK_FUNCTION, MISMATCH, ensure_functions
 from ccs.backends.postgres_url import parse_postgres_url
 from ccs.failpoints import hit
 from ccs.protocol.audit import AuditBatch, AuditEntry, select
@@ -166,7 +167,7 @@ class PostgresBackend(Backend):
         self._codec = RecordCodec(digest=body_digest)
         self._lock_ids: dict[str, int] = {}  # key -> advisory lock id (a hash: computed once)
         s = f'"{self.schema}"'
-        self._q_select = f"SELECT key, body FROM {s}.records WHERE key = ANY(%s) ORDER BY key FOR UPDATE"
+        self._q_lock = f"SELECT k, b FROM {s}.{LOCK_FUNCTION}(%s::text[], %s::bigint[])"
         self._q_get = f"SELECT body FROM {s}.records WHERE key = %s"
         self._q_put_blob = (f"INSERT INTO {s}.blobs (digest, data, stored_at) VALUES (%s, %s, %s) "
                             "ON CONFLICT (digest) DO UPDATE SET stored_at = EXCLUDED.stored_at")
@@ -233,7 +234,7 @@ class PostgresBackend(Backend):
                     conn.execute(stmt)
                 version += 1
             conn.execute(f"UPDATE {s}.meta SET value = %s WHERE key = 'schema_version'", (str(version),))
-            ensure_expect_function(conn, self.schema)
+            ensure_functions(conn, self.schema)
 
     def _typed_error(self, exc: BaseException, operation: str) -> CoherenceError:
         if _trouble(exc) or getattr(exc, "sqlstate", "") in ("53100", "53200"):
@@ -269,8 +270,6 @@ class PostgresBackend(Backend):
                         if self._commit_speculation(conn, keys, locks, tried, state):
                             return tried.result
                         state["sent_writes"] = False  # it rolled back: nothing was applied
-                        if conn.closed:
-                            continue  # forget_prepared closed it: the locking path on a fresh one
                     return self._transact_once(conn, keys, locks, fn, state, blobs)
             except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as exc:
                 if attempt == READ_RETRIES:
@@ -293,32 +292,18 @@ class PostgresBackend(Backend):
 
     def _commit_speculation(self, conn: psycopg.Connection, keys: list[str], locks: list[int],
                             guess: Speculation, state: dict[str, bool]) -> bool:
-        """BEGIN, the check, the writes and COMMIT in one flush; ``False``: the check failed, the
-        transaction rolled back, and the connection is left in its failed transaction block."""
+        """The check and the writes in one statement, one implicit transaction (the connection is
+        in autocommit); ``False``: the check failed and the statement rolled back, nothing
+        applied. Not pipelined: a failed statement leaves psycopg's prepared statements right."""
         hit("backend.before_write")
-        early: psycopg.Error | None = None  # psycopg may read the error while statements queue
+        params = self._writes.params((keys, locks, guess.digests), guess.changes, guess.content,
+                                     guess.audit, guess.notice)
+        state["sent_writes"] = True
         try:
-            with conn.pipeline(), conn.cursor() as cur:
-                try:
-                    cur.execute("BEGIN")
-                    cur.execute(self._writes.q_expect, (  # arrays as text: see array_literal
-                        array_literal(keys), array_literal(locks), array_literal(guess.digests),
-                        self._gc_lock if guess.content else None))
-                    state["sent_writes"] = True
-                    self._writes.queue(cur, guess.changes, guess.content, guess.audit, guess.notice,
-                                       gc_locked=True)
-                    cur.execute("COMMIT")  # leaving the pipeline sends the one Sync, reads the reply
-                except psycopg.Error as exc:
-                    early = exc  # the pipeline's exit raises it (or "pipeline aborted") again
-            if early is not None:
-                raise early
+            conn.execute(self._writes.q_apply, params)
         except psycopg.Error as exc:
-            failure = early or exc
-            if getattr(failure, "sqlstate", None) != MISMATCH:
-                if not conn.closed:  # its prepared statements are in doubt (postgres_apply)
-                    conn.close()
-                raise failure from (None if failure is exc else exc)
-            forget_prepared(conn)
+            if getattr(exc, "sqlstate", None) != MISMATCH:
+                raise
             self.speculator.missed(keys)
             return False
         self.speculator.counts["committed"] += 1
@@ -327,17 +312,14 @@ class PostgresBackend(Backend):
     def _transact_once(self, conn: psycopg.Connection, keys: list[str], locks: list[int],
                        fn: TransactFn[R], state: dict[str, bool], blobs: Blobs | None) -> R:
         # BEGIN/COMMIT are sent by hand in pipeline mode: two round trips in all, one for the
-        # locks and reads, one for the writes and the COMMIT. The records are read on a cursor of
-        # their own: with hundreds of lock statements queued on one cursor, its fetchall() once
-        # returned a lock statement's result in place of the SELECT's (under load, in CI).
+        # locks and reads (one statement), one for the writes (one statement) and the COMMIT.
+        # The records are read on a cursor of their own (one cursor once mixed up the results).
         with conn.pipeline(), conn.cursor() as cur, conn.cursor() as reader:
             if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-                cur.execute("ROLLBACK")  # a missed speculation's failed block, in the same flush
+                cur.execute("ROLLBACK")  # left in a transaction (not expected): in the same flush
             cur.execute("BEGIN")
             try:
-                for lock in locks:
-                    cur.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
-                reader.execute(self._q_select, (keys,))
+                reader.execute(self._q_lock, (array_literal(keys), number_array(locks)))
                 records: dict[str, Any] = dict.fromkeys(keys)
                 for key, body in reader.fetchall():
                     records[key] = self._codec.decode(key, body)
@@ -351,8 +333,9 @@ class PostgresBackend(Backend):
                 cur.execute("ROLLBACK")
                 return result
             hit("backend.before_write")
-            self._writes.queue(cur, changes, content, audit, notice, gc_locked=False)
+            params = self._writes.params(None, changes, content, audit, notice)
             state["sent_writes"] = True
+            cur.execute(self._writes.q_apply, params)
             cur.execute("COMMIT")  # leaving the pipeline sends the one Sync and reads its reply
         return result
 

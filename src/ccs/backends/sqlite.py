@@ -15,6 +15,10 @@ Audit entries (``ccs_audit``, schema version 4) are inserted inside the same ``B
 transaction as the records they describe, and each artifact's log trimmed there (one indexed
 range delete), so a commit and its entry land together or not at all.
 
+Schema 5 moved the records into a rowid table, where a body of up to ~4 KB stays in its b-tree
+leaf (no overflow page per commit). A store of an older schema is upgraded in place when first
+opened (one transaction); a store of a newer schema is refused (``SchemaTooNew``).
+
 ``sqlite:///path/state.db?busy_timeout=30&synchronous=NORMAL``: both options are checked before
 the file is touched. A damaged file is ``CorruptState`` from whichever operation meets the damage;
 a full disk is ``StorageFull``; an error on ``COMMIT`` itself leaves the outcome unknown
@@ -31,9 +35,8 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from urllib.parse import parse_qs, urlsplit
+from typing import Any
 
-from ccs.backends import redact_url
 from ccs.backends.base import (
     Backend,
     Blobs,
@@ -48,7 +51,9 @@ from ccs.backends.base import (
     unpack,
 )
 from ccs.backends.record_json import encode_entry
+from ccs.backends.sqlite_apply import Guesser
 from ccs.backends.sqlite_lock import WriteLock
+from ccs.backends.sqlite_url import check_options, sqlite_path
 from ccs.failpoints import hit
 from ccs.protocol.audit import AuditBatch, AuditEntry, select
 from ccs.protocol.errors import (
@@ -56,15 +61,13 @@ from ccs.protocol.errors import (
     CoherenceError,
     CorruptState,
     EngineError,
-    InvalidEngineOption,
     OutcomeUnknown,
     SchemaTooNew,
     StorageFull,
-    UnknownEngine,
 )
 from ccs.protocol.records import ArtifactRecord
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 APPLICATION = "agent-coherence"
 
 _SCHEMA_V1 = """
@@ -73,7 +76,6 @@ CREATE TABLE ccs_records (key TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWI
 CREATE TABLE ccs_blobs (digest TEXT PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;
 """
 
-SYNCHRONOUS = {"OFF", "NORMAL", "FULL", "EXTRA"}
 # Primary result codes (https://sqlite.org/rescode.html) and what they mean for a caller.
 _CORRUPT, _NOTADB, _FULL = 11, 26, 13
 _TRANSIENT = {5, 6, 7, 10, 14, 15}  # BUSY, LOCKED, NOMEM, IOERR, CANTOPEN, PROTOCOL
@@ -87,6 +89,14 @@ _MIGRATIONS = {
     3: "CREATE TABLE ccs_audit (id INTEGER PRIMARY KEY, artifact TEXT NOT NULL, "
        "version INTEGER NOT NULL, at REAL NOT NULL, body TEXT NOT NULL);"
        "CREATE INDEX ccs_audit_artifact ON ccs_audit (artifact, version)",
+    # Records in a rowid table: a 1-4 KB body is stored in its b-tree leaf, where a WITHOUT ROWID
+    # table keeps ~1 KB of a row locally and the rest on an overflow page, which every update
+    # rewrote, freed and reallocated (with the free-list pages and the header): ~7 WAL pages
+    # per commit -> ~5 (docs/performance.md §3). The statements are the same for both layouts.
+    4: "CREATE TABLE ccs_records_v5 (key TEXT PRIMARY KEY, body TEXT NOT NULL);"
+       "INSERT INTO ccs_records_v5 (key, body) SELECT key, body FROM ccs_records ORDER BY key;"
+       "DROP TABLE ccs_records;"
+       "ALTER TABLE ccs_records_v5 RENAME TO ccs_records",
 }
 # An upsert, not INSERT OR REPLACE: REPLACE deletes the row and inserts it again, which costs a
 # commit three to four times what updating the row in place does (docs/performance.md).
@@ -122,43 +132,6 @@ def _content_to_store(records: Mapping[str, Record | None], changes: Mapping[str
     return content
 
 
-def sqlite_path(url: str) -> tuple[str, dict[str, str]]:
-    """``sqlite:///rel/state.db`` is relative, ``sqlite:////abs/state.db`` is absolute."""
-    try:
-        parts = urlsplit(url)
-    except ValueError as exc:
-        raise UnknownEngine(f"malformed URL {redact_url(url)!r}: {exc}") from None
-    if parts.scheme != "sqlite" or not url.startswith("sqlite:///"):
-        raise UnknownEngine(f"not a sqlite URL: {url!r} (expected sqlite:///path/state.db)")
-    path = url[len("sqlite:///"):].split("?", 1)[0]
-    if not path:
-        raise UnknownEngine(f"sqlite URL without a path: {url!r}")
-    try:
-        path.encode("utf-8")
-    except UnicodeEncodeError:
-        raise UnknownEngine(f"the path in {url!r} is not valid Unicode (a lone surrogate)") from None
-    if "\x00" in path:
-        raise UnknownEngine(f"the path in {url!r} contains a NUL character")
-    params = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-    check_options(url, params.get("busy_timeout"), params.get("synchronous"))
-    return path, params
-
-
-def check_options(url: str, busy_timeout: object, synchronous: object) -> None:
-    """Refuse a malformed ``busy_timeout`` or ``synchronous`` before anything is opened."""
-    if busy_timeout is not None:
-        try:
-            seconds = float(busy_timeout)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            seconds = -1.0
-        if not (math.isfinite(seconds) and seconds >= 0):
-            raise InvalidEngineOption(f"busy_timeout={busy_timeout!r} in {url!r} must be a number of "
-                                      "seconds >= 0", option="busy_timeout")
-    if synchronous is not None and str(synchronous).upper() not in SYNCHRONOUS:
-        raise InvalidEngineOption(f"synchronous={synchronous!r} in {url!r} is not a SQLite setting "
-                                  f"(one of {', '.join(sorted(SYNCHRONOUS))})", option="synchronous")
-
-
 class SqliteBackend(Backend):
     _driver_errors = (sqlite3.Error,)
 
@@ -173,6 +146,7 @@ class SqliteBackend(Backend):
         self._lock = WriteLock(url, self.busy_timeout)
         self.synchronous = str(synchronous or params.get("synchronous", "NORMAL")).upper()
         self._codec = RecordCodec()
+        self._guesser = Guesser(self._codec)
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
@@ -260,32 +234,54 @@ class SqliteBackend(Backend):
 
     def transact(self, keys: Sequence[str], fn: TransactFn[R], blobs: Blobs | None = None) -> R:
         conn = self._conn()
+        guess = self._guesser.guess(keys, fn, blobs)  # before the lock: fn on remembered records
         self._lock.begin(conn, self._local)
         try:
+            if guess is not None:
+                hit("backend.before_write")
+                if conn.execute(guess.check, guess.params).rowcount == 1:  # the guess held
+                    self._write(conn, guess.changes, guess.content, guess.audit, guess.notice)
+                    self._commit(conn)
+                    self._guesser.counts["committed"] += 1
+                    return guess.result  # type: ignore[no-any-return]
+                self._guesser.missed(guess, keys)  # nothing written: the locking path goes on
             records: dict[str, Record | None] = dict.fromkeys(keys)
             decode = self._codec.decode
             for key, body in conn.execute(_select_records(len(keys)), tuple(keys)):
                 records[key] = decode(key, body)
             changes, result, audit, notice = unpack(fn(records))
             hit("backend.before_write")
-            if changes:
-                content = _content_to_store(records, changes, blobs)
-                if content:
-                    now = time.time()
-                    conn.executemany(_Q_BLOB_INSERT, [(d, data, now) for d, data in content.items()])
-                encode = self._codec.encode
-                for key, rec in changes.items():
-                    if rec is None:
-                        conn.execute("DELETE FROM ccs_records WHERE key=?", (key,))
-                    else:
-                        conn.execute(_Q_RECORD_UPSERT, (key, encode(key, rec)))
-            if audit is not None:
-                self._log(conn, audit)
-            if notice:  # the events of this commit, for the bus's pollers (ccs.bus.sqlite)
-                conn.executemany("INSERT INTO ccs_events (body) VALUES (?)", [(b,) for b in notice])
+            content = _content_to_store(records, changes, blobs) if changes else None
+            self._write(conn, changes, content, audit, notice)
         except BaseException:
             _rollback(conn)
             raise
+        self._commit(conn)
+        return result
+
+    def _write(self, conn: sqlite3.Connection, changes: Mapping[str, Record | None],
+               content: Mapping[str, bytes] | None, audit: AuditBatch | None, notice: Any) -> None:
+        """A transaction's writes: content, records, audit entries and trims, bus notice."""
+        if content:
+            if len(content) == 1:
+                conn.execute(_Q_BLOB_INSERT, (*next(iter(content.items())), time.time()))
+            else:
+                now = time.time()
+                conn.executemany(_Q_BLOB_INSERT, [(d, data, now) for d, data in content.items()])
+        if changes:
+            encode = self._codec.encode
+            for key, rec in changes.items():
+                if rec is None:
+                    conn.execute("DELETE FROM ccs_records WHERE key=?", (key,))
+                    self._codec.forget(key)
+                else:
+                    conn.execute(_Q_RECORD_UPSERT, (key, encode(key, rec)))
+        if audit is not None:
+            self._log(conn, audit)
+        if notice:  # the events of this commit, for the bus's pollers (ccs.bus.sqlite)
+            conn.executemany("INSERT INTO ccs_events (body) VALUES (?)", [(b,) for b in notice])
+
+    def _commit(self, conn: sqlite3.Connection) -> None:
         try:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -294,12 +290,19 @@ class SqliteBackend(Backend):
                 raise
             raise OutcomeUnknown(f"{self.path}: COMMIT failed ({exc}); it may or may not have "
                                  "landed", path=self.path) from exc
-        return result
 
     @staticmethod
     def _log(conn: sqlite3.Connection, audit: AuditBatch) -> None:
-        conn.executemany(_Q_AUDIT_INSERT, [(e.artifact, e.version, e.at, encode_entry(e))
-                                           for e in audit.entries])
+        entries = audit.entries
+        if len(entries) == 1:  # a commit's one entry: no list, no executemany
+            e = entries[0]
+            conn.execute(_Q_AUDIT_INSERT, (e.artifact, e.version, e.at, encode_entry(e)))
+            step = max(1, audit.retain // 16)  # AuditBatch.trims, decided without the call
+            if e.version % step or e.version <= audit.retain:
+                return
+        else:
+            conn.executemany(_Q_AUDIT_INSERT, [(e.artifact, e.version, e.at, encode_entry(e))
+                                               for e in entries])
         for aid, bound in audit.trims().items():
             conn.execute(_Q_AUDIT_TRIM, (aid, bound))
 

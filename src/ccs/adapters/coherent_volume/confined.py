@@ -17,7 +17,9 @@ becomes a ``FileSystemError`` that names the errno. Nothing here follows a symli
   loss rests on the two syncs, the minimum: the data (and size) must be on disk before the rename
   can be, or the new name could point at an empty file; the directory must be, or the rename
   itself could be lost. fdatasync skips the timestamps fsync would also write. Threads that
-  rename into one directory together share its fsync (``dirsync``: group commit).
+  rename into one directory together share its fsync (``dirsync``: group commit). A volume's
+  change defers that fsync until the file's lock is let go, and holds the replaced file open
+  (``O_PATH``) across the rename so that freeing its blocks happens later, off the lock.
 * Temp files of a path are only created under its ``PathLock``, so whoever holds the lock may
   delete every temp file of that path it finds (``clean_temps``): they are orphans of a writer
   that died. ``sweep_temps`` removes those of dead processes anywhere under the root.
@@ -25,6 +27,7 @@ becomes a ``FileSystemError`` that names the errno. Nothing here follows a symli
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import os
@@ -45,6 +48,7 @@ from ccs.protocol.errors import (
 )
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_O_PATH = getattr(os, "O_PATH", 0)  # Linux
 
 
 def fs_error(aid: str | None, exc: OSError, op: str, **details: object) -> FileSystemError:
@@ -179,32 +183,52 @@ class Root:
             finally:
                 os.close(fd)
 
-    def _existing(self, dfd: int, name: str, aid: str) -> os.stat_result | None:
-        """The file a write replaces (None if there is none); refuses anything but a regular file."""
-        try:
-            st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
-        except FileNotFoundError:
-            return None
+    def _existing(self, dfd: int, name: str, aid: str,
+                  hold: list[int] | None = None) -> os.stat_result | None:
+        """The file a write replaces (None if there is none); refuses anything but a regular file.
+
+        ``hold``: append an ``O_PATH`` descriptor of that file (Linux), so that the rename over it
+        or its unlink only drops a name: freeing the replaced inode's blocks (which on ext4 took
+        0.6-4 ms inside ``rename``) happens when the holder closes it, after the file's lock."""
+        if hold is None or not _O_PATH:
+            try:
+                st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+            except FileNotFoundError:
+                return None
+        else:
+            try:  # O_PATH opens nothing for I/O (no device side effect); a symlink is not followed
+                fd = os.open(name, _O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+            except FileNotFoundError:
+                return None
+            hold.append(fd)
+            st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise self.refusal(dfd, name, aid, aid, None, want_dir=False)
         return st
 
-    def _rename_over(self, dfd: int, tmp: str, name: str, aid: str, durable: bool) -> None:
+    def _rename_over(self, dfd: int, tmp: str, name: str, aid: str, durable: bool,
+                     dir_syncs: list[int] | None) -> None:
         try:
             os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
         except OSError as exc:
             os.unlink(tmp, dir_fd=dfd)
             raise self.refusal(dfd, name, aid, aid, exc, want_dir=False) from exc
         if durable:
-            fsync_directory(dfd)
+            _sync_dir(dfd, dir_syncs)
 
     @_typed("write")
-    def write_atomic(self, aid: str, data: bytes, *, durable: bool = True) -> None:
-        """Replace the file with ``data`` so that no reader or crash ever sees a partial file."""
+    def write_atomic(self, aid: str, data: bytes, *, durable: bool = True,
+                     dir_syncs: list[int] | None = None, hold: list[int] | None = None) -> None:
+        """Replace the file with ``data`` so that no reader or crash ever sees a partial file.
+
+        ``dir_syncs``: instead of fsyncing the directory here, append a descriptor of it to this
+        list; the caller must ``sync_dirs`` it before reporting the write durable (it does so
+        after letting go of the file's lock, so the next writer's work overlaps this sync).
+        ``hold``: see ``_existing``; the caller closes what it appends."""
         name = aid.rsplit("/", 1)[-1]
         with self.parent(aid, create=True) as dfd:
             assert dfd is not None
-            st = self._existing(dfd, name, aid)
+            st = self._existing(dfd, name, aid, hold)
             tmp = _temp_name(name)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
                          0o644 if st is None else st.st_mode & 0o7777, dir_fd=dfd)
@@ -217,14 +241,18 @@ class Root:
                 os.unlink(tmp, dir_fd=dfd)
                 raise
             os.close(fd)
-            self._rename_over(dfd, tmp, name, aid, durable)
+            self._rename_over(dfd, tmp, name, aid, durable, dir_syncs)
 
     @_typed("remove")
-    def remove(self, aid: str, *, durable: bool = True) -> None:
+    def remove(self, aid: str, *, durable: bool = True, dir_syncs: list[int] | None = None,
+               hold: list[int] | None = None) -> None:
         name = aid.rsplit("/", 1)[-1]
         with self.parent(aid) as dfd:
             if dfd is None:
                 return
+            if hold is not None and _O_PATH:
+                with contextlib.suppress(OSError):  # the unlink says what is wrong, if anything
+                    hold.append(os.open(name, _O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd))
             try:
                 os.unlink(name, dir_fd=dfd)
             except FileNotFoundError:
@@ -232,7 +260,7 @@ class Root:
             except OSError as exc:
                 raise self.refusal(dfd, name, aid, aid, exc, want_dir=False) from exc
             if durable:
-                fsync_directory(dfd)
+                _sync_dir(dfd, dir_syncs)
 
     @_typed("clean temp files")
     def clean_temps(self, aid: str) -> int:
@@ -321,6 +349,30 @@ def write_atomic(path: str, data: bytes, *, durable: bool = True) -> None:
         root.write_atomic(name, data, durable=durable)
     finally:
         root.close()
+
+
+def _sync_dir(dfd: int, dir_syncs: list[int] | None) -> None:
+    if dir_syncs is None:
+        fsync_directory(dfd)
+    else:
+        dir_syncs.append(os.dup(dfd))  # the same directory, whatever is renamed meanwhile
+
+
+def sync_dirs(dir_syncs: list[int]) -> None:
+    """fsync (group commit) and close every directory ``dir_syncs`` holds; empties it. The first
+    failure is raised after every descriptor is closed."""
+    failed: OSError | None = None
+    while dir_syncs:
+        dfd = dir_syncs.pop()
+        try:
+            if failed is None:
+                fsync_directory(dfd)
+        except OSError as exc:
+            failed = exc
+        finally:
+            os.close(dfd)
+    if failed is not None:
+        raise failed
 
 
 def _temp_name(name: str) -> str:

@@ -21,8 +21,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from ccs.adapters.coherent_volume.confined import fs_error
-from ccs.adapters.coherent_volume.workers import pool
+from ccs.adapters.coherent_volume.confined import fs_error, sync_dirs
+from ccs.adapters.coherent_volume.workers import close_later, pool
 from ccs.protocol.errors import BackendUnavailable
 
 ABSENT = "-"  # the digest of "no file"
@@ -58,6 +58,11 @@ class PathLock:
         self.state_id = state_id
         self.fd = -1
         self.borrowed = False
+        # Directories of renames done under this lock whose fsync runs once it is let go (the
+        # writer's call returns only after it), and the version those renames landed.
+        self.dir_syncs: list[int] = []
+        self.landed = 0
+        self.held: list[int] = []  # O_PATH descriptors of replaced files, closed after the lock
 
     def _lend_key(self) -> tuple[int, int, int, str]:
         st = os.fstat(self.lock_dir) if isinstance(self.lock_dir, int) else os.stat(self.lock_dir)
@@ -127,6 +132,30 @@ class PathLock:
             self.borrowed = False
         elif fd >= 0:
             os.close(fd)  # closing the last descriptor releases the flock
+        if self.dir_syncs or self.held:
+            try:
+                if self.dir_syncs:
+                    self._sync_dirs()
+            finally:
+                if self.held:
+                    held, self.held = self.held, []
+                    close_later(held)
+
+    def _sync_dirs(self) -> None:
+        """The directory fsync of what was renamed under the lock, after letting go of it: the
+        next holder's commit and file write overlap this sync instead of queueing behind it,
+        and its own syncs cover this rename too if the filesystem commits them together. The
+        rename is visible, and only its power-loss durability is pending, so nothing a reader
+        or a SIGKILL sees changes; the caller is not told the write is done before this ends."""
+        try:
+            sync_dirs(self.dir_syncs)
+        except OSError as exc:
+            err = fs_error(self.artifact_id, exc, "sync the directory")
+            err.details["committed_version"] = self.landed
+            err.recover = (f"the change WAS committed as version {self.landed} and is on disk, "
+                           "only its directory could not be synced; do not write it again. "
+                           f"{err.recover}")
+            raise err from exc
 
     def mark(self) -> Mark | None:
         """The mark, if it was written for this state. None when never written, torn by a crash

@@ -80,7 +80,7 @@ class DiskSync:
 
     def _materialize(self, lk: mat.PathLock, aid: str,
                      known: tuple[int, bytes | None] | None = None, *,
-                     just_committed: bool = False) -> int:
+                     just_committed: bool = False, defer_dir_sync: bool = False) -> int:
         """Put the *current* record on disk (never an older one) and advance the mark.
 
         ``just_committed``: ``known`` is the commit this caller made under ``lk`` a moment ago, so
@@ -100,10 +100,12 @@ class DiskSync:
                 data = known[1]
             else:
                 data = self.coordinator.fetch(rec.content, aid)
+        dir_syncs, hold = (lk.dir_syncs, lk.held) if defer_dir_sync else (None, None)
         if data is None:
-            self.fs.remove(aid, durable=self.durable)
+            self.fs.remove(aid, durable=self.durable, dir_syncs=dir_syncs, hold=hold)
         else:
-            self.fs.write_atomic(aid, data, durable=self.durable)
+            self.fs.write_atomic(aid, data, durable=self.durable, dir_syncs=dir_syncs, hold=hold)
+        lk.landed = version
         lk.set_mark(version, rd)
         return version
 
@@ -111,7 +113,7 @@ class DiskSync:
         """Materialize a commit just made. If the file cannot be written the commit stands (the
         next access repairs the file from the state); the error says so."""
         try:
-            self._materialize(lk, aid, (version, data), just_committed=True)
+            self._materialize(lk, aid, (version, data), just_committed=True, defer_dir_sync=True)
         except (CoherenceError, OSError) as exc:
             err = exc if isinstance(exc, CoherenceError) else fs_error(aid, exc, "write")
             err.details["committed_version"] = version

@@ -8,8 +8,9 @@ A change of a managed file by a volume happens under that file's ``PathLock``:
 1. the file on disk is checked against the volume's mark (a foreign edit refuses the write);
 2. the commit stores the bytes (a blob, by hash) and then bumps the version in one engine
    transaction; a stale view is refused here and the file is not touched;
-3. the file is materialized from the commit just made (temp file, fdatasync, ``os.replace``,
-   directory fsync) and the mark advanced.
+3. the file is materialized from the commit just made (temp file, fdatasync, ``os.replace``)
+   and the mark advanced; the directory fsync that makes the rename durable runs right after
+   the lock is let go (the next writer's commit overlaps it), and the call returns after it.
 
 So materializations happen in commit order, and a crash between 2 and 3 leaves the old file and
 an older mark; the next access, under the lock, sees disk == mark != record and repairs the file
