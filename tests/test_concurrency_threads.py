@@ -17,6 +17,7 @@ from ccs.history import (
     workload,
 )
 from ccs.protocol.ids import agent_name
+from thread_runner import run_threads
 
 WAIT = 20.0  # bound on every wait, so a bug shows as a failure and never as a hang
 PAUSE = 0.0005  # up to 0.5 ms between read and commit (sleeping releases the GIL): real interleaving
@@ -29,25 +30,6 @@ def fine_grained_switching():
     sys.setswitchinterval(1e-5)
     yield
     sys.setswitchinterval(old)
-
-
-def run_threads(targets):
-    errors = []
-
-    def guard(fn):
-        try:
-            fn()
-        except BaseException as exc:  # surfaced in the test thread below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=guard, args=(fn,)) for fn in targets]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(WAIT)
-    assert not any(t.is_alive() for t in threads), "a client thread hung"
-    if errors:
-        raise errors[0]
 
 
 def final_state(core, rec, aid):

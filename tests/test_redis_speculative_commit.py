@@ -19,37 +19,11 @@ import pytest
 from ccs import failpoints
 from ccs.backends.redis import RedisBackend
 from ccs.protocol.errors import ConflictError, CorruptState
-from ccs.protocol.records import AgentRecord
 from conformance.conftest import drop_store, with_query
 from conftest import load_benchmark, service_url
+from counter_txn import KEY, cas, counter, increment, value
 
-KEY = "g/counter"
 roundtrips = load_benchmark("roundtrips")
-
-
-def _value(rec: AgentRecord | None) -> int:
-    return 0 if rec is None else int(rec.expires_at)
-
-
-def _counter(n: int) -> AgentRecord:
-    return AgentRecord("counter", float(n), 1.0)
-
-
-def increment(records):
-    n = _value(records[KEY]) + 1
-    return {KEY: _counter(n)}, n
-
-
-def cas(expected: int, calls: list[int] | None = None):
-    """Set the counter to ``expected + 1`` only if it holds ``expected``: a fenced write."""
-    def fn(records):
-        n = _value(records[KEY])
-        if calls is not None:
-            calls.append(n)
-        if n != expected:
-            raise ConflictError(f"counter is at {n}, not {expected}", artifact=KEY)
-        return {KEY: _counter(n + 1)}, n + 1
-    return fn
 
 
 @pytest.fixture
@@ -61,7 +35,7 @@ def url():
 
 def stored(url: str) -> int:
     with RedisBackend(url) as b:
-        return _value(b.get(KEY))
+        return value(b.get(KEY))
 
 
 def test_a_commit_on_records_seen_last_is_one_round_trip(url):
@@ -74,12 +48,12 @@ def test_a_commit_on_records_seen_last_is_one_round_trip(url):
                 backend.transact([KEY], increment)
             assert proxy.turns - before == 10
             before = proxy.turns
-            assert backend.transact([KEY], lambda r: ({}, _value(r[KEY]))) == 11  # read-only: checked
+            assert backend.transact([KEY], lambda r: ({}, value(r[KEY]))) == 11  # read-only: checked
             assert proxy.turns - before == 1
             absent = "g/never-written"  # remembered absent once read: a create is one round trip too
             assert backend.transact([absent], lambda r: ({}, r[absent])) is None
             before = proxy.turns
-            backend.transact([absent], lambda r: ({absent: _counter(1)}, None))
+            backend.transact([absent], lambda r: ({absent: counter(1)}, None))
             assert proxy.turns - before == 1
     finally:
         proxy.close()
@@ -105,7 +79,7 @@ def test_a_stale_belief_commits_on_the_real_record_and_refuses_a_stale_write(url
             assert mine.transact([KEY], cas(5, calls)) == 6  # refused on the belief only: applied
             assert calls == [4, 5] and stored(url) == 6
             peer.transact([KEY], increment)  # 7; a read-only outcome is checked, not assumed
-            assert mine.transact([KEY], lambda r: ({}, _value(r[KEY]))) == 7
+            assert mine.transact([KEY], lambda r: ({}, value(r[KEY]))) == 7
     finally:
         proxy.close()
 
@@ -174,14 +148,14 @@ def test_a_transaction_over_more_keys_than_one_read_of_the_script(url):
     keys = [f"g/k{i}" for i in range(1200)]  # the script reads its keys 500 at a time
 
     def bump(records):
-        return {k: _counter(_value(r) + 1) for k, r in records.items()}, None
+        return {k: counter(value(r) + 1) for k, r in records.items()}, None
 
     with RedisBackend(url) as mine, RedisBackend(url) as peer:
         mine.transact(keys, bump)  # all absent: read first, then created
         mine.transact(keys, bump)  # on the belief
-        peer.transact([keys[1100]], lambda r: ({keys[1100]: _counter(10)}, None))
+        peer.transact([keys[1100]], lambda r: ({keys[1100]: counter(10)}, None))
         mine.transact(keys, bump)  # the belief misses on one key past the first 500
-        assert [_value(peer.get(k)) for k in (keys[0], keys[700], keys[1100])] == [3, 3, 11]
+        assert [value(peer.get(k)) for k in (keys[0], keys[700], keys[1100])] == [3, 3, 11]
 
 
 def test_a_script_that_fails_after_writing_reports_corrupt_state(url):
@@ -190,7 +164,7 @@ def test_a_script_that_fails_after_writing_reports_corrupt_state(url):
         backend._r.delete(backend._idx)
         backend._r.set(backend._idx, "not a sorted set")  # someone else wrote inside the prefix
         with pytest.raises(CorruptState, match="applied in part"):  # SET landed, ZADD refused
-            backend.transact(["g/new"], lambda r: ({"g/new": _counter(1)}, None))
+            backend.transact(["g/new"], lambda r: ({"g/new": counter(1)}, None))
 
 
 def test_a_remembered_digest_never_hides_a_foreign_or_damaged_body(url):
@@ -202,7 +176,7 @@ def test_a_remembered_digest_never_hides_a_foreign_or_damaged_body(url):
         with RedisBackend(proxied) as mine, RedisBackend(url) as peer:
             mine.transact([KEY], increment)
             for _ in range(2):  # read-only, checked by the script: the digest is remembered
-                assert mine.transact([KEY], lambda r: ({}, _value(r[KEY]))) == 1
+                assert mine.transact([KEY], lambda r: ({}, value(r[KEY]))) == 1
             body = peer._r.get(peer._rec + KEY)
             assert mine._codec.digest_of(KEY, body) == hashlib.sha1(body).hexdigest()
             foreign = body.replace(b'"expires_at":1.0', b'"expires_at":41.0')

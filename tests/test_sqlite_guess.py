@@ -17,33 +17,9 @@ import pytest
 from ccs import failpoints
 from ccs.backends.sqlite import SqliteBackend
 from ccs.protocol.errors import ConflictError, CorruptState
-from ccs.protocol.records import AgentRecord
+from counter_txn import KEY, cas, counter, increment, value
 
-KEY, OTHER = "g/counter", "g/other"
-
-
-def _value(rec: AgentRecord | None) -> int:
-    return 0 if rec is None else int(rec.expires_at)
-
-
-def _counter(n: int, name: str = "counter") -> AgentRecord:
-    return AgentRecord(name, float(n), 1.0)
-
-
-def increment(records):
-    n = _value(records[KEY]) + 1
-    return {KEY: _counter(n)}, n
-
-
-def cas(expected: int, calls: list[int] | None = None):
-    def fn(records):
-        n = _value(records[KEY])
-        if calls is not None:
-            calls.append(n)
-        if n != expected:
-            raise ConflictError(f"counter is at {n}, not {expected}", artifact=KEY)
-        return {KEY: _counter(n + 1)}, n + 1
-    return fn
+OTHER = "g/other"
 
 
 @pytest.fixture
@@ -63,7 +39,7 @@ def traced(backend: SqliteBackend, fn) -> tuple[object, list[str]]:
 
 def stored(url: str) -> int:
     with SqliteBackend(url) as b:
-        return _value(b.get(KEY))
+        return value(b.get(KEY))
 
 
 def test_a_commit_on_records_seen_last_reads_nothing_under_the_lock(url):
@@ -75,7 +51,7 @@ def test_a_commit_on_records_seen_last_reads_nothing_under_the_lock(url):
             assert seen[-1] == "COMMIT" and not any(s.startswith("SELECT") for s in seen)
         assert result == 6 and backend._guesser.counts == {"committed": 5, "missed": 0}
         # a read-only outcome is not guessed: it is read under the lock as before
-        assert backend.transact([KEY], lambda r: ({}, _value(r[KEY]))) == 6
+        assert backend.transact([KEY], lambda r: ({}, value(r[KEY]))) == 6
     assert stored(url) == 6
 
 
@@ -99,14 +75,14 @@ def test_a_record_changed_elsewhere_commits_on_the_stored_one(url, tmp_path):
 
 def test_every_key_read_is_checked_not_only_the_one_written(url):
     def copy_other(records):  # writes KEY from OTHER's value: OTHER is read, not written
-        n = _value(records[OTHER])
-        return {KEY: _counter(n)}, n
+        n = value(records[OTHER])
+        return {KEY: counter(n)}, n
 
     with SqliteBackend(url) as mine, SqliteBackend(url) as peer:
         mine._guesser.contended_for = 0.0
-        mine.transact([OTHER], lambda r: ({OTHER: _counter(7, "other")}, None))
+        mine.transact([OTHER], lambda r: ({OTHER: counter(7, "other")}, None))
         assert mine.transact([KEY, OTHER], copy_other) == 7
-        peer.transact([OTHER], lambda r: ({OTHER: _counter(9, "other")}, None))
+        peer.transact([OTHER], lambda r: ({OTHER: counter(9, "other")}, None))
         assert mine.transact([KEY, OTHER], copy_other) == 9  # not 7: the check saw OTHER move
         peer.transact([OTHER], lambda r: ({OTHER: None}, None))  # deleted elsewhere
         assert mine.transact([KEY, OTHER], copy_other) == 0

@@ -15,6 +15,7 @@ import pytest
 from ccs import CoherenceAdapterCore, RetriesExhausted
 from ccs.client import turns
 from ccs.history import Recorder, cas_winners, check, lost_updates, successful_commits, workload
+from thread_runner import run_threads
 
 JOIN = 30.0
 
@@ -23,25 +24,6 @@ JOIN = 30.0
 def core():
     with CoherenceAdapterCore(engine="memory://", strategy="lazy") as c:
         yield c
-
-
-def run(*targets):
-    errors: list[BaseException] = []
-
-    def guard(fn):
-        try:
-            fn()
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=guard, args=(fn,)) for fn in targets]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(JOIN)
-    assert not any(t.is_alive() for t in threads), "a thread hung"
-    if errors:
-        raise errors[0]
 
 
 def test_threads_of_one_process_take_turns_and_never_refuse_each_other(core, monkeypatch):
@@ -66,7 +48,7 @@ def test_threads_of_one_process_take_turns_and_never_refuse_each_other(core, mon
         for _ in range(calls):
             got["versions"].append(agent.write_cas("counter", inc, retries=3, backoff=0.0))
 
-    run(*(lambda n=f"t{k}": worker(n) for k in range(4)))
+    run_threads((lambda n=f"t{k}": worker(n) for k in range(4)), JOIN)
     versions = sorted(v for p in per.values() for v in p["versions"])
     assert versions == list(range(v0 + 1, v0 + 4 * calls + 1))
     assert sum(p["attempts"] for p in per.values()) == 4 * calls  # not one refused attempt
@@ -89,7 +71,7 @@ def test_turns_mixed_with_racing_writes_keep_the_history_linearizable(core):
         for n in range(40):
             steps[(n + i) % len(steps)](agent, rec, "counter")
 
-    run(*(lambda i=i: client(i) for i in range(6)))
+    run_threads((lambda i=i: client(i) for i in range(6)), JOIN)
     final = workload.read(core.agent("auditor"), rec, "counter")
     ops = rec.ops()
     assert final.value == final.version == len(successful_commits(ops, "counter"))
@@ -113,7 +95,7 @@ def test_write_cas_nested_in_fn_on_the_same_artifact_does_not_wait(core, monkeyp
             assert agent.write_cas("doc", lambda s: s + "-inner") == 2
         return old + "-outer"
 
-    run(lambda: seen.append(agent.write_cas("doc", outer, retries=2)))
+    run_threads([lambda: seen.append(agent.write_cas("doc", outer, retries=2))], JOIN)
     assert seen == ["x", "x-inner", 3]
     assert agent.read("doc") == "x-inner-outer"
 
@@ -138,7 +120,7 @@ def test_a_fn_that_waits_for_another_threads_write_cas_cannot_deadlock(core, mon
             t.join(JOIN)
         return str(int(old) + 1)
 
-    run(lambda: results.setdefault("a", a.write_cas("doc", outer, retries=2)))
+    run_threads([lambda: results.setdefault("a", a.write_cas("doc", outer, retries=2))], JOIN)
     assert results == {"b": 2, "a": 3}
     assert core.agent("chk").read("doc") == "11"
 
@@ -155,7 +137,8 @@ def test_a_fn_that_raises_gives_the_turn_back(core, monkeypatch):
         a.write_cas("doc", boom)
     t = core._turns["doc"]
     assert not t.lock.locked() and t.owner == 0 and not t.waiting
-    run(lambda: core.agent("b").write_cas("doc", lambda s: s + "2"))  # would wait 60 s if held
+    # would wait 60 s if the turn were still held
+    run_threads([lambda: core.agent("b").write_cas("doc", lambda s: s + "2")], JOIN)
     assert a.read("doc") == "12"
 
 
