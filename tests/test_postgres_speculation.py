@@ -149,16 +149,23 @@ def _open_and_commit(url: str, start, out) -> None:
         out.put(("error", repr(exc)))
 
 
-def test_the_check_function_is_created_once_by_processes_opening_at_once(url):
+def _in_processes(target, argsets, timeout: float) -> list:
+    """``target(*args, start, out)`` in one spawned process per argument set, started together at
+    a barrier; each puts one ``(kind, value)`` on ``out``. Returns them, all ``ok``."""
     ctx = multiprocessing.get_context("spawn")
-    start, out = ctx.Barrier(4), ctx.Queue()
-    procs = [ctx.Process(target=_open_and_commit, args=(url, start, out)) for _ in range(4)]
+    start, out = ctx.Barrier(len(argsets)), ctx.Queue()
+    procs = [ctx.Process(target=target, args=(*args, start, out)) for args in argsets]
     for p in procs:
         p.start()
-    results = [out.get(timeout=60) for _ in procs]
+    results = [out.get(timeout=timeout) for _ in procs]
     for p in procs:
         p.join(30)
     assert all(kind == "ok" for kind, _ in results), results
+    return results
+
+
+def test_the_check_function_is_created_once_by_processes_opening_at_once(url):
+    _in_processes(_open_and_commit, [(url,)] * 4, timeout=60)  # each opens a new store and commits
     conninfo, schema, _ = parse_postgres_url(url)
     with psycopg.connect(conninfo) as conn:
         found = conn.execute("SELECT p.proname, count(*) FROM pg_proc p JOIN pg_namespace n "
@@ -218,15 +225,7 @@ def _check_history(per_worker: list[list[int]], url: str, total: int) -> None:
 def test_concurrent_cas_from_processes_loses_no_update(url):
     with CoherenceAdapterCore(engine=url, bus="memory://") as core:
         core.agent("setup").write("counter", 0)
-    ctx = multiprocessing.get_context("spawn")
-    start, out = ctx.Barrier(3), ctx.Queue()
-    procs = [ctx.Process(target=_cas_worker, args=(url, f"p{i}", 15, start, out)) for i in range(3)]
-    for p in procs:
-        p.start()
-    results = [out.get(timeout=120) for _ in procs]
-    for p in procs:
-        p.join(30)
-    assert all(kind == "ok" for kind, _ in results), results
+    results = _in_processes(_cas_worker, [(url, f"p{i}", 15) for i in range(3)], timeout=120)
     _check_history([vs for _, vs in results], url, 45)
 
 
