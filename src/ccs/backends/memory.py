@@ -31,7 +31,7 @@ from ccs.backends.base import (
     record_digests,
     unpack,
 )
-from ccs.protocol.audit import AuditBatch, AuditEntry, select
+from ccs.protocol.audit import TRIM_BATCHES, AuditBatch, AuditEntry, select
 from ccs.protocol.records import ArtifactRecord
 
 STRIPES = 64
@@ -111,7 +111,7 @@ class MemoryBackend(Backend):
                     else:
                         log.append(e)
                     retain = audit.retain
-                    if e.version > retain and e.version % (retain // 16 or 1) == 0:
+                    if e.version > retain and e.version % (retain // TRIM_BATCHES or 1) == 0:
                         self._trim(e.artifact, e.version - retain)
                 else:
                     self._log(audit)

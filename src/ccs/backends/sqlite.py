@@ -55,7 +55,7 @@ from ccs.backends.sqlite_apply import Guesser
 from ccs.backends.sqlite_lock import WriteLock
 from ccs.backends.sqlite_url import check_options, sqlite_path
 from ccs.failpoints import hit
-from ccs.protocol.audit import AuditBatch, AuditEntry, select
+from ccs.protocol.audit import TRIM_BATCHES, AuditBatch, AuditEntry, select
 from ccs.protocol.errors import (
     BackendUnavailable,
     CoherenceError,
@@ -297,7 +297,7 @@ class SqliteBackend(Backend):
         if len(entries) == 1:  # a commit's one entry: no list, no executemany
             e = entries[0]
             conn.execute(_Q_AUDIT_INSERT, (e.artifact, e.version, e.at, encode_entry(e)))
-            step = max(1, audit.retain // 16)  # AuditBatch.trims, decided without the call
+            step = max(1, audit.retain // TRIM_BATCHES)  # AuditBatch.trims' rule, without the call
             if e.version % step or e.version <= audit.retain:
                 return
         else:

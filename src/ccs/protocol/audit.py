@@ -22,6 +22,8 @@ _RANK = {COMMITTED: 0, DELETED: 0, RECLAIMED: 1}  # the commit, a reclaim, then 
 # json.dumps(d, separators=(",", ":")), without building an encoder per call (an entry per commit)
 _encode_json = json.JSONEncoder(separators=(",", ":")).encode
 
+TRIM_BATCHES = 16  # an artifact's log is trimmed every retain // TRIM_BATCHES versions
+
 
 class AuditEntry(Frozen):
     """One change (or refused change) of one artifact.
@@ -96,10 +98,11 @@ class AuditBatch(Frozen):
         """Per artifact, the highest version whose entries may go (``version <= bound``).
 
         Trimming deletes rows, which costs an engine about what the insert does, so it runs in
-        batches: when a version is a multiple of ``retain // 16`` (every version for a small
-        ``retain``). An artifact's log thus holds its latest ``retain`` versions and at most
-        ``retain // 16`` more."""
-        step = max(1, self.retain // 16)
+        batches: when a version is a multiple of ``retain // TRIM_BATCHES`` (every version for a
+        small ``retain``). An artifact's log thus holds its latest ``retain`` versions and at most
+        ``retain // TRIM_BATCHES`` more. (The memory and SQLite engines apply
+        this rule inline for a commit's single entry.)"""
+        step = max(1, self.retain // TRIM_BATCHES)
         out: dict[str, int] = {}
         for e in self.entries:
             bound = e.version - self.retain
